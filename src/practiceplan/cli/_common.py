@@ -1,0 +1,99 @@
+"""Shared CLI plumbing: error mapping, the planner for a command, option helpers, examples in help."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from practiceplan.errors import BusyError, ExitCode, PracticePlanError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def new_app(help_text: str, **kwargs: Any) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        rich_markup_mode=None,  # plain, fast help; Rich is for data views
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+        **kwargs,
+    )
+
+
+def example(*lines: str) -> str:
+    """An epilog listing examples (``\\b`` keeps click from re-wrapping them)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def report(error: PracticePlanError) -> None:
+    from practiceplan.render.output import safe
+
+    sys.stderr.write(f"practiceplan: error: {safe(error.message)}\n")
+    if error.hint:
+        sys.stderr.write(f"hint: {safe(error.hint)}\n")
+
+
+def handle_errors(fn: F) -> F:
+    """Turn user errors into one line on stderr (plus a hint) and their documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PracticePlanError as error:
+            report(error)
+            raise typer.Exit(int(error.exit_code)) from None
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                report(BusyError("the database is busy: another practiceplan process holds it", "try again"))
+                raise typer.Exit(int(ExitCode.TEMPFAIL)) from None
+            raise
+        except KeyboardInterrupt:
+            sys.stderr.write("practiceplan: interrupted\n")
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # stdout closed early (e.g. `| head`): not an error for the user
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def planner(ctx: typer.Context) -> Any:
+    """The Planner for this invocation (settings come from the root callback's ``--db``)."""
+    from practiceplan.planner import Planner
+    from practiceplan.settings import Settings
+
+    root = ctx.find_root()
+    settings = root.obj if isinstance(root.obj, Settings) else Settings()
+    instance = Planner(settings)
+    ctx.call_on_close(instance.close)
+    return instance
+
+
+def internal_error(exc: BaseException) -> int:
+    if os.environ.get("PRACTICEPLAN_DEBUG"):
+        traceback.print_exception(exc)
+    else:
+        sys.stderr.write(
+            f"practiceplan: internal error: {type(exc).__name__}: {str(exc)[:200]}\n"
+            "hint: this is a bug; rerun with PRACTICEPLAN_DEBUG=1 for details and report it\n"
+        )
+    return int(ExitCode.INTERNAL)
+
+
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False

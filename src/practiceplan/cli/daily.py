@@ -1,0 +1,210 @@
+"""Top-level verbs for daily use: today, next, occurrences, checkin, uncheck."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+
+from practiceplan.cli._common import example, handle_errors, planner, stdin_is_tty
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
+
+
+class Status(str, Enum):
+    scheduled = "scheduled"
+    completed = "completed"
+    skipped = "skipped"
+    expired = "expired"
+
+
+def _short_occurrences(p: Any, occurrences: list[dict[str, Any]]) -> dict[str, str]:
+    return p.store.short_ids("plan_occurrence", [o["id"] for o in occurrences if o])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("today", epilog=example("practiceplan today", "practiceplan today --json | jq .next"))(today)
+    app.command("next", epilog=example("practiceplan next", "practiceplan next --json"))(next_)
+    app.command("occurrences", epilog=example(
+        "practiceplan occurrences --from today --to 'next sunday'",
+        "practiceplan occurrences --plan 3f2a1c --status completed --json",
+    ))(occurrences)
+    app.command("checkin", epilog=example(
+        "practiceplan checkin 9c41d2 --minutes 35 --mood satisfied",
+        "practiceplan checkin 9c41d2 --answer 'What went well?=the left hand' --metric tempo=88",
+    ))(checkin)
+    app.command("uncheck", epilog=example("practiceplan uncheck 9c41d2 --reason 'wrong session'"))(uncheck)
+
+
+@handle_errors
+def today(ctx: typer.Context, json_: Json = False) -> None:
+    """Overdue, due today and upcoming sessions, weekly progress per plan, and what to do next."""
+    p = planner(ctx)
+    view = p.today()
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(view)
+        return
+    from practiceplan.render.views import print_today
+
+    shown = view["overdue"] + view["dueToday"] + view["upcoming"] + ([view["next"]] if view["next"] else [])
+    plans = {rail["plan"]["id"]: rail["plan"] for rail in view["plans"]}
+    print_today(view, plans, _short_occurrences(p, shown), p.zone)
+
+
+@handle_errors
+def next_(ctx: typer.Context, json_: Json = False) -> None:
+    """Only the next actionable session (overdue first, then due today, then upcoming)."""
+    p = planner(ctx)
+    view = p.today()
+    nxt = view["next"]
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"now": view["now"], "timezone": view["timezone"], "next": nxt})
+        return
+    if nxt is None:
+        typer.echo("Nothing planned.")
+        return
+    from practiceplan.render.output import safe
+    from practiceplan.render.views import local
+
+    plan = p.store.get("practice_plan", nxt["planId"]) or {}
+    short = p.store.short_id("plan_occurrence", nxt["id"])
+    typer.echo(f"{short}  {local(nxt['scheduledStart'], p.zone, '%a %d %b %H:%M')}  {safe(plan.get('title'))}")
+
+
+@handle_errors
+def occurrences(
+    ctx: typer.Context,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="First day (default: today).", metavar="DATE")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Last day, inclusive (default: 14 days on).", metavar="DATE")] = None,
+    status: Annotated[Optional[Status], typer.Option("--status", help="Only this status.")] = None,
+    json_: Json = False,
+) -> None:
+    """List planned sessions in a date range."""
+    from datetime import timedelta
+
+    from practiceplan import dates
+    from practiceplan.domain.models import iso_z
+    from practiceplan.domain.occurrences import local_day_start
+
+    p = planner(ctx)
+    first = dates.parse_date(from_, p.zone, p.now, "--from") if from_ else p.now.astimezone(p.zone).date()
+    last = dates.parse_date(to, p.zone, p.now, "--to") if to else first + timedelta(days=13)
+    if last < first:
+        from practiceplan.errors import InvalidInputError
+
+        raise InvalidInputError(f"--to {last} is before --from {first}")
+    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
+    p.ensure_horizon()
+    found = p.store.occurrences(
+        plan_id=plan_id,
+        start_from=iso_z(local_day_start(first, p.zone)),
+        start_before=iso_z(local_day_start(last + timedelta(days=1), p.zone)),
+        status=status.value if status else None,
+    )
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"from": first.isoformat(), "to": last.isoformat(), "occurrences": found})
+        return
+    from practiceplan.render.views import print_occurrences
+
+    print_occurrences(found, p.plans_by_id(include_deleted=True), _short_occurrences(p, found), p.zone)
+
+
+def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:
+    from practiceplan.domain.models import clean_text
+    from practiceplan.errors import InvalidInputError
+
+    answers: dict[str, str] = {}
+    for item in raw or []:
+        prompt, sep, response = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--answer '{item}' must look like 'prompt=response' or '1=response'")
+        prompt = prompt.strip()
+        if prompt.isdigit() and 1 <= int(prompt) <= len(prompts):
+            prompt = prompts[int(prompt) - 1]
+        answers[prompt] = clean_text(response, "answer", max_len=5000)
+    return answers
+
+
+@handle_errors
+def checkin(
+    ctx: typer.Context,
+    occ: OccId,
+    minutes: Annotated[Optional[int], typer.Option("--minutes", help="Minutes practised (default: planned).", min=1, max=1440)] = None,
+    when: Annotated[Optional[str], typer.Option("--when", help="When you practised (default: now).", metavar="WHEN")] = None,
+    notes: Annotated[Optional[str], typer.Option("--notes", help="Notes for the logbook entry.")] = None,
+    mood: Annotated[Optional[str], typer.Option("--mood", help="frustrated, neutral, satisfied or excited.")] = None,
+    piece: Annotated[Optional[list[str]], typer.Option("--piece", help="'Title — Composer' (default: the plan's).")] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="key=value, e.g. tempo=88 (repeatable).")] = None,
+    answer: Annotated[Optional[list[str]], typer.Option("--answer", help="'prompt=response' or 'N=response' (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Check in again although already completed.")] = False,
+    json_: Json = False,
+) -> None:
+    """Check in to a planned session: writes a linked logbook entry and marks the session completed.
+    On a terminal, the plan's reflection prompts are asked (never when stdin is not a TTY)."""
+    from practiceplan import dates
+    from practiceplan.domain.models import MOODS, clean_text, parse_key_value, parse_piece
+    from practiceplan.errors import InvalidInputError
+
+    p = planner(ctx)
+    if mood is not None and mood not in MOODS:
+        raise InvalidInputError(f"--mood must be one of {', '.join(MOODS)}, not '{mood}'")
+    target = p.store.resolve("plan_occurrence", occ)
+    prompts = list(target.get("reflectionPrompts") or [])
+    answers = _answers(answer, prompts)
+    metrics = dict(parse_key_value(m, "--metric") for m in metric) if metric else None
+    if stdin_is_tty() and not json_:
+        for prompt in prompts:
+            if prompt not in answers:
+                reply = typer.prompt(prompt, default="", show_default=False)
+                if reply.strip():
+                    answers[prompt] = clean_text(reply, "answer", max_len=5000)
+    entry, updated = p.checkin(
+        target["id"],
+        minutes=minutes,
+        when=dates.parse_datetime(when, p.zone, p.now, "--when") if when else None,
+        notes=clean_text(notes, "notes") if notes else None,
+        mood=mood,
+        pieces=[parse_piece(x) for x in piece] if piece else None,
+        metrics=metrics,
+        answers=answers,
+        force=force,
+    )
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"entry": entry, "occurrence": updated})
+        return
+    short_entry = p.store.short_id("logbook_entry", entry["id"])
+    typer.echo(
+        f"Checked in: {entry['duration']} min logged as entry {short_entry}; "
+        f"undo within {p.settings.config['undo_minutes']} min with `practiceplan uncheck {p.store.short_id('plan_occurrence', updated['id'])}`"
+    )
+
+
+@handle_errors
+def uncheck(
+    ctx: typer.Context,
+    occ: OccId,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the session's history).")] = None,
+    json_: Json = False,
+) -> None:
+    """Undo a check-in within the undo window (default 15 minutes). The logbook entry stays."""
+    from practiceplan.domain.models import clean_line
+
+    p = planner(ctx)
+    updated = p.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"occurrence": updated})
+        return
+    typer.echo("Check-in undone: the session is scheduled again; its logbook entry was kept.")

@@ -1,0 +1,230 @@
+"""`practiceplan plan ...`: add, list, show, edit, archive, unarchive, delete."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+
+from practiceplan.cli._common import example, handle_errors, new_app, planner
+
+app = new_app("Create and manage practice plans (recurring or one-off sessions).")
+
+
+class Flex(str, Enum):
+    fixed = "fixed"
+    same_day = "same-day"
+    anytime = "anytime"
+    weekly = "weekly"
+
+
+class Every(str, Enum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+    yearly = "yearly"
+
+
+Once = Annotated[Optional[str], typer.Option("--once", help="A single session at WHEN (e.g. 'tomorrow 18:00').", metavar="WHEN")]
+Rrule = Annotated[Optional[str], typer.Option("--rrule", help="Any RFC 5545 RRULE, e.g. 'FREQ=MONTHLY;BYDAY=2TU'.", metavar="RULE")]
+EveryOpt = Annotated[Optional[Every], typer.Option("--every", help="Friendly recurrence.")]
+On = Annotated[Optional[str], typer.Option("--on", help="Weekdays for --every, e.g. mo,we,fr.", metavar="DAYS")]
+Interval = Annotated[Optional[int], typer.Option("--interval", help="Every N days/weeks/months (with --every).", min=1, max=1000)]
+Start = Annotated[Optional[str], typer.Option("--start", help="First day (default: today).", metavar="DATE")]
+End = Annotated[Optional[str], typer.Option("--end", help="Last day, inclusive.", metavar="DATE")]
+At = Annotated[Optional[str], typer.Option("--at", help="Time of day, HH:MM (local to --tz).", metavar="HH:MM")]
+Minutes = Annotated[Optional[int], typer.Option("--minutes", help="Session length in minutes.", min=1, max=1440)]
+Tz = Annotated[Optional[str], typer.Option("--tz", help="IANA time zone of the plan (default: yours).", metavar="ZONE")]
+FlexOpt = Annotated[Optional[Flex], typer.Option("--flex", help="How late a session may be done: fixed, same-day, anytime (until the next), weekly.")]
+Instrument = Annotated[Optional[str], typer.Option("--instrument", help="Instrument, e.g. piano.")]
+Focus = Annotated[Optional[list[str]], typer.Option("--focus", help="Focus area (repeatable).")]
+Technique = Annotated[Optional[list[str]], typer.Option("--technique", help="Technique (repeatable).")]
+Piece = Annotated[Optional[list[str]], typer.Option("--piece", help="'Title — Composer' (repeatable).")]
+Segment = Annotated[Optional[list[str]], typer.Option("--segment", help="'Label:MIN[:instructions]' (repeatable).")]
+Prompt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Reflection prompt asked at check-in (repeatable).")]
+Target = Annotated[Optional[list[str]], typer.Option("--target", help="key=value target, e.g. tempo=92 (repeatable).")]
+Exdate = Annotated[Optional[list[str]], typer.Option("--exdate", help="A day with no session (repeatable).", metavar="DATE")]
+Description = Annotated[Optional[str], typer.Option("--description", help="Free text about the plan.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def build_input(p: Any, *, title: str | None, description: str | None, once: str | None, rrule: str | None,
+                every: Every | None, on: str | None, interval: int | None, start: str | None, end: str | None,
+                at: str | None, minutes: int | None, tz: str | None, flex: Flex | None, instrument: str | None,
+                focus: list[str] | None, technique: list[str] | None, piece: list[str] | None,
+                segment: list[str] | None, prompt: list[str] | None, target: list[str] | None,
+                exdate: list[str] | None, clear_end: bool = False) -> Any:
+    """Options -> PlanInput; dates are read in the plan's zone (--tz) or the user's."""
+    from practiceplan import dates
+    from practiceplan.domain.models import parse_key_value, parse_piece, parse_segment
+    from practiceplan.domain.plans import PlanInput
+    from practiceplan.settings import parse_zone
+
+    zone = parse_zone(tz, "--tz") if tz else p.zone
+    now = p.now
+    targets = dict(parse_key_value(t, "--target") for t in target) if target else None
+    return PlanInput(
+        title=title,
+        description=description,
+        once=dates.parse_datetime(once, zone, now, "--once") if once else None,
+        rrule=rrule,
+        every=every.value if every else None,
+        on=[on] if on else None,
+        interval=interval,
+        start=dates.parse_date(start, zone, now, "--start") if start else None,
+        end=dates.parse_date(end, zone, now, "--end") if end else None,
+        clear_end=clear_end,
+        at=dates.parse_time(at) if at else None,
+        minutes=minutes,
+        zone=tz,
+        flex=flex.value if flex else None,
+        instrument=instrument,
+        focus=focus or None,
+        techniques=technique or None,
+        pieces=[parse_piece(x) for x in piece] if piece else None,
+        segments=[parse_segment(x) for x in segment] if segment else None,
+        prompts=prompt or None,
+        targets=targets,
+        exdates=[dates.parse_date(x, zone, now, "--exdate") for x in exdate] if exdate else None,
+    )
+
+
+def _report(p: Any, verb: str, plan: dict[str, Any], count: int, as_json: bool) -> None:
+    from practiceplan.render.output import emit_json, safe
+
+    if as_json:
+        emit_json({"plan": plan, "occurrencesChanged": count})
+        return
+    short = p.store.short_id("practice_plan", plan["id"])
+    typer.echo(f"{verb} plan {short} \"{safe(plan.get('title'))}\" ({count} sessions changed)")
+
+
+@app.command("add", epilog=example(
+    'practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00 --minutes 30',
+    'practiceplan plan add "Etudes" --rrule "FREQ=MONTHLY;BYDAY=2TU" --at 19:00 --tz Europe/Berlin',
+    'practiceplan plan add "Lesson prep" --once "next friday 17:00" --segment "Warm-up:10" --segment "Sonata:35"',
+))
+@handle_errors
+def add(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument(metavar="TITLE", help="Plan title.")],
+    once: Once = None, rrule: Rrule = None, every: EveryOpt = None, on: On = None, interval: Interval = None,
+    start: Start = None, end: End = None, at: At = None, minutes: Minutes = None, tz: Tz = None,
+    flex: FlexOpt = None, instrument: Instrument = None, focus: Focus = None, technique: Technique = None,
+    piece: Piece = None, segment: Segment = None, prompt: Prompt = None, target: Target = None,
+    exdate: Exdate = None, description: Description = None, json_: Json = False,
+) -> None:
+    """Add a plan and materialise its sessions over the planning horizon."""
+    p = planner(ctx)
+    inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
+                      interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
+                      instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
+                      prompt=prompt, target=target, exdate=exdate)
+    plan, count = p.add_plan(inp)
+    _report(p, "Added", plan, count, json_)
+
+
+@app.command("edit", epilog=example(
+    "practiceplan plan edit 3f2a1c --at 19:00",
+    "practiceplan plan edit 3f2a1c --every weekly --on tu,th --minutes 45",
+))
+@handle_errors
+def edit(
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+    title: Annotated[Optional[str], typer.Option("--title", help="New title.")] = None,
+    once: Once = None, rrule: Rrule = None, every: EveryOpt = None, on: On = None, interval: Interval = None,
+    start: Start = None, end: End = None,
+    no_end: Annotated[bool, typer.Option("--no-end", help="Remove the end date.")] = False,
+    at: At = None, minutes: Minutes = None, tz: Tz = None,
+    flex: FlexOpt = None, instrument: Instrument = None, focus: Focus = None, technique: Technique = None,
+    piece: Piece = None, segment: Segment = None, prompt: Prompt = None, target: Target = None,
+    exdate: Exdate = None, description: Description = None, json_: Json = False,
+) -> None:
+    """Change a plan. Future sessions you have not touched are regenerated; completed, skipped and
+    rescheduled ones are never changed."""
+    p = planner(ctx)
+    inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
+                      interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
+                      instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
+                      prompt=prompt, target=target, exdate=exdate, clear_end=no_end)
+    plan, count = p.edit_plan(plan_id, inp)
+    _report(p, "Updated", plan, count, json_)
+
+
+@app.command("list", epilog=example("practiceplan plan list", "practiceplan plan list --all --json"))
+@handle_errors
+def list_(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include archived plans.")] = False,
+    json_: Json = False,
+) -> None:
+    """List plans."""
+    p = planner(ctx)
+    plans = [x for x in p.store.plans() if all_ or x.get("status", "active") == "active"]
+    plans.sort(key=lambda x: ((x.get("title") or "").lower(), x["id"]))
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"plans": plans})
+        return
+    from practiceplan.render.views import print_plans
+
+    print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]))
+
+
+@app.command("show", epilog=example("practiceplan plan show 3f2a1c", "practiceplan plan show 3f2a1c --json"))
+@handle_errors
+def show(
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+    json_: Json = False,
+) -> None:
+    """Show one plan with its next sessions."""
+    from practiceplan.domain.models import iso_z
+
+    p = planner(ctx)
+    plan = p.store.resolve("practice_plan", plan_id)
+    p.ensure_horizon()
+    upcoming = p.store.occurrences(plan_id=plan["id"], start_from=iso_z(p.now), limit=5)
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"plan": plan, "upcoming": upcoming})
+        return
+    from practiceplan.render.views import print_plan
+
+    print_plan(plan, upcoming, p.store.short_ids("plan_occurrence", [o["id"] for o in upcoming]), p.zone)
+
+
+def _status_command(name: str, status: str, doc: str, verb: str) -> None:
+    @app.command(name, epilog=example(f"practiceplan plan {name} 3f2a1c"))
+    @handle_errors
+    def command(
+        ctx: typer.Context,
+        plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+        json_: Json = False,
+    ) -> None:
+        p = planner(ctx)
+        plan, count = p.set_plan_status(plan_id, status)
+        _report(p, verb, plan, count, json_)
+
+    command.__doc__ = doc
+
+
+_status_command("archive", "archived", "Archive a plan: its untouched future sessions are removed, history stays.", "Archived")
+_status_command("unarchive", "active", "Make an archived plan active again and regenerate its sessions.", "Reactivated")
+
+
+@app.command("delete", epilog=example("practiceplan plan delete 3f2a1c"))
+@handle_errors
+def delete(
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+    json_: Json = False,
+) -> None:
+    """Delete a plan and its sessions (soft delete: synced as a deletion; logbook entries stay)."""
+    p = planner(ctx)
+    plan, count = p.delete_plan(plan_id)
+    _report(p, "Deleted", plan, count, json_)

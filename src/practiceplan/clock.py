@@ -1,0 +1,38 @@
+"""The only reader of "now".
+
+``PRACTICEPLAN_NOW`` fixes the clock for tests and scripts: an ISO instant with an offset or ``Z``
+(``2026-03-01T17:00:00Z``) or a local date-time / date (``2026-03-01T18:00``, ``2026-03-01``) read in the
+user's zone.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from practiceplan.errors import InvalidInputError
+
+UTC = timezone.utc
+
+
+def now(zone: ZoneInfo | None = None) -> datetime:
+    """Current instant as an aware UTC datetime (``zone`` interprets a local PRACTICEPLAN_NOW)."""
+    fixed = os.environ.get("PRACTICEPLAN_NOW")
+    if fixed:
+        return parse_fixed_now(fixed, zone or UTC)
+    return datetime.now(UTC)
+
+
+def parse_fixed_now(text: str, zone: ZoneInfo | timezone) -> datetime:
+    value = text.strip()
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise InvalidInputError(
+            f"PRACTICEPLAN_NOW={text!r} is not an ISO date-time",
+            hint="use e.g. PRACTICEPLAN_NOW=2026-03-01T18:00:00Z",
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=zone, fold=0)
+    return dt.astimezone(UTC)

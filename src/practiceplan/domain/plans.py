@@ -1,0 +1,310 @@
+"""Building and editing practice plans from user input (pure).
+
+``apply_input`` validates everything before anything is built, so a bad option never produces a
+half-made plan. The user's exact RRULE drives expansion; ``schedule.rule`` always holds the nearest rule a
+Mirubato server accepts, with the exact one in ``schedule.metadata.rrule`` when they differ.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from practiceplan.domain import recurrence as rec
+from practiceplan.domain.models import (
+    FLEX_KINDS,
+    MAX_ITEMS,
+    clean_line,
+    iso_z,
+    new_id,
+    parse_local_date,
+)
+from practiceplan.domain.occurrences import parse_time_of_day, plan_recurrence
+from practiceplan.errors import InvalidInputError
+
+MAX_SEGMENTS = 10
+MAX_PROMPTS = 10
+DEFAULT_MINUTES = 30
+EVERY = ("daily", "weekly", "monthly", "yearly")
+WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_WEEKDAY_WORDS = {
+    "mo": "MO", "mon": "MO", "monday": "MO", "tu": "TU", "tue": "TU", "tues": "TU", "tuesday": "TU",
+    "we": "WE", "wed": "WE", "wednesday": "WE", "th": "TH", "thu": "TH", "thur": "TH", "thurs": "TH",
+    "thursday": "TH", "fr": "FR", "fri": "FR", "friday": "FR", "sa": "SA", "sat": "SA", "saturday": "SA",
+    "su": "SU", "sun": "SU", "sunday": "SU",
+}
+
+
+@dataclass
+class PlanInput:
+    """What the user asked for. ``None`` means "not given" (keep the current value when editing)."""
+
+    title: str | None = None
+    description: str | None = None
+    once: datetime | None = None
+    rrule: str | None = None
+    every: str | None = None
+    on: list[str] | None = None
+    interval: int | None = None
+    start: date | None = None
+    end: date | None = None
+    clear_end: bool = False
+    at: time | None = None
+    minutes: int | None = None
+    zone: str | None = None
+    flex: str | None = None
+    instrument: str | None = None
+    focus: list[str] | None = None
+    techniques: list[str] | None = None
+    pieces: list[dict[str, Any]] | None = None
+    segments: list[dict[str, Any]] | None = None
+    prompts: list[str] | None = None
+    targets: dict[str, Any] | None = None
+    exdates: list[date] | None = None
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def schedule_given(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.once, self.rrule, self.every, self.on, self.interval, self.start, self.end, self.at,
+                      self.minutes, self.zone, self.flex, self.exdates, self.segments)
+        ) or self.clear_end
+
+
+def parse_weekdays(values: list[str]) -> list[str]:
+    codes: list[str] = []
+    for value in values:
+        for word in value.replace(" ", ",").split(","):
+            if not word:
+                continue
+            code = _WEEKDAY_WORDS.get(word.strip().lower())
+            if code is None:
+                raise InvalidInputError(f"'{word}' is not a weekday", hint="use mo,tu,we,th,fr,sa,su")
+            if code not in codes:
+                codes.append(code)
+    return sorted(codes, key=WEEKDAY_CODES.index)
+
+
+def _rule_from_every(every: str, on: list[str] | None, interval: int | None) -> str:
+    if every not in EVERY:
+        raise InvalidInputError(f"--every must be one of {', '.join(EVERY)}, not '{every}'")
+    days = parse_weekdays(on) if on else []
+    freq = every.upper()
+    if days and every == "daily":
+        freq = "WEEKLY"  # "daily on mo,we,fr" is weekly on those days
+    if days and every in ("monthly", "yearly"):
+        raise InvalidInputError(
+            f"--on does not combine with --every {every}",
+            hint='use --rrule, e.g. --rrule "FREQ=MONTHLY;BYDAY=1MO" for the first Monday',
+        )
+    parts = [f"FREQ={freq}", f"INTERVAL={interval or 1}"]
+    if days:
+        parts.append("BYDAY=" + ",".join(days))
+    return ";".join(parts)
+
+
+def _recurrence_metadata(wire: str) -> dict[str, Any]:
+    parts = rec.parse_rule(wire)
+    meta: dict[str, Any] = {"frequency": parts["FREQ"], "interval": int(parts.get("INTERVAL", "1"))}
+    if parts.get("BYDAY"):
+        meta["weekdays"] = parts["BYDAY"].split(",")
+    if parts.get("COUNT"):
+        meta["count"] = int(parts["COUNT"])
+    until = rec.until_date(parts)
+    if until:
+        meta["until"] = until.isoformat()
+    return meta
+
+
+def _check_list(values: list[str] | None, what: str, max_len: int = 100) -> list[str] | None:
+    if values is None:
+        return None
+    if len(values) > MAX_ITEMS:
+        raise InvalidInputError(f"too many {what} (at most {MAX_ITEMS})")
+    return [clean_line(v, what, max_len=max_len) for v in values]
+
+
+def apply_input(
+    plan: dict[str, Any] | None,
+    inp: PlanInput,
+    *,
+    now: datetime,
+    default_zone: str,
+) -> dict[str, Any]:
+    """A new plan (``plan`` is None) or an edited copy of ``plan``; raises InvalidInputError on bad input."""
+    creating = plan is None
+    result: dict[str, Any] = copy.deepcopy(plan) if plan else {}
+    stamp = iso_z(now)
+    if creating:
+        if inp.title is None:
+            raise InvalidInputError("a plan needs a title")
+        result = {
+            "id": new_id("plan"),
+            "title": "",
+            "description": None,
+            "type": "custom",
+            "focusAreas": [],
+            "techniques": [],
+            "pieceRefs": [],
+            "schedule": {},
+            "visibility": "private",
+            "status": "active",
+            "sourceTemplateId": None,
+            "tags": [],
+            "metadata": {},
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archivedAt": None,
+        }
+    if inp.title is not None:
+        result["title"] = clean_line(inp.title, "title")
+    if inp.description is not None:
+        result["description"] = clean_line(inp.description, "description", max_len=2000, allow_empty=True) or None
+    for key, values in (("focusAreas", inp.focus), ("techniques", inp.techniques)):
+        checked = _check_list(values, key)
+        if checked is not None:
+            result[key] = checked
+    if inp.pieces is not None:
+        if len(inp.pieces) > MAX_ITEMS:
+            raise InvalidInputError(f"too many pieces (at most {MAX_ITEMS})")
+        result["pieceRefs"] = [dict(p) for p in inp.pieces]
+    metadata = dict(result.get("metadata") or {})
+    if inp.instrument is not None:
+        metadata["instrument"] = clean_line(inp.instrument, "instrument", max_len=60).lower()
+    if inp.segments is not None:
+        if len(inp.segments) > MAX_SEGMENTS:
+            raise InvalidInputError(f"too many segments (at most {MAX_SEGMENTS} per session)")
+        metadata["segments"] = [dict(s) for s in inp.segments]
+    if inp.prompts is not None:
+        if len(inp.prompts) > MAX_PROMPTS:
+            raise InvalidInputError(f"too many reflection prompts (at most {MAX_PROMPTS})")
+        metadata["reflectionPrompts"] = [clean_line(p, "reflection prompt", max_len=300) for p in inp.prompts]
+    if inp.targets is not None:
+        metadata["targets"] = dict(inp.targets)
+    metadata.update(inp.extra_metadata)
+    result["metadata"] = metadata
+    if creating or inp.schedule_given():
+        result["schedule"] = _schedule(result, inp, creating=creating, now=now, default_zone=default_zone)
+    result["updatedAt"] = stamp
+    recurrence = plan_recurrence(result, default_zone)
+    if recurrence is None:
+        raise InvalidInputError("the plan's schedule has no usable start date")
+    try:
+        rec.validate(recurrence)
+    except rec.RecurrenceError as exc:
+        raise InvalidInputError(str(exc)) from None
+    return result
+
+
+def _schedule(
+    plan: dict[str, Any], inp: PlanInput, *, creating: bool, now: datetime, default_zone: str
+) -> dict[str, Any]:
+    old = dict(plan.get("schedule") or {})
+    meta = dict(old.get("metadata") or {})
+    sources = [name for name, v in (("--once", inp.once), ("--rrule", inp.rrule), ("--every", inp.every)) if v]
+    if len(sources) > 1:
+        raise InvalidInputError(f"{' and '.join(sources)} cannot be combined; give one of them")
+    if (inp.on or inp.interval) and not inp.every:
+        raise InvalidInputError("--on and --interval go with --every", hint="e.g. --every weekly --on mo,we,fr")
+    if creating and not sources:
+        raise InvalidInputError(
+            "say when to practise: --once WHEN, --every daily|weekly|monthly, or --rrule RULE",
+            hint='e.g. practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00',
+        )
+    zone_name = inp.zone or meta.get("timezone") or default_zone
+    try:
+        zone = rec.get_zone(zone_name)
+    except rec.RecurrenceError as exc:
+        raise InvalidInputError(str(exc), hint="use an IANA name such as Europe/Berlin") from None
+    meta["timezone"] = zone.key
+
+    kind = old.get("kind", "single")
+    exact: str | None = meta.get("rrule") or old.get("rule")
+    start = parse_local_date(old.get("startDate"))
+    at = parse_time_of_day(old.get("timeOfDay"))
+    end = parse_local_date(old.get("endDate"))
+    if inp.once is not None:
+        kind, exact, end = "single", None, None
+        local = inp.once.astimezone(zone)
+        start = local.date()
+        at = local.time().replace(second=0, microsecond=0) if local.time() != time() else None
+        if inp.at is not None:
+            raise InvalidInputError("--once already has a time; drop --at or put the time in --once")
+    elif inp.rrule is not None or inp.every is not None:
+        kind = "recurring"
+        text = inp.rrule if inp.rrule is not None else _rule_from_every(inp.every or "", inp.on, inp.interval)
+        try:
+            exact = rec.canonical_rule(rec.parse_rule(text))
+        except rec.RecurrenceError as exc:
+            raise InvalidInputError(str(exc), hint="see RFC 5545, e.g. FREQ=WEEKLY;BYDAY=MO,WE,FR") from None
+    if inp.start is not None:
+        start = inp.start
+    if start is None:
+        start = now.astimezone(zone).date()
+    if inp.at is not None:
+        at = inp.at
+    if inp.clear_end:
+        end = None
+    if inp.end is not None:
+        end = inp.end
+    if kind == "single":
+        end = None
+    if end is not None and end < start:
+        raise InvalidInputError(f"end date {end} is before start date {start}")
+
+    schedule: dict[str, Any] = {"kind": kind}
+    if kind == "recurring":
+        assert exact is not None
+        parts = rec.parse_rule(exact)
+        wire, exact_needed = rec.wire_rule(parts)
+        until = rec.until_date(parts)
+        if until and (end is None or until < end):
+            end = until
+        schedule["rule"] = wire
+        meta["recurrence"] = _recurrence_metadata(wire)
+        if exact_needed:
+            meta["rrule"] = exact
+        else:
+            meta.pop("rrule", None)
+    else:
+        meta.pop("rrule", None)
+        meta.pop("recurrence", None)
+    minutes = inp.minutes if inp.minutes is not None else old.get("durationMinutes")
+    segments = (plan.get("metadata") or {}).get("segments") or []
+    if not minutes:
+        minutes = sum(s.get("durationMinutes") or 0 for s in segments) or DEFAULT_MINUTES
+    schedule["durationMinutes"] = minutes
+    if at is not None:
+        schedule["timeOfDay"] = at.strftime("%H:%M")
+    flex = inp.flex or meta.get("flex") or old.get("flexibility") or ("same-day" if at is None else "fixed")
+    if flex not in FLEX_KINDS:
+        raise InvalidInputError(f"--flex must be one of {', '.join(FLEX_KINDS)}, not '{flex}'")
+    if flex == "fixed" and at is None:
+        raise InvalidInputError("--flex fixed needs a time of day (--at HH:MM)")
+    schedule["flexibility"] = "anytime" if flex == "weekly" else flex
+    if flex == "weekly":
+        meta["flex"] = "weekly"
+    else:
+        meta.pop("flex", None)
+    schedule["startDate"] = start.isoformat()
+    schedule["endDate"] = end.isoformat() if end else None
+    if kind == "single":
+        first = rec.localize(datetime.combine(start, at or time()), zone)
+        schedule["target"] = iso_z(first)
+    elif "target" in old:
+        schedule["target"] = old["target"]
+    if inp.exdates is not None:
+        meta["exdates"] = sorted({d.isoformat() for d in inp.exdates})
+    meta["segmentsCount"] = len(segments)
+    schedule["metadata"] = meta
+    managed = {"kind", "rule", "durationMinutes", "timeOfDay", "flexibility", "startDate", "endDate", "target"}
+    for key, value in old.items():  # keep fields we do not manage
+        if key not in managed:
+            schedule.setdefault(key, value)
+    return schedule
+
+
+def horizon_end(now: datetime, horizon_days: int) -> datetime:
+    return now + timedelta(days=horizon_days)

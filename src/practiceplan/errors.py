@@ -1,0 +1,78 @@
+"""Errors and exit codes.
+
+This module is the only place the exit-code table lives. Every error a user can cause is a
+:class:`PracticePlanError` subclass carrying its exit code and an optional hint; the CLI prints it as one
+line on stderr (plus one hint line) and exits with the code. Anything else is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1  # an unexpected error (a bug); also "nothing due" for `remind --check`
+    USAGE = 2  # bad command line
+    NOT_FOUND = 3  # no such id, or an ambiguous id prefix
+    DATA = 65  # invalid data or input (EX_DATAERR)
+    UNAVAILABLE = 69  # remote unavailable (EX_UNAVAILABLE)
+    TEMPFAIL = 75  # busy or retry later (EX_TEMPFAIL)
+    NOPERM = 77  # not authorised (EX_NOPERM)
+
+
+EXIT_CODE_DOCS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.INTERNAL: "internal error (a bug: please report it)",
+    ExitCode.USAGE: "usage error: unknown command or option, missing argument",
+    ExitCode.NOT_FOUND: "not found: no such id, or an id prefix that matches several",
+    ExitCode.DATA: "invalid data or input: bad date, RRULE, time zone, file contents; nothing was written",
+    ExitCode.UNAVAILABLE: "remote unavailable (sync server unreachable)",
+    ExitCode.TEMPFAIL: "busy: the database is locked by another process, or retry later",
+    ExitCode.NOPERM: "not authorised (untrusted signature, bad token)",
+}
+
+
+class PracticePlanError(Exception):
+    """Base of every error a user can cause. ``message`` is one line; ``hint`` an optional second."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = " ".join(message.split()) if "\n" in message else message
+        self.hint = hint
+
+
+class UsageError(PracticePlanError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(PracticePlanError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AmbiguousIdError(NotFoundError):
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:10]) + (" ..." if len(candidates) > 10 else "")
+        super().__init__(
+            f"id prefix '{prefix}' is ambiguous: it matches {len(candidates)} ids ({shown})",
+            hint="type more characters of the id",
+        )
+        self.candidates = candidates
+
+
+class InvalidInputError(PracticePlanError):
+    exit_code = ExitCode.DATA
+
+
+class RemoteUnavailableError(PracticePlanError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class BusyError(PracticePlanError):
+    exit_code = ExitCode.TEMPFAIL
+
+
+class NotAuthorisedError(PracticePlanError):
+    exit_code = ExitCode.NOPERM

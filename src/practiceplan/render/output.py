@@ -1,0 +1,82 @@
+"""Output modes: JSON documents and human text on stdout, messages on stderr.
+
+No ANSI when stdout is not a TTY, when ``NO_COLOR`` is set, or with ``--json`` (which never touches Rich).
+Text that came from someone else (titles, notes, template content) is passed through :func:`safe` and
+rendered as ``rich.text.Text``, never interpolated into markup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+import re
+import sys
+from typing import Any
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def safe(text: object, *, single_line: bool = True) -> str:
+    """Make control characters (ESC, C0/C1, bidi overrides) visible as ``\\xNN`` / ``<U+202E>``."""
+    value = "" if text is None else str(text)
+
+    def visible(match: re.Match[str]) -> str:
+        char = match.group()
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"<U+{ord(char):04X}>"
+
+    value = _CONTROL.sub(visible, value)
+    if single_line:
+        value = value.replace("\n", "\\n").replace("\t", " ")
+    return value
+
+
+def color_enabled(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    colour = color_enabled(stream)
+    return Console(
+        file=stream,
+        color_system="auto" if colour else None,
+        force_terminal=colour,
+        no_color=not colour,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        soft_wrap=not colour,
+    )
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def message(text: str) -> None:
+    """A status line on stderr (never on stdout, which carries data)."""
+    sys.stderr.write(safe(text, single_line=False) + "\n")
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on stderr when it is a terminal; yields an update(done, total) callback."""
+    if not color_enabled(sys.stderr):
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -1,0 +1,107 @@
+"""Schema migrations: named, append-only functions (``sqlite_utils.Migrations``).
+
+Never edit or reorder a released migration; add a new one and its name to ``schema.MIGRATION_NAMES``.
+``migrate`` runs every pending migration inside the caller's single ``BEGIN IMMEDIATE`` transaction, so
+several processes opening an old database at once migrate it exactly once, and a migration killed midway
+leaves the old schema or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+from practiceplan.store.schema import MIGRATION_NAMES, SCHEMA_VERSION
+
+migrations = Migrations("practiceplan")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE practice_plans (
+            id TEXT PRIMARY KEY,
+            status TEXT,
+            updated_at TEXT,
+            deleted_at TEXT,
+            horizon TEXT,            -- local only: occurrences are materialised up to this instant
+            doc TEXT NOT NULL CHECK (json_valid(doc))
+        );
+        CREATE TABLE plan_occurrences (
+            id TEXT PRIMARY KEY,
+            plan_id TEXT NOT NULL,
+            scheduled_start TEXT,
+            status TEXT,
+            log_entry_id TEXT,
+            updated_at TEXT,
+            deleted_at TEXT,
+            doc TEXT NOT NULL CHECK (json_valid(doc))
+        );
+        CREATE INDEX plan_occurrences_plan_start ON plan_occurrences (plan_id, scheduled_start);
+        CREATE INDEX plan_occurrences_start ON plan_occurrences (scheduled_start);
+        CREATE TABLE logbook_entries (
+            id TEXT PRIMARY KEY,
+            ts INTEGER NOT NULL,     -- the entry's timestamp in epoch milliseconds
+            plan_occurrence_id TEXT,
+            updated_at TEXT,
+            deleted_at TEXT,
+            doc TEXT NOT NULL CHECK (json_valid(doc))
+        );
+        CREATE INDEX logbook_entries_ts ON logbook_entries (ts);
+        CREATE INDEX logbook_entries_occurrence ON logbook_entries (plan_occurrence_id);
+        CREATE TABLE goals (
+            id TEXT PRIMARY KEY,
+            updated_at TEXT,
+            deleted_at TEXT,
+            doc TEXT NOT NULL CHECK (json_valid(doc))
+        );
+        CREATE TABLE outbox (
+            entity_type TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+            rev INTEGER NOT NULL DEFAULT 1,
+            seq INTEGER NOT NULL,
+            changed_at TEXT NOT NULL,
+            PRIMARY KEY (entity_type, entity_id)
+        );
+        CREATE INDEX outbox_seq ON outbox (seq);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data))
+        );
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _run_script(db: Database, script: str) -> None:
+    """Run statements one by one: ``executescript`` would COMMIT the caller's transaction first."""
+    for statement in script.split(";"):
+        sql = "\n".join(line.split("--", 1)[0] for line in statement.splitlines()).strip()
+        if sql:
+            db.conn.execute(sql)
+
+
+assert tuple(m.name for m in migrations._migrations) == MIGRATION_NAMES, "schema.MIGRATION_NAMES is stale"
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations. The caller holds a ``BEGIN IMMEDIATE`` transaction. Returns the names run."""
+    db = Database(conn)
+    pending = [m.name for m in migrations.pending(db)]
+    if pending:
+        migrations.apply(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return pending
+
+
+def applied_names(conn: sqlite3.Connection) -> list[str]:
+    return [m.name for m in migrations.applied(Database(conn))]

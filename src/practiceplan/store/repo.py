@@ -1,0 +1,290 @@
+"""Repositories: entities in and out of SQLite, with the sync outbox written in the same transaction.
+
+Each entity table keeps a few indexed columns for what we query and the full wire-format JSON document
+(``doc``), so fields we do not know survive a round trip. Every ``save`` also upserts one outbox row per
+changed entity (``rev`` counts changes, so an acknowledgement of an older push never clears a newer change).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from practiceplan.domain.models import ID_PREFIXES, epoch_ms, parse_instant
+from practiceplan.errors import AmbiguousIdError, NotFoundError
+from practiceplan.store import db as dbmod
+
+TABLES = {
+    "practice_plan": "practice_plans",
+    "plan_occurrence": "plan_occurrences",
+    "logbook_entry": "logbook_entries",
+    "goal": "goals",
+}
+KIND_PREFIX = {
+    "practice_plan": ID_PREFIXES["plan"],
+    "plan_occurrence": ID_PREFIXES["occurrence"],
+    "logbook_entry": ID_PREFIXES["entry"],
+    "goal": ID_PREFIXES["goal"],
+}
+KIND_LABEL = {
+    "practice_plan": "plan",
+    "plan_occurrence": "occurrence",
+    "logbook_entry": "logbook entry",
+    "goal": "goal",
+}
+MIN_SHORT = 6
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _columns(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
+    deleted = doc.get("deletedAt") or None
+    cols: dict[str, Any] = {"id": doc["id"], "updated_at": doc.get("updatedAt"), "deleted_at": deleted}
+    if kind == "practice_plan":
+        cols["status"] = doc.get("status")
+    elif kind == "plan_occurrence":
+        cols.update(
+            plan_id=doc.get("planId") or "",
+            scheduled_start=doc.get("scheduledStart"),
+            status=doc.get("status"),
+            log_entry_id=doc.get("logEntryId"),
+        )
+    elif kind == "logbook_entry":
+        stamp = parse_instant(doc.get("timestamp"))
+        cols["ts"] = epoch_ms(stamp) if stamp else 0
+        cols["plan_occurrence_id"] = (doc.get("metadata") or {}).get("planOccurrenceId")
+    cols["doc"] = dumps(doc)
+    return cols
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class Store:
+    """One open database. Reads are plain queries; writes go through :meth:`write`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | str) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        return cls(dbmod.connect(path), path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[Store]:
+        with dbmod.transaction(self.conn, self.path):
+            yield self
+
+    # ------------------------------------------------------------------ generic entity access
+
+    def save(self, kind: str, doc: dict[str, Any], changed_at: str) -> None:
+        self.save_many(kind, [doc], changed_at)
+
+    def save_many(self, kind: str, docs: Iterable[dict[str, Any]], changed_at: str) -> int:
+        """Upsert documents and their outbox rows. Must run inside :meth:`write`."""
+        assert self.conn.in_transaction, "writes must run inside Store.write()"
+        table = TABLES[kind]
+        rows = [_columns(kind, doc) for doc in docs]
+        if not rows:
+            return 0
+        names = list(rows[0])
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
+        self.conn.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}",
+            [tuple(row[n] for n in names) for row in rows],
+        )
+        self.conn.executemany(
+            "INSERT INTO outbox (entity_type, entity_id, op, rev, seq, changed_at) "
+            "VALUES (?, ?, ?, 1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?) "
+            "ON CONFLICT(entity_type, entity_id) DO UPDATE SET "
+            "op = excluded.op, rev = rev + 1, seq = excluded.seq, changed_at = excluded.changed_at",
+            [(kind, row["id"], "delete" if row["deleted_at"] else "upsert", changed_at) for row in rows],
+        )
+        return len(rows)
+
+    def get(self, kind: str, entity_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
+        sql = f"SELECT doc FROM {TABLES[kind]} WHERE id = ?"
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        row = self.conn.execute(sql, (entity_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def resolve(self, kind: str, text: str) -> dict[str, Any]:
+        """Find a live entity by full id or by any unique prefix (with or without ``plan_``-style prefix)."""
+        label = KIND_LABEL[kind]
+        text = text.strip()
+        if not text:
+            raise NotFoundError(f"no {label} id given")
+        table = TABLES[kind]
+        exact = self.get(kind, text) or self.get(kind, KIND_PREFIX[kind] + text)
+        if exact:
+            return exact
+        ids: list[str] = []
+        for prefix in dict.fromkeys((text, KIND_PREFIX[kind] + text)):
+            low, high = _prefix_range(prefix)
+            ids += [
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT id FROM {table} WHERE id >= ? AND id < ? AND deleted_at IS NULL ORDER BY id LIMIT 50",
+                    (low, high),
+                )
+            ]
+        ids = sorted(set(ids))
+        if not ids:
+            raise NotFoundError(
+                f"no {label} matches '{text}'", hint=f"list ids with `practiceplan {_list_hint(kind)}`"
+            )
+        if len(ids) > 1:
+            raise AmbiguousIdError(text, [self.short_id(kind, i) for i in ids])
+        found = self.get(kind, ids[0])
+        assert found is not None
+        return found
+
+    def short_id(self, kind: str, entity_id: str) -> str:
+        return self.short_ids(kind, [entity_id])[entity_id]
+
+    def short_ids(self, kind: str, ids: Iterable[str]) -> dict[str, str]:
+        """The shortest unique prefix (at least 6 characters, type prefix stripped) of each id."""
+        table = TABLES[kind]
+        type_prefix = KIND_PREFIX[kind]
+        result: dict[str, str] = {}
+        for entity_id in ids:
+            if entity_id in result:
+                continue
+            neighbours = [
+                r[0]
+                for sql in (
+                    f"SELECT id FROM {table} WHERE id < ? ORDER BY id DESC LIMIT 1",
+                    f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT 1",
+                )
+                for r in self.conn.execute(sql, (entity_id,))
+            ]
+            common = 0
+            for other in neighbours:
+                n = 0
+                while n < min(len(other), len(entity_id)) and other[n] == entity_id[n]:
+                    n += 1
+                common = max(common, n)
+            body_start = len(type_prefix) if entity_id.startswith(type_prefix) else 0
+            length = max(common + 1 - body_start, MIN_SHORT)
+            result[entity_id] = entity_id[body_start : body_start + length]
+        return result
+
+    # ------------------------------------------------------------------ plans
+
+    def plans(self, *, include_deleted: bool = False, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT doc FROM practice_plans WHERE 1=1"
+        params: list[Any] = []
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def plan_horizons(self) -> dict[str, str | None]:
+        """Live active plans -> the instant their occurrences are materialised up to."""
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(
+                "SELECT id, horizon FROM practice_plans WHERE deleted_at IS NULL AND status = 'active'"
+            )
+        }
+
+    def set_horizon(self, plan_id: str, horizon: str | None) -> None:
+        assert self.conn.in_transaction
+        self.conn.execute("UPDATE practice_plans SET horizon = ? WHERE id = ?", (horizon, plan_id))
+
+    # ------------------------------------------------------------------ occurrences
+
+    def occurrences(
+        self,
+        *,
+        plan_id: str | None = None,
+        start_from: str | None = None,
+        start_before: str | None = None,
+        status: str | None = None,
+        include_deleted: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT doc FROM plan_occurrences WHERE 1=1"
+        params: list[Any] = []
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        if plan_id:
+            sql += " AND plan_id = ?"
+            params.append(plan_id)
+        if start_from:
+            sql += " AND scheduled_start >= ?"
+            params.append(start_from)
+        if start_before:
+            sql += " AND scheduled_start < ?"
+            params.append(start_before)
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        sql += " ORDER BY scheduled_start, id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [json.loads(r[0]) for r in self.conn.execute(sql, params)]
+
+    # ------------------------------------------------------------------ logbook
+
+    def entries(
+        self, *, from_ms: int | None = None, before_ms: int | None = None, limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT doc FROM logbook_entries WHERE deleted_at IS NULL"
+        params: list[Any] = []
+        if from_ms is not None:
+            sql += " AND ts >= ?"
+            params.append(from_ms)
+        if before_ms is not None:
+            sql += " AND ts < ?"
+            params.append(before_ms)
+        sql += " ORDER BY ts DESC, id DESC" if newest_first else " ORDER BY ts, id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [json.loads(r[0]) for r in self.conn.execute(sql, params)]
+
+    def existing_ids(self, kind: str, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        table = TABLES[kind]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+                )
+            )
+        return found
+
+    # ------------------------------------------------------------------ events, meta, outbox
+
+    def add_event(self, name: str, at: str, data: dict[str, Any] | None = None) -> None:
+        assert self.conn.in_transaction
+        self.conn.execute(
+            "INSERT INTO events (at, name, data) VALUES (?, ?, ?)", (at, name, dumps(data or {}))
+        )
+
+    def outbox(self) -> list[tuple[str, str, str, int]]:
+        return list(self.conn.execute("SELECT entity_type, entity_id, op, rev FROM outbox ORDER BY seq"))
+
+
+def _list_hint(kind: str) -> str:
+    return {"practice_plan": "plan list", "plan_occurrence": "occurrences", "logbook_entry": "log list"}.get(
+        kind, "--help"
+    )

@@ -1,0 +1,8 @@
+"""The names of the schema migrations, in order (append-only).
+
+Kept apart from the migration code so that opening an up-to-date database never imports sqlite_utils:
+``PRAGMA user_version`` equals ``SCHEMA_VERSION`` after every successful migration run.
+"""
+
+MIGRATION_NAMES: tuple[str, ...] = ("m001_initial",)
+SCHEMA_VERSION = len(MIGRATION_NAMES)

@@ -70,7 +70,10 @@ def _walk(cmd, name: str, path: tuple[str, ...], parent, out: list[_Node]) -> No
         choices, is_path = _choices(param.type), _is_path(param.type)
         if param.param_type_name == "option":
             takes_value = not (param.is_flag or getattr(param, "count", False))
-            node.options.append(_Option((*param.opts, *param.secondary_opts), _summary(param.help), takes_value,
+            names = (*param.opts, *param.secondary_opts)
+            if param.name == "help":  # Click builds the help option's names from a set: fix their order
+                names = tuple(sorted(names, key=lambda n: (n.startswith("--"), n)))
+            node.options.append(_Option(names, _summary(param.help), takes_value,
                                         choices if takes_value else (), is_path and takes_value and not choices))
         elif param.param_type_name == "argument":
             node.arg_choices.extend(c for c in choices if c not in node.arg_choices)

@@ -817,7 +817,7 @@ def first_slots(rec: Recurrence, n: int) -> list[Slot]:
         if slot is None:
             continue
         slots.append(slot)
-        if len(slots) >= n:
+        if horizon is None and len(slots) >= n:
             ranked = _sorted_unique(list(slots))
             if len(ranked) >= n:
                 slots = ranked

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from practiceplan import clock
-from practiceplan.domain.models import epoch_ms, iso_z, new_id, normalize_entry, plan_is_live
+from practiceplan.domain.models import epoch_ms, iso_z, new_id, normalize_entry, parse_instant, plan_is_live
 from practiceplan.errors import InvalidInputError, NotFoundError
 from practiceplan.settings import Settings
 from practiceplan.store.repo import Store
@@ -75,10 +75,11 @@ class Planner:
                 plan = self.store.get("practice_plan", plan_id)
                 if plan is None or not plan_is_live(plan):
                     continue
-                row = self.store.conn.execute("SELECT horizon FROM practice_plans WHERE id = ?", (plan_id,)).fetchone()
-                if row[0] and row[0] >= behind_before:
+                horizon = self.store.plan_horizon(plan_id)
+                if horizon and horizon >= behind_before:
                     continue  # another process extended it while we waited for the lock
-                start = datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row[0] else self._plan_floor()
+                start = parse_instant(horizon) if horizon else None
+                start = start or self._plan_floor()
                 existing = self.store.occurrences(plan_id=plan_id, include_deleted=True)
                 changes = reconcile(plan, existing, self.zone.key, start, target, self.now)
                 written += self.store.save_many("plan_occurrence", changes, iso_z(self.now))

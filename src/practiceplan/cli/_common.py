@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sqlite3
 import sys
 import traceback
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from practiceplan.errors import BusyError, ExitCode, PracticePlanError
+from practiceplan.errors import ExitCode, PracticePlanError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,11 +51,6 @@ def handle_errors(fn: F) -> F:
         except PracticePlanError as error:
             report(error)
             raise typer.Exit(int(error.exit_code)) from None
-        except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                report(BusyError("the database is busy: another practiceplan process holds it", "try again"))
-                raise typer.Exit(int(ExitCode.TEMPFAIL)) from None
-            raise
         except KeyboardInterrupt:
             sys.stderr.write("practiceplan: interrupted\n")
             raise typer.Exit(130) from None

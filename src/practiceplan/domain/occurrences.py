@@ -90,6 +90,11 @@ def recurrence_key(plan: dict[str, Any], recurrence: rec.Recurrence) -> str | No
     return f"RRULE:{(plan.get('schedule') or {}).get('rule') or recurrence.rule}|DTSTART:{iso_z(first)}"
 
 
+def is_generated_id(occ_id: str) -> bool:
+    """Our deterministic ids (``plan_occ_`` + 20 hex); the web app's are ``plan_occ_<nanoid>[_n]``."""
+    return len(occ_id) == 29 and occ_id.startswith("plan_occ_") and all(c in "0123456789abcdef" for c in occ_id[9:])
+
+
 def build_occurrence(plan: dict[str, Any], slot: rec.Slot, key: str | None, now: datetime) -> dict[str, Any]:
     occ_id = rec.occurrence_id(plan["id"], slot.key)
     minutes = plan_duration(plan)
@@ -136,10 +141,11 @@ def reconcile(
     slots = rec.expand(recurrence, window_start, window_end) if recurrence else []
     key = recurrence_key(plan, recurrence) if recurrence else None
     by_id = {o["id"]: o for o in existing}
-    # Live occurrences created elsewhere (e.g. by the web app, with random ids) block their instant.
+    # Live occurrences created elsewhere (the web app's random ids) or moved here block their instant.
     foreign_starts = {
-        o.get("scheduledStart") for o in existing if not o.get("deletedAt") and not o["id"].startswith("plan_occ_")
-        or (not o.get("deletedAt") and (o.get("metrics") or {}).get("originalStart"))
+        o.get("scheduledStart")
+        for o in existing
+        if not o.get("deletedAt") and (not is_generated_id(o["id"]) or (o.get("metrics") or {}).get("originalStart"))
     }
     stamp = iso_z(now)
     changes: list[dict[str, Any]] = []
@@ -168,7 +174,7 @@ def reconcile(
         start = old.get("scheduledStart") or ""
         if old.get("deletedAt") or is_touched(old) or old["id"] in wanted or not low <= start < high:
             continue
-        if not old["id"].startswith("plan_occ_"):
+        if not is_generated_id(old["id"]):
             continue  # not ours to prune
         changes.append({**old, "deletedAt": stamp, "updatedAt": stamp})
     return changes

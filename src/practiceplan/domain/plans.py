@@ -230,8 +230,8 @@ def _schedule(
         local = inp.once.astimezone(zone)
         start = local.date()
         at = local.time().replace(second=0, microsecond=0) if local.time() != time() else None
-        if inp.at is not None:
-            raise InvalidInputError("--once already has a time; drop --at or put the time in --once")
+        if inp.at is not None or inp.start is not None:
+            raise InvalidInputError("--once already gives the day and time; drop --start/--at")
     elif inp.rrule is not None or inp.every is not None:
         kind = "recurring"
         text = inp.rrule if inp.rrule is not None else _rule_from_every(inp.every or "", inp.on, inp.interval)

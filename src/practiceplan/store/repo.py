@@ -203,6 +203,10 @@ class Store:
             )
         }
 
+    def plan_horizon(self, plan_id: str) -> str | None:
+        row = self.conn.execute("SELECT horizon FROM practice_plans WHERE id = ?", (plan_id,)).fetchone()
+        return row[0] if row else None
+
     def set_horizon(self, plan_id: str, horizon: str | None) -> None:
         assert self.conn.in_transaction
         self.conn.execute("UPDATE practice_plans SET horizon = ? WHERE id = ?", (horizon, plan_id))

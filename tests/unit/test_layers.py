@@ -1,0 +1,94 @@
+"""The dependency rules of ARCHITECTURE.md, checked by reading every module's imports."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "practiceplan"
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+MODULES = {p.relative_to(SRC).as_posix(): imports_of(p) for p in SRC.rglob("*.py")}
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_modules_found():
+    assert "domain/recurrence.py" in MODULES and "cli/app.py" in MODULES and len(MODULES) > 15
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("domain/")))
+def test_domain_is_pure(module):
+    for name in MODULES[module]:
+        allowed = (
+            top(name) in sys.stdlib_module_names
+            or top(name) == "dateutil"
+            or name.startswith("practiceplan.domain")
+            or name == "practiceplan.errors"
+        )
+        assert allowed, f"{module} imports {name}: domain/ may import only the stdlib and dateutil"
+    assert not {"sqlite3", "os", "io", "socket", "subprocess"} & {top(n) for n in MODULES[module]}, module
+
+
+RULES = {
+    "typer": ("cli/",),
+    "rich": ("render/",),
+    "sqlite3": ("store/", "server/"),
+    "sqlite_utils": ("store/", "server/"),
+    "dateparser": ("dates.py",),
+    "httpx": ("sync/client.py",),
+}
+
+
+@pytest.mark.parametrize("package", sorted(RULES))
+def test_only_the_owning_layer_imports(package):
+    for module, names in MODULES.items():
+        if package in {top(n) for n in names}:
+            assert module.startswith(RULES[package]), f"{module} imports {package}; only {RULES[package]} may"
+
+
+def test_nobody_imports_click():
+    for module, names in MODULES.items():
+        assert "click" not in {top(n) for n in names}, f"{module} imports click (Typer vendors its own)"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["today"], ["today", "--json"], ["next"], ["plan", "--help"], ["completion", "bash"]],
+)
+def test_startup_does_not_import_heavy_modules(args, tmp_path):
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['practiceplan', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('practiceplan', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('dateparser', 'sqlite_utils', 'httpx', 'click', 'pydantic') if m in sys.modules)\n"
+        "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
+    )
+    env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PATH": "/usr/bin:/bin",
+           "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
+    # create and migrate the database first: migrating legitimately needs sqlite_utils
+    subprocess.run([sys.executable, "-m", "practiceplan", "plan", "add", "Scales", "--every", "daily", "--at", "18:00"],
+                   env=env, check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True)
+    line = [x for x in result.stderr.splitlines() if x.startswith("HEAVY=")]
+    assert line == ["HEAVY="], result.stderr

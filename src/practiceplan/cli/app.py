@@ -55,6 +55,7 @@ app.add_typer(plan_cli.app, name="plan")
 app.add_typer(log_cli.app, name="log")
 app.add_typer(config_cli.app, name="config")
 daily.register(app)
+# Command groups added by later features register here, one line each.
 
 
 @app.command("demo", epilog=example("practiceplan demo"))

@@ -1,0 +1,86 @@
+"""Storage rules: pragmas, migrations, BEGIN IMMEDIATE for every write, rollback on error."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import time
+
+import pytest
+
+from practiceplan.domain.plans import PlanInput
+from practiceplan.errors import InvalidInputError
+from practiceplan.planner import Planner
+from practiceplan.settings import Settings
+from practiceplan.store import db as dbmod
+from practiceplan.store.schema import MIGRATION_NAMES, SCHEMA_VERSION
+
+
+def test_connection_pragmas(tmp_path):
+    conn = dbmod.connect(tmp_path / "a.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert tuple(names) == MIGRATION_NAMES
+
+
+def test_unknown_applied_migration_is_refused(tmp_path):
+    path = tmp_path / "a.db"
+    dbmod.connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('practiceplan', 'm999_future', 'x')")
+    raw.execute("PRAGMA user_version = 0")
+    raw.commit()
+    raw.close()
+    with pytest.raises(InvalidInputError, match="m999_future"):
+        dbmod.connect(path)
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(InvalidInputError, match="not a usable practiceplan database"):
+        dbmod.connect(path)
+
+
+def test_transaction_rolls_back_everything(tmp_path):
+    conn = dbmod.connect(tmp_path / "a.db")
+    with pytest.raises(RuntimeError):
+        with dbmod.transaction(conn):
+            conn.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
+            raise RuntimeError("boom")
+    assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 0
+    assert not conn.in_transaction
+
+
+def test_every_write_runs_inside_begin_immediate(tmp_path):
+    """The static guard of reliability-plan T2.E: no INSERT/UPDATE/DELETE outside BEGIN IMMEDIATE."""
+    env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
+    planner = Planner(Settings(env=env))
+    statements: list[str] = []
+    planner.store.conn.set_trace_callback(statements.append)
+    plan, _ = planner.add_plan(PlanInput(title="Scales", every="daily", at=time(18, 0)))
+    occ = planner.store.occurrences(plan_id=plan["id"])[0]
+    planner.checkin(occ["id"], minutes=10)
+    planner.uncheck(occ["id"], None)
+    planner.add_entry({"timestamp": "2026-03-01T10:00:00Z", "duration": 5})
+    planner.edit_plan(plan["id"], PlanInput(at=time(7, 0)))
+    planner.set_plan_status(plan["id"], "archived")
+    planner.delete_plan(plan["id"])
+    planner.store.conn.set_trace_callback(None)
+    in_txn = False
+    writes = 0
+    for sql in statements:
+        head = sql.strip().split(None, 1)[0].upper()
+        if head == "BEGIN":
+            assert sql.strip().upper() == "BEGIN IMMEDIATE", sql
+            in_txn = True
+        elif head in ("COMMIT", "ROLLBACK"):
+            in_txn = False
+        elif head in ("INSERT", "UPDATE", "DELETE", "REPLACE"):
+            assert in_txn, f"write outside BEGIN IMMEDIATE: {sql[:80]}"
+            writes += 1
+    assert writes > 100
+    planner.close()

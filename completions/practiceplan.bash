@@ -3,12 +3,15 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck demo completion plan log config' _opts='--db --version -h --help' _vopts='--db' _args='' _fileargs=0 ;;
+        '') _subs='today next occurrences checkin uncheck stats forecast events demo completion plan log config' _opts='--db --version -h --help' _vopts='--db' _args='' _fileargs=0 ;;
         'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'occurrences') _subs='' _opts='--plan --from --to --status --json -h --help' _vopts='--plan --from --to --status' _args='' _fileargs=0 ;;
         'checkin') _subs='' _opts='--minutes --when --notes --mood --piece --metric --answer --force --json -h --help' _vopts='--minutes --when --notes --mood --piece --metric --answer' _args='' _fileargs=0 ;;
         'uncheck') _subs='' _opts='--reason --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
+        'stats') _subs='' _opts='--plan --from --to --json --svg -h --help' _vopts='--plan --from --to --svg' _args='' _fileargs=0 ;;
+        'forecast') _subs='' _opts='--days --plan --json --svg -h --help' _vopts='--days --plan --svg' _args='' _fileargs=0 ;;
+        'events') _subs='' _opts='--limit --json -h --help' _vopts='--limit' _args='' _fileargs=0 ;;
         'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 ;;
         'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan') _subs='add edit list show archive unarchive delete' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
@@ -38,6 +41,8 @@ __practiceplan_values() {
     case "$1|$2" in
         '|--db') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'occurrences|--status') COMPREPLY=($(compgen -W 'scheduled completed skipped expired' -- "$3")) ;;
+        'stats|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'forecast|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'demo|--home') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'plan add|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
         'plan add|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;

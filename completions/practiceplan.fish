@@ -15,7 +15,7 @@ function __practiceplan_cmdpath
         set -l vopts
         switch "$cmdpath"
             case ''
-                set subs today next occurrences checkin uncheck demo completion plan log config
+                set subs today next occurrences checkin uncheck stats forecast events demo completion plan log config
                 set vopts --db
             case 'today'
             case 'next'
@@ -25,6 +25,12 @@ function __practiceplan_cmdpath
                 set vopts --minutes --when --notes --mood --piece --metric --answer
             case 'uncheck'
                 set vopts --reason
+            case 'stats'
+                set vopts --plan --from --to --svg
+            case 'forecast'
+                set vopts --days --plan --svg
+            case 'events'
+                set vopts --limit
             case 'demo'
                 set vopts --home
             case 'completion'
@@ -76,6 +82,9 @@ complete -c practiceplan -n '__practiceplan_at' -a 'next' -d 'Only the next acti
 complete -c practiceplan -n '__practiceplan_at' -a 'occurrences' -d 'List planned sessions in a date range.'
 complete -c practiceplan -n '__practiceplan_at' -a 'checkin' -d 'Check in to a planned session: writes a linked logbook entry and marks the session completed. On a terminal, the plan\'s reflection prompts are asked (never when stdin is not a TTY).'
 complete -c practiceplan -n '__practiceplan_at' -a 'uncheck' -d 'Undo a check-in within the undo window (default 15 minutes). The logbook entry stays.'
+complete -c practiceplan -n '__practiceplan_at' -a 'stats' -d 'Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md.'
+complete -c practiceplan -n '__practiceplan_at' -a 'forecast' -d 'Planned sessions and minutes per day against your daily capacity, with overload marks and the number of sessions you are likely to complete (from your own history).'
+complete -c practiceplan -n '__practiceplan_at' -a 'events' -d 'Local telemetry: what was viewed and when adherence dipped (ids and numbers only; never leaves the machine).'
 complete -c practiceplan -n '__practiceplan_at' -a 'demo' -d 'Create a demo database (two plans, a few weeks of check-ins and free practice) and show `today`.'
 complete -c practiceplan -n '__practiceplan_at' -a 'completion' -d 'Print a static completion script for your shell (the same as the files in completions/).'
 complete -c practiceplan -n '__practiceplan_at' -a 'plan' -d 'Create and manage practice plans (recurring or one-off sessions).'
@@ -107,6 +116,20 @@ complete -c practiceplan -n '__practiceplan_at checkin' -s h -l help -d 'Show th
 complete -c practiceplan -n '__practiceplan_at uncheck' -l reason -x -d 'Why (kept in the session\'s history).'
 complete -c practiceplan -n '__practiceplan_at uncheck' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at uncheck' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at stats' -l plan -x -d 'Only this plan (id or prefix).'
+complete -c practiceplan -n '__practiceplan_at stats' -l from -x -d 'Adherence range start (default: all time).'
+complete -c practiceplan -n '__practiceplan_at stats' -l to -x -d 'Adherence range end, inclusive.'
+complete -c practiceplan -n '__practiceplan_at stats' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at stats' -l svg -r -F -d 'Also save the rendered view as an SVG picture.'
+complete -c practiceplan -n '__practiceplan_at stats' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at forecast' -l days -x -d 'How many days, starting today.'
+complete -c practiceplan -n '__practiceplan_at forecast' -l plan -x -d 'Only this plan (id or prefix).'
+complete -c practiceplan -n '__practiceplan_at forecast' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at forecast' -l svg -r -F -d 'Also save the rendered view as an SVG picture.'
+complete -c practiceplan -n '__practiceplan_at forecast' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at events' -l limit -x -d 'At most this many, newest first (0 = all).'
+complete -c practiceplan -n '__practiceplan_at events' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at events' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at demo' -l home -r -F -d 'Put the demo here instead of a temporary folder.'
 complete -c practiceplan -n '__practiceplan_at demo' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at completion' -s h -l help -d 'Show this message and exit.'

@@ -34,6 +34,9 @@ CONFIG_KEYS: dict[str, tuple[Any, type, str]] = {
     "instrument": ("piano", str, "instrument used for logbook entries when a plan names none"),
     "upcoming": (5, int, "how many upcoming sessions `today` lists"),
     "daily_capacity": (60, int, "minutes of practice you can plan per day (forecast, cascades)"),
+    "weekday_capacity": ("", str, "per-weekday capacity overrides, e.g. 'sa=120,su=0'"),
+    "adherence_alert": (60, int, "record an event (and run dip_hook) when a plan's weekly adherence drops below this %"),
+    "dip_hook": ("", str, "command run on an adherence dip, e.g. 'notify-send' (details in env and on stdin)"),
 }
 
 
@@ -156,7 +159,7 @@ def check_config_value(key: str, value: Any, source: str = "command line") -> An
         except (TypeError, ValueError):
             raise InvalidInputError(f"config {key} must be a whole number (from {source})") from None
         limits = {"horizon_days": (1, 3660), "undo_minutes": (0, 1440), "upcoming": (0, 100),
-                  "daily_capacity": (1, 1440)}
+                  "daily_capacity": (0, 1440), "adherence_alert": (0, 100)}
         low, high = limits.get(key, (0, 10**6))
         if not low <= number <= high:
             raise InvalidInputError(f"config {key} must be between {low} and {high} (from {source})")
@@ -169,8 +172,24 @@ def check_config_value(key: str, value: Any, source: str = "command line") -> An
         value = value.lower()
         if value not in WEEKDAYS:
             raise InvalidInputError(f"config week_start must be a weekday name, not '{value}'")
+    if key == "weekday_capacity" and value:
+        parse_weekday_capacity(value)
     if key == "instrument":
         value = value.strip().lower()
         if not value:
             raise InvalidInputError("config instrument must not be empty")
     return value
+
+
+def parse_weekday_capacity(text: str) -> dict[int, int]:
+    """``"sa=120,su=0"`` -> {5: 120, 6: 0} (0 = Monday)."""
+    result: dict[int, int] = {}
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        day, sep, minutes = part.partition("=")
+        names = [d[:2] for d in WEEKDAYS]
+        if not sep or day.lower()[:2] not in names or not minutes.isdigit() or int(minutes) > 1440:
+            raise InvalidInputError(f"weekday_capacity '{text}' must look like 'sa=120,su=0' (minutes 0-1440)")
+        result[names.index(day.lower()[:2])] = int(minutes)
+    return result

@@ -11,6 +11,7 @@ import typer
 from practiceplan import __version__
 from practiceplan.cli import config as config_cli
 from practiceplan.cli import daily
+from practiceplan.cli import insights as insights_cli
 from practiceplan.cli import log as log_cli
 from practiceplan.cli import plan as plan_cli
 from practiceplan.cli._common import example, handle_errors, internal_error, new_app
@@ -56,6 +57,7 @@ app.add_typer(log_cli.app, name="log")
 app.add_typer(config_cli.app, name="config")
 daily.register(app)
 # Command groups added by later features register here, one line each.
+insights_cli.register(app)
 
 
 @app.command("demo", epilog=example("practiceplan demo"))

@@ -41,8 +41,13 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def today(ctx: typer.Context, json_: Json = False) -> None:
     """Overdue, due today and upcoming sessions, weekly progress per plan, and what to do next."""
+    from practiceplan.insights import for_today
+
     p = planner(ctx)
     view = p.today()
+    insights = for_today(p)
+    view["summary"] = insights.summary()
+    insights.check_dips()
     if json_:
         from practiceplan.render.output import emit_json
 

@@ -42,12 +42,13 @@ def color_enabled(stream: Any = None) -> bool:
         return False
 
 
-def console(stderr: bool = False) -> Any:
+def console(stderr: bool = False, record: bool = False) -> Any:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
     colour = color_enabled(stream)
     return Console(
+        record=record,
         file=stream,
         color_system="auto" if colour else None,
         force_terminal=colour,

@@ -252,6 +252,10 @@ def print_today(view: dict[str, Any], plans: dict[str, dict[str, Any]], short: d
         out.print("\nNothing planned. Add a plan with: practiceplan plan add \"Scales\" --every daily --at 18:00")
     if view["plans"]:
         out.print(Text(f"\nThis week (from {view['weekStart']})", style="bold"))
+        if view.get("summary"):
+            from practiceplan.render.insights import summary_line
+
+            out.print(summary_line(view["summary"]))
         grid = Table.grid(padding=(0, 2))
         for _ in range(3):
             grid.add_column()

@@ -1,0 +1,118 @@
+"""`stats`, `forecast` and `events`: how practice is going, what is coming, what was recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from practiceplan.cli._common import example, handle_errors, planner
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also save the rendered view as an SVG picture.", metavar="FILE")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stats", epilog=example(
+        "practiceplan stats", "practiceplan stats --plan 3f2a1c --from 2026-01-01 --json",
+        "practiceplan stats --svg stats.svg",
+    ))(stats)
+    app.command("forecast", epilog=example("practiceplan forecast --days 14", "practiceplan forecast --json"))(forecast)
+    app.command("events", epilog=example("practiceplan events", "practiceplan events --json --limit 500"))(events)
+
+
+def _render(view: Any, data: dict[str, Any], svg: Path | None, title: str) -> None:
+    from practiceplan.render.output import console
+
+    out = console(record=svg is not None)
+    view(data, out)
+    if svg is not None:
+        from practiceplan.errors import InvalidInputError
+
+        try:
+            out.save_svg(str(svg), title=title)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write {svg}: {exc.strerror}") from None
+
+
+@handle_errors
+def stats(
+    ctx: typer.Context,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="Adherence range start (default: all time).", metavar="DATE")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Adherence range end, inclusive.", metavar="DATE")] = None,
+    json_: Json = False,
+    svg: Svg = None,
+) -> None:
+    """Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week
+    trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md."""
+    from practiceplan.insights import Insights, parse_range
+
+    p = planner(ctx)
+    first, last = parse_range(p, from_, to)
+    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
+    insights = Insights(p)
+    data = insights.stats(plan_id=plan_id, first=first, last=last)
+    insights.check_dips()
+    insights.record_view("stats.viewed", ["adherence", "streaks", "missed", "trend", "weeks", "heatmap", "forecast"])
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(data)
+        return
+    from practiceplan.render.insights import print_stats
+
+    _render(print_stats, data, svg, "practiceplan stats")
+
+
+@handle_errors
+def forecast(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="How many days, starting today.", min=1, max=366)] = 7,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    json_: Json = False,
+    svg: Svg = None,
+) -> None:
+    """Planned sessions and minutes per day against your daily capacity, with overload marks and the number of
+    sessions you are likely to complete (from your own history)."""
+    from practiceplan.insights import Insights
+
+    p = planner(ctx)
+    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
+    insights = Insights(p)
+    data = insights.forecast(days, plan_id=plan_id)
+    insights.record_view("forecast.viewed", ["forecast", "capacity", "predicted"])
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(data)
+        return
+    from practiceplan.render.insights import print_forecast
+
+    _render(print_forecast, data, svg, "practiceplan forecast")
+
+
+@handle_errors
+def events(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first (0 = all).", min=0)] = 50,
+    json_: Json = False,
+) -> None:
+    """Local telemetry: what was viewed and when adherence dipped (ids and numbers only; never leaves the machine)."""
+    from practiceplan.store.analytics import events as load_events
+
+    p = planner(ctx)
+    rows = load_events(p.store.conn, limit or None)
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"events": rows})
+        return
+    if not rows:
+        typer.echo("No events recorded yet.")
+        return
+    import json
+
+    for row in rows:
+        typer.echo(f"{row['at']}  {row['name']:<18} {json.dumps(row['data'], sort_keys=True)}")

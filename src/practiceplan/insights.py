@@ -1,0 +1,253 @@
+"""Analytics as a service: loads exactly the data the metrics need, once per invocation, and calls the pure
+functions in :mod:`practiceplan.domain.analytics`. CLI views, JSON output and (later) the server reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from datetime import date, timedelta
+from functools import cached_property
+from typing import Any
+
+from practiceplan.domain import analytics as an
+from practiceplan.domain.models import iso_z, plan_duration, plan_is_live, plan_zone_name
+from practiceplan.planner import Planner
+from practiceplan.settings import parse_weekday_capacity
+from practiceplan.store import analytics as queries
+
+TREND_WEEKS = 12
+HEATMAP_WEEKS = 12
+RECENT_WEEKS = 8
+
+
+class Insights:
+    """``window`` (ISO-Z instants) restricts which occurrences are read, for views that need only recent weeks."""
+
+    def __init__(self, planner: Planner, window: tuple[str, str] | None = None) -> None:
+        self.p = planner
+        self.window = window
+
+    # ------------------------------------------------------------------ loading (memoised)
+
+    @cached_property
+    def now_ms(self) -> int:
+        return int(self.p.now.timestamp() * 1000)
+
+    @cached_property
+    def plans(self) -> dict[str, dict[str, Any]]:
+        return {plan["id"]: plan for plan in self.p.store.plans()}
+
+    @cached_property
+    def rows(self) -> list[tuple[Any, ...]]:
+        self.p.ensure_horizon()
+        lo, hi = self.window or (None, None)
+        return queries.occurrence_rows(self.p.store.conn, include_deleted=True, start_from=lo, start_before=hi)
+
+    @cached_property
+    def clock(self) -> an.DayClock:
+        starts = [row[2] for row in self.rows if row[2] is not None]
+        lo, hi = (None, None) if self.window else queries.entry_range(self.p.store.conn)
+        points = [self.now_ms, *(x for x in (lo, hi) if x is not None)]
+        if starts:
+            points += [min(starts), max(starts)]
+        margin = (40 if self.window else 400) * an.DAY_MS
+        return an.DayClock(self.p.zone, min(points) - margin, max(points) + margin)
+
+    @cached_property
+    def plan_clocks(self) -> dict[str, an.DayClock]:
+        """Plans whose zone differs from the user's get their own clock for deadlines (the plan's days)."""
+        from zoneinfo import ZoneInfo
+
+        clocks: dict[str, an.DayClock] = {}
+        by_zone: dict[str, an.DayClock] = {}
+        lo, hi = self.clock._starts[0], self.clock._starts[-1] + 800 * an.DAY_MS
+        for plan_id, plan in self.plans.items():
+            zone = plan_zone_name(plan, self.p.zone.key)
+            if zone == self.p.zone.key:
+                continue
+            try:
+                clocks[plan_id] = by_zone.setdefault(zone, an.DayClock(ZoneInfo(zone), lo, hi))
+            except (ValueError, KeyError, OSError):
+                continue
+        return clocks
+
+    @cached_property
+    def facts(self) -> list[an.OccFact]:
+        minutes = {pid: plan_duration(plan) for pid, plan in self.plans.items()}
+        return [
+            an.OccFact(occ_id, plan_id, start, end, status or "scheduled", flex, bool(pending), entry,
+                       minutes.get(plan_id))
+            for occ_id, plan_id, start, end, status, flex, pending, entry, deleted in self.rows
+            if not deleted and start is not None and plan_id in self.plans
+        ]
+
+    @cached_property
+    def deleted_ids(self) -> set[str]:
+        return {row[0] for row in self.rows if row[8]}
+
+    @cached_property
+    def judged(self) -> list[an.Judged]:
+        return an.judge(self.facts, self.now_ms, self.clock, plan_clocks=self.plan_clocks,
+                        week_start=self.p.settings.week_start)
+
+    @cached_property
+    def by_plan(self) -> dict[str, list[an.Judged]]:
+        groups: dict[str, list[an.Judged]] = {pid: [] for pid in self.plans}
+        for item in self.judged:
+            groups.setdefault(item.fact.plan_id, []).append(item)
+        return groups
+
+    @cached_property
+    def day_totals(self) -> dict[int, an.DayTotals]:
+        return {
+            day: an.DayTotals(minutes, count, linked)
+            for day, minutes, count, linked in queries.entry_days(self.p.store.conn, self.clock.segments())
+        }
+
+    @cached_property
+    def today(self) -> int:
+        return self.clock.day(self.now_ms)
+
+    @cached_property
+    def model(self) -> an.RateModel:
+        return an.RateModel.fit(self.judged, self.clock)
+
+    def capacity(self) -> dict[int, int]:
+        config = self.p.settings.config
+        result = {day: config["daily_capacity"] for day in range(7)}
+        if config["weekday_capacity"]:
+            result.update(parse_weekday_capacity(config["weekday_capacity"]))
+        return result
+
+    # ------------------------------------------------------------------ views
+
+    def _block(self, judged: list[an.Judged], first: int | None, last: int | None) -> dict[str, Any]:
+        return an.block(judged, first_day=first, last_day=last, today=self.today,
+                        week_start=self.p.settings.week_start, now_ms=self.now_ms, clock=self.clock)
+
+    def stats(self, *, plan_id: str | None = None, first: date | None = None, last: date | None = None) -> dict[str, Any]:
+        first_day = an.day_number(first) if first else None
+        last_day = an.day_number(last) if last else None
+        plan_ids = [plan_id] if plan_id else sorted(
+            (pid for pid, plan in self.plans.items() if plan.get("status") != "archived" or self.by_plan.get(pid)),
+            key=lambda pid: ((self.plans[pid].get("title") or "").lower(), pid),
+        )
+        judged = self.by_plan.get(plan_id, []) if plan_id else self.judged
+        plans = []
+        for pid in plan_ids:
+            entry = {"planId": pid, "title": self.plans[pid].get("title"), "status": self.plans[pid].get("status")}
+            entry.update(self._block(self.by_plan.get(pid, []), first_day, last_day))
+            plans.append(entry)
+        current, longest = an.day_streak(self.day_totals, self.today)
+        week_rows = an.weeks(judged, self.day_totals, self._linked_minutes, now_ms=self.now_ms, clock=self.clock,
+                             count=max(TREND_WEEKS, RECENT_WEEKS), week_start=self.p.settings.week_start)
+        result = {
+            "now": iso_z(self.p.now),
+            "timezone": self.p.zone.key,
+            "from": first.isoformat() if first else None,
+            "to": last.isoformat() if last else None,
+            "overall": self._block(judged, first_day, last_day),
+            "plans": plans,
+            "practiceStreak": {"current": current, "longest": longest},
+            "missed": an.missed_windows(judged, self.now_ms, self.clock),
+            "forecast": self.forecast(7, plan_id=plan_id),
+            "weeks": week_rows[-RECENT_WEEKS:],
+            "trend": [{"weekStart": row["weekStart"], "adherence": row["adherence"], "percent": row["percent"],
+                       "completed": row["completed"], "missed": row["missed"]} for row in week_rows[-TREND_WEEKS:]],
+            "heatmap": an.heatmap(self.day_totals, today=self.today, weeks_back=HEATMAP_WEEKS,
+                                  week_start=self.p.settings.week_start),
+        }
+        return result
+
+    @cached_property
+    def _linked_minutes(self) -> dict[str, int]:
+        return queries.minutes_by_occurrence(self.p.store.conn)
+
+    def forecast(self, days: int, *, plan_id: str | None = None) -> dict[str, Any]:
+        plans = {pid: plan for pid, plan in self.plans.items() if plan_is_live(plan) and (not plan_id or pid == plan_id)}
+        judged = [item for item in self.judged if item.fact.plan_id in plans]
+        return an.forecast(judged, plans, now_ms=self.now_ms, clock=self.clock, days=days,
+                           capacity=self.capacity(), model=self.model, default_zone=self.p.zone.key,
+                           week_start=self.p.settings.week_start, known_ids=self.deleted_ids)
+
+    def summary(self) -> dict[str, Any]:
+        """The one-line summary `today` shows: this week's adherence, practice streak, missed this week."""
+        week = an.week_first(self.today, self.p.settings.week_start)
+        this_week = an.tally(self.judged, week, week + 6).as_json()
+        days = queries.entry_day_numbers(self.p.store.conn, self.clock.segments(),
+                                         since_ms=self.clock.midnight(self.today - 3660))
+        current, _ = an.day_streak(days, self.today)
+        return {"thisWeek": this_week, "practiceStreak": current,
+                "missedThisWeek": this_week["missed"]}
+
+    # ------------------------------------------------------------------ telemetry
+
+    def record_view(self, name: str, kpis: list[str]) -> None:
+        with self.p.store.write():
+            self.p.store.add_event(name, iso_z(self.p.now), {"kpis": kpis})
+
+    def check_dips(self) -> list[dict[str, Any]]:
+        """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip."""
+        threshold = self.p.settings.config["adherence_alert"]
+        week = an.week_first(self.today, self.p.settings.week_start)
+        week_start = an.day_date(week).isoformat()
+        dips = []
+        for pid, judged in self.by_plan.items():
+            if pid not in self.plans or not plan_is_live(self.plans[pid]):
+                continue
+            counts = an.tally(judged, week, week + 6).as_json()
+            if counts["adherence"] is None or counts["adherence"] >= threshold:
+                continue
+            dips.append({"planId": pid, "weekStart": week_start, "adherence": counts["adherence"],
+                         "completed": counts["completed"], "missed": counts["missed"], "threshold": threshold})
+        if not dips:
+            return []
+        seen = queries.dip_keys(self.p.store.conn)
+        new = [d for d in dips if (d["planId"], d["weekStart"]) not in seen]
+        if not new:
+            return []
+        with self.p.store.write():
+            fresh = queries.dip_keys(self.p.store.conn)
+            new = [d for d in new if (d["planId"], d["weekStart"]) not in fresh]
+            for dip in new:
+                self.p.store.add_event("adherence.dip", iso_z(self.p.now), dip)
+        for dip in new:
+            run_hook(self.p.settings.config["dip_hook"], dip)
+        return new
+
+
+def run_hook(command: str, details: dict[str, Any]) -> None:
+    """Run the configured hook with details in PRACTICEPLAN_* variables and as JSON on stdin (no shell)."""
+    if not command.strip():
+        return
+    env = dict(os.environ)
+    env.update({f"PRACTICEPLAN_{key.upper()}": str(value) for key, value in details.items()})
+    env["PRACTICEPLAN_EVENT"] = "adherence.dip"
+    try:
+        subprocess.run(shlex.split(command), input=json.dumps(details), text=True, env=env, timeout=10,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        sys.stderr.write(f"practiceplan: warning: dip_hook failed: {exc}\n")
+
+
+def for_today(planner: Planner) -> Insights:
+    """Insights over just the occurrences `today`'s summary needs (this week, plus what decides deadlines)."""
+    now = planner.now
+    return Insights(planner, (iso_z(now - timedelta(days=16)), iso_z(now + timedelta(days=70))))
+
+
+def parse_range(p: Planner, first: str | None, last: str | None) -> tuple[date | None, date | None]:
+    from practiceplan import dates
+    from practiceplan.errors import InvalidInputError
+
+    start = dates.parse_date(first, p.zone, p.now, "--from") if first else None
+    end = dates.parse_date(last, p.zone, p.now, "--to") if last else None
+    if start and end and end < start:
+        raise InvalidInputError(f"--to {end} is before --from {start}")
+    return start, end
+
+

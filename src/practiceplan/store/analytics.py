@@ -1,0 +1,103 @@
+"""Read queries for analytics: light occurrence facts and logbook totals per local day, computed in SQL.
+
+Selecting a handful of columns (and ``json_extract`` for two fields) instead of parsing whole documents keeps
+`stats` fast with two years of occurrences and 100k logbook entries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+_MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000) AS INTEGER)"
+
+
+def occurrence_rows(
+    conn: sqlite3.Connection, *, start_from: str | None = None, start_before: str | None = None,
+    include_deleted: bool = False,
+) -> list[tuple[Any, ...]]:
+    """(id, plan_id, start_ms, end_ms, status, flexWindow, pendingLog, log_entry_id, deleted) per occurrence."""
+    start_ms = _MS.format("scheduled_start")
+    end_ms = _MS.format("json_extract(doc, '$.scheduledEnd')")
+    sql = (
+        f"SELECT id, plan_id, {start_ms}, {end_ms}, status, json_extract(doc, '$.flexWindow'), "
+        "json_extract(doc, '$.metrics.pendingLog'), log_entry_id, deleted_at IS NOT NULL "
+        "FROM plan_occurrences WHERE scheduled_start IS NOT NULL"
+    )
+    params: list[Any] = []
+    if not include_deleted:
+        sql += " AND deleted_at IS NULL"
+    if start_from:
+        sql += " AND scheduled_start >= ?"
+        params.append(start_from)
+    if start_before:
+        sql += " AND scheduled_start < ?"
+        params.append(start_before)
+    return conn.execute(sql, params).fetchall()
+
+
+def entry_days(conn: sqlite3.Connection, segments: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """(local day number, minutes, entries, minutes linked to an occurrence) for every day with entries.
+
+    ``segments`` are (from_ms, to_ms, utc_offset_ms) pieces of the user's zone (DayClock.segments), so the
+    grouping happens in SQL by local calendar day.
+    """
+    values = ", ".join("(?, ?, ?)" for _ in segments)
+    params = [value for segment in segments for value in segment]
+    sql = (
+        f"WITH seg(lo, hi, off) AS (VALUES {values}) "
+        "SELECT (e.ts + seg.off) / 86400000 AS day, "
+        "       sum(json_extract(e.doc, '$.duration')), count(*), "
+        "       sum(CASE WHEN e.plan_occurrence_id IS NOT NULL THEN json_extract(e.doc, '$.duration') ELSE 0 END) "
+        "FROM logbook_entries e JOIN seg ON e.ts >= seg.lo AND e.ts < seg.hi "
+        "WHERE e.deleted_at IS NULL GROUP BY day ORDER BY day"
+    )
+    return [(int(d), int(m or 0), int(c), int(lm or 0)) for d, m, c, lm in conn.execute(sql, params)]
+
+
+def minutes_by_occurrence(conn: sqlite3.Connection) -> dict[str, int]:
+    """Minutes logged by entries linked to each occurrence."""
+    return {
+        occ_id: int(minutes or 0)
+        for occ_id, minutes in conn.execute(
+            "SELECT plan_occurrence_id, sum(json_extract(doc, '$.duration')) FROM logbook_entries "
+            "WHERE plan_occurrence_id IS NOT NULL AND deleted_at IS NULL GROUP BY plan_occurrence_id"
+        )
+    }
+
+
+def entry_range(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
+    row = conn.execute("SELECT min(ts), max(ts) FROM logbook_entries WHERE deleted_at IS NULL").fetchone()
+    return row[0], row[1]
+
+
+def entry_day_numbers(conn: sqlite3.Connection, segments: list[tuple[int, int, int]], *, since_ms: int) -> set[int]:
+    """Local day numbers with at least one entry since ``since_ms`` (cheap: no JSON, uses the ts index)."""
+    values = ", ".join("(?, ?, ?)" for _ in segments)
+    params: list[Any] = [value for segment in segments for value in segment]
+    sql = (
+        f"WITH seg(lo, hi, off) AS (VALUES {values}) "
+        "SELECT DISTINCT (e.ts + seg.off) / 86400000 FROM logbook_entries e JOIN seg "
+        "ON e.ts >= seg.lo AND e.ts < seg.hi WHERE e.ts >= ? AND e.deleted_at IS NULL"
+    )
+    return {int(row[0]) for row in conn.execute(sql, [*params, since_ms])}
+
+
+def dip_keys(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+    """(planId, weekStart) of every recorded adherence dip."""
+    return {
+        (plan_id, week)
+        for plan_id, week in conn.execute(
+            "SELECT json_extract(data, '$.planId'), json_extract(data, '$.weekStart') FROM events "
+            "WHERE name = 'adherence.dip'"
+        )
+    }
+
+
+def events(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str, Any]]:
+    import json
+
+    sql = "SELECT id, at, name, data FROM events ORDER BY id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return [{"id": i, "at": at, "name": name, "data": json.loads(data)} for i, at, name, data in conn.execute(sql)]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
 import sys
 from datetime import date, timedelta
 from functools import cached_property
@@ -224,6 +222,9 @@ def run_hook(command: str, details: dict[str, Any]) -> None:
     """Run the configured hook with details in PRACTICEPLAN_* variables and as JSON on stdin (no shell)."""
     if not command.strip():
         return
+    import shlex
+    import subprocess
+
     env = dict(os.environ)
     env.update({f"PRACTICEPLAN_{key.upper()}": str(value) for key, value in details.items()})
     env["PRACTICEPLAN_EVENT"] = "adherence.dip"

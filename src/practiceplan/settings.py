@@ -11,7 +11,6 @@ Precedence: command-line flag > environment variable > config file > platform de
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -118,6 +117,8 @@ class Settings:
             return values
         except OSError as exc:
             raise InvalidInputError(f"cannot read config file {path}: {exc.strerror}") from None
+        import tomllib
+
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

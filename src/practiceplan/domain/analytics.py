@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain import recurrence as rec
+from practiceplan.domain.tz import localize
 from practiceplan.domain.models import plan_duration, plan_flex, plan_is_live, plan_segments
 
 UTC = timezone.utc
@@ -81,7 +81,7 @@ class DayClock:
         cached = self._midnights.get(day)
         if cached is None:
             local = datetime.combine(EPOCH + timedelta(days=day), time())
-            cached = int(rec.localize(local, self.zone).timestamp() * 1000)
+            cached = int(localize(local, self.zone).timestamp() * 1000)
             self._midnights[day] = cached
         return cached
 
@@ -406,6 +406,7 @@ def forecast(
     ``known_ids`` are ids of materialised occurrences in the window that are not in ``judged`` (deleted ones),
     so a slot that exists is never counted twice. ``capacity`` maps weekday (0 = Monday) to minutes.
     """
+    from practiceplan.domain import recurrence as rec
     from practiceplan.domain.occurrences import plan_recurrence
 
     materialised = [item.fact for item in judged]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import secrets
 import string
 from datetime import date, datetime, timezone
 from typing import Any
@@ -95,6 +94,8 @@ def epoch_ms(dt: datetime) -> int:
 
 def new_id(kind: str) -> str:
     """A fresh random id: ``plan_`` + 20 base-36 characters (``entry_``, ``template_``...)."""
+    import secrets  # lazily: it pulls in hashlib/hmac, which read paths never need
+
     return ID_PREFIXES[kind] + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
 
 

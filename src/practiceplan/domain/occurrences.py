@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain import recurrence as rec
+from practiceplan.domain.tz import localize
 from practiceplan.domain.models import (
     is_touched,
     iso_z,
@@ -31,6 +31,9 @@ from practiceplan.domain.models import (
     plan_zone_name,
 )
 from practiceplan.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from practiceplan.domain import recurrence as rec
 
 UTC = timezone.utc
 GENERATED_FIELDS = (
@@ -59,6 +62,8 @@ def parse_time_of_day(value: object) -> time | None:
 
 def plan_recurrence(plan: dict[str, Any], default_zone: str) -> rec.Recurrence | None:
     """The plan's schedule as a :class:`Recurrence`, or None when it cannot be expanded."""
+    from practiceplan.domain import recurrence as rec
+
     schedule = plan.get("schedule") or {}
     meta = schedule.get("metadata") or {}
     zone = plan_zone_name(plan, default_zone)
@@ -84,6 +89,8 @@ def plan_recurrence(plan: dict[str, Any], default_zone: str) -> rec.Recurrence |
 
 def recurrence_key(plan: dict[str, Any], recurrence: rec.Recurrence) -> str | None:
     """Mirubato's ``RRULE:<rule>|DTSTART:<ISO-Z of the first start>``, shared by all occurrences of a plan."""
+    from practiceplan.domain import recurrence as rec
+
     if recurrence.rule is None:
         return None
     first = rec.localize(datetime.combine(recurrence.start, recurrence.time or time()), rec.get_zone(recurrence.zone))
@@ -96,6 +103,8 @@ def is_generated_id(occ_id: str) -> bool:
 
 
 def build_occurrence(plan: dict[str, Any], slot: rec.Slot, key: str | None, now: datetime) -> dict[str, Any]:
+    from practiceplan.domain import recurrence as rec
+
     occ_id = rec.occurrence_id(plan["id"], slot.key)
     minutes = plan_duration(plan)
     segments = []
@@ -137,6 +146,8 @@ def reconcile(
     (same id) or soft-deleted when their slot is gone; touched ones are never rewritten. ``existing`` holds
     all of the plan's occurrences, deleted ones included (a slot that comes back is revived, same id).
     """
+    from practiceplan.domain import recurrence as rec
+
     recurrence = plan_recurrence(plan, default_zone)
     slots = rec.expand(recurrence, window_start, window_end) if recurrence else []
     key = recurrence_key(plan, recurrence) if recurrence else None
@@ -184,7 +195,7 @@ def reconcile(
 
 
 def local_day_start(day: date, zone: ZoneInfo) -> datetime:
-    return rec.localize(datetime.combine(day, time()), zone).astimezone(UTC)
+    return localize(datetime.combine(day, time()), zone).astimezone(UTC)
 
 
 def week_start_date(day: date, week_start: int) -> date:

@@ -260,10 +260,11 @@ class Planner:
         items = read_json_items(path)
         entries = []
         seen: dict[str, int] = {}
+        now_iso = iso_z(self.now)
         for index, raw in enumerate(items):
             if isinstance(raw, dict) and "id" not in raw:
                 raw = {**raw, "id": content_id(raw)}
-            entry = normalize_entry(raw, self.now, where=f"item {index}: ")
+            entry = normalize_entry(raw, self.now, where=f"item {index}: ", now_iso=now_iso)
             if entry["id"] in seen:
                 raise InvalidInputError(f"item {index}: id: duplicates item {seen[entry['id']]} ('{entry['id']}')")
             seen[entry["id"]] = index
@@ -311,11 +312,11 @@ def read_json_items(path: Path) -> list[Any]:
         raise ValueError(f"{name} is not valid JSON")
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise ValueError(f"duplicate key '{key}'")
-            result[key] = value
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+            raise ValueError(f"duplicate key '{duplicate}'")
         return result
 
     decode = json.JSONDecoder(parse_constant=no_constants, object_pairs_hook=no_duplicates).decode

@@ -61,8 +61,7 @@ MAX_ITEMS = 50
 
 def iso_z(dt: datetime) -> str:
     """Aware datetime -> ``2026-05-04T16:05:00.000Z`` (the wire's instant format)."""
-    utc = dt.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_instant(value: object) -> datetime | None:
@@ -299,7 +298,7 @@ def _check_str_list(value: object, where: str, path: str) -> list[str]:
     return value
 
 
-def normalize_entry(raw: object, now: datetime, *, where: str = "") -> dict[str, Any]:
+def normalize_entry(raw: object, now: datetime, *, where: str = "", now_iso: str | None = None) -> dict[str, Any]:
     """Validate a logbook entry in wire format and return it normalised.
 
     Normalisation: ``timestamp`` becomes ISO-Z (epoch ms and offsets accepted), ``instrument`` is lowercased,
@@ -384,7 +383,7 @@ def normalize_entry(raw: object, now: datetime, *, where: str = "") -> dict[str,
     for key in ("createdAt", "updatedAt"):
         value = entry.get(key)
         if value is None:
-            entry[key] = iso_z(now)
+            entry[key] = now_iso or iso_z(now)
         else:
             instant = parse_instant(value)
             if instant is None or not isinstance(value, str):

@@ -183,9 +183,11 @@ class Planner:
         seen = {o["id"] for o in occurrences}
         # An `anytime` session stays catchable until its plan's next one starts: include each plan's latest older one.
         for plan in plans:
-            older = self.store.occurrences(plan_id=plan["id"], start_before=iso_z(self.now - LOOKBACK))
-            if older and older[-1]["id"] not in seen:
-                occurrences.append(older[-1])
+            older = self.store.occurrences(
+                plan_id=plan["id"], start_before=iso_z(self.now - LOOKBACK), newest_first=True, limit=1
+            )
+            if older and older[0]["id"] not in seen:
+                occurrences.append(older[0])
         return agenda(
             plans,
             occurrences,

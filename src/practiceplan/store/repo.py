@@ -222,6 +222,7 @@ class Store:
         status: str | None = None,
         include_deleted: bool = False,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         sql = "SELECT doc FROM plan_occurrences WHERE 1=1"
         params: list[Any] = []
@@ -239,7 +240,7 @@ class Store:
         if status:
             sql += " AND status = ?"
             params.append(status)
-        sql += " ORDER BY scheduled_start, id"
+        sql += " ORDER BY scheduled_start DESC, id DESC" if newest_first else " ORDER BY scheduled_start, id"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [json.loads(r[0]) for r in self.conn.execute(sql, params)]

@@ -84,3 +84,24 @@ def test_every_write_runs_inside_begin_immediate(tmp_path):
             writes += 1
     assert writes > 100
     planner.close()
+
+
+def test_schema_1_database_migrates_and_fills_entry_durations(tmp_path):
+    from sqlite_utils import Database
+
+    from practiceplan.store import migrations
+
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    migrations.migrations.apply(Database(raw), stop_before=MIGRATION_NAMES[1])
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute(
+        "INSERT INTO logbook_entries (id, ts, doc) VALUES ('entry_a', 0, "
+        "'{\"id\": \"entry_a\", \"timestamp\": \"1970-01-01T00:00:00.000Z\", \"duration\": 42}')"
+    )
+    raw.close()
+    conn = dbmod.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT duration FROM logbook_entries WHERE id = 'entry_a'").fetchone()[0] == 42
+    applied = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert tuple(applied) == MIGRATION_NAMES

@@ -200,3 +200,21 @@ def test_show_and_list(cli):
     assert "Scales" in text and "legato" in text and "FREQ=DAILY" in text
     listing = cli("plan", "list").stdout
     assert "Scales" in listing and plan["id"][5:11] in listing
+
+
+def test_unknown_fields_survive_edits(cli, isolated_home):
+    import json as _json
+
+    plan = add(cli, "Scales", "--every", "daily", "--at", "18:00")["plan"]
+    conn = sqlite3.connect(isolated_home / "practiceplan.db")
+    doc = _json.loads(conn.execute("SELECT doc FROM practice_plans WHERE id = ?", (plan["id"],)).fetchone()[0])
+    doc["futureField"] = {"x": [1, 2]}
+    doc["schedule"]["futureScheduleField"] = "kept"
+    doc["metadata"]["fromTheWebApp"] = True
+    conn.execute("UPDATE practice_plans SET doc = ? WHERE id = ?", (_json.dumps(doc), plan["id"]))
+    conn.commit()
+    edited = cli("plan", "edit", plan["id"], "--at", "19:00", "--title", "Scales!", "--json").json["plan"]
+    assert edited["futureField"] == {"x": [1, 2]}
+    assert edited["schedule"]["futureScheduleField"] == "kept"
+    assert edited["metadata"]["fromTheWebApp"] is True
+    assert edited["schedule"]["timeOfDay"] == "19:00" and edited["title"] == "Scales!"

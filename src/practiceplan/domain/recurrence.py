@@ -54,14 +54,17 @@ every query bounded:
   below the year 9999 whose years have exactly the same layout (leap years
   and weekday of 1 January), so if nothing matches after the window dateutil
   runs out of calendar after a few decades of iteration at most;
-* day-of-year constraints that can never be met (``BYMONTH=2;BYMONTHDAY=30``)
-  are detected up front.
+* constraints that can never be met are detected up front: day-of-year
+  filters (``BYMONTH=2;BYMONTHDAY=30``), DAILY/HOURLY/MINUTELY lattices that
+  never meet their BYDAY/BYHOUR/BYMINUTE (``FREQ=DAILY;INTERVAL=7;BYDAY=TU``
+  from a Monday) and BYSETPOS positions a sub-weekly period cannot have.
 """
 
 from __future__ import annotations
 
 import calendar
 import itertools
+import math
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -105,7 +108,12 @@ class RecurrenceError(ValueError):
 
 @dataclass(frozen=True)
 class Slot:
-    """One occurrence of a plan."""
+    """One occurrence of a plan.
+
+    Compare and order slots by ``start``. (``local`` is the same instant, but
+    per PEP 495 an aware datetime inside a DST fold compares unequal to every
+    datetime with another tzinfo, even to that very instant in UTC.)
+    """
 
     key: str  # original naive local wall clock, "YYYY-MM-DDTHH:MM:SS" (before gap shifting)
     start: datetime  # aware, UTC
@@ -215,7 +223,8 @@ def parse_rule(text: str) -> dict[str, str]:
         if not piece:
             raise RecurrenceError("bad RRULE: empty part (check for a stray ';')")
         key, sep, value = piece.partition("=")
-        key, value = key.strip().upper(), value.strip().upper()
+        key = key.strip().upper()
+        value = ",".join(item.strip() for item in value.upper().split(","))
         if not sep:
             raise RecurrenceError(f"bad RRULE: part {piece!r} is not KEY=VALUE")
         if key not in _KEY_ORDER:
@@ -487,14 +496,82 @@ def _days_possible(parts: Mapping[str, str]) -> bool:
     return False
 
 
+def _lattice_possible(kwargs: Mapping[str, Any], dtstart: datetime) -> bool:
+    """Whether a DAILY/HOURLY/MINUTELY lattice ever meets its BYDAY/BYHOUR/BYMINUTE.
+
+    The occurrences of such a rule lie on ``DTSTART + k * INTERVAL`` (days,
+    hours or minutes). Taken modulo one week that is a fixed residue class, so
+    enumerating one week of lattice points settles the question. A lattice
+    that never reaches BYHOUR/BYMINUTE is an invalid rule (dateutil raises for
+    it too, sometimes only while iterating): RecurrenceError. One that never
+    meets BYDAY (``FREQ=DAILY;INTERVAL=7;BYDAY=TU`` from a Monday) is merely
+    a rule without occurrences: False.
+    """
+    freq = kwargs["freq"]
+    if freq not in (_rr.DAILY, _rr.HOURLY, _rr.MINUTELY):
+        return True
+    unit = {_rr.DAILY: 1440, _rr.HOURLY: 60, _rr.MINUTELY: 1}[freq]  # minutes per lattice step
+    week = 10080 // unit
+    first = (dtstart.weekday() * 1440 + dtstart.hour * 60 + dtstart.minute) // unit
+    step = math.gcd(kwargs["interval"], week)
+    weekdays = {wd.weekday for wd in kwargs["byweekday"]} if "byweekday" in kwargs else None
+    hours = set(kwargs["byhour"]) if freq != _rr.DAILY and "byhour" in kwargs else None
+    minutes = set(kwargs["byminute"]) if freq == _rr.MINUTELY and "byminute" in kwargs else None
+    time_reached = False
+    for point in range(first % step, week, step):
+        minute_of_week = point * unit
+        if hours is not None and minute_of_week % 1440 // 60 not in hours:
+            continue
+        if minutes is not None and minute_of_week % 60 not in minutes:
+            continue
+        time_reached = True
+        if weekdays is None or minute_of_week // 1440 in weekdays:
+            return True
+    if not time_reached:
+        raise _dateutil_error(ValueError("empty"), dtstart)
+    return False
+
+
+def _setpos_possible(kwargs: Mapping[str, Any]) -> bool:
+    """False when BYSETPOS asks for positions a DAILY/HOURLY/MINUTELY period never has.
+
+    Such a period holds a single day, so its set is just the times of day:
+    BYHOUR x BYMINUTE x BYSECOND for DAILY, BYMINUTE x BYSECOND within the hour
+    for HOURLY, BYSECOND within the minute for MINUTELY.
+    """
+    freq = kwargs["freq"]
+    if "bysetpos" not in kwargs or freq not in (_rr.DAILY, _rr.HOURLY, _rr.MINUTELY):
+        return True
+    size = len(set(kwargs["bysecond"]))
+    if freq in (_rr.DAILY, _rr.HOURLY):
+        size *= len(set(kwargs["byminute"]))
+    if freq == _rr.DAILY:
+        size *= len(set(kwargs["byhour"]))
+    return any(abs(pos) <= size for pos in kwargs["bysetpos"])
+
+
 # --------------------------------------------------------------------------
 # Zones and localization
 # --------------------------------------------------------------------------
 
 
+#: Files found in system zoneinfo directories that are not IANA zone names:
+#: "right/..." zones count leap seconds (their offsets disagree with POSIX
+#: time around transitions), "posix/..." are duplicates, and "localtime" /
+#: "posixrules" depend on the machine.
+_NOT_IANA_PREFIXES = ("right/", "posix/")
+_NOT_IANA_NAMES = frozenset({"localtime", "posixrules"})
+
+
 def get_zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``, or RecurrenceError("unknown time zone '...'")."""
-    if not isinstance(name, str) or not name or name != name.strip():
+    if (
+        not isinstance(name, str)
+        or not name
+        or name != name.strip()
+        or name.startswith(_NOT_IANA_PREFIXES)
+        or name in _NOT_IANA_NAMES
+    ):
         raise RecurrenceError(f"unknown time zone {name!r}")
     try:
         return ZoneInfo(name)
@@ -545,7 +622,7 @@ class _Plan:
     kwargs: Mapping[str, Any] | None  # rrule kwargs; None for a single session
     cutoff: datetime | None  # naive local, inclusive (plan end and UNTIL)
     exdates: frozenset[date]
-    possible: bool  # False when the day filters can never match
+    possible: bool  # False when the rule provably never matches
 
 
 def _compile(rec: Recurrence) -> _Plan:
@@ -579,7 +656,8 @@ def _compile(rec: Recurrence) -> _Plan:
         cutoff = until if cutoff is None else min(cutoff, until)
     kwargs = _rrule_kwargs(parts, dtstart)
     _build(kwargs, dtstart)  # dateutil's own checks against the real DTSTART
-    return _Plan(zone, dtstart, kwargs, cutoff, exdates, _days_possible(parts))
+    possible = _days_possible(parts) and _lattice_possible(kwargs, dtstart) and _setpos_possible(kwargs)
+    return _Plan(zone, dtstart, kwargs, cutoff, exdates, possible)
 
 
 def _anchor_for(plan: _Plan, lo: datetime) -> datetime:
@@ -799,7 +877,11 @@ def expand(rec: Recurrence, window_start: datetime, window_end: datetime) -> lis
 
 
 def first_slots(rec: Recurrence, n: int) -> list[Slot]:
-    """The first ``n`` slots of the plan (fewer if it has fewer), e.g. for previews."""
+    """The first ``n`` slots of the plan (fewer if it has fewer), e.g. for previews.
+
+    The search gives up after 40 years (plus two rule periods) without any
+    occurrence, so a rule that never matches returns ``[]`` quickly.
+    """
     plan = _compile(rec)
     if n <= 0:
         return []

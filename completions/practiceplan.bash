@@ -3,15 +3,26 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck stats forecast events demo completion plan log config' _opts='--db --version -h --help' _vopts='--db' _args='' _fileargs=0 ;;
+        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron demo completion plan log config export import template' _opts='--db --version -h --help' _vopts='--db' _args='' _fileargs=0 ;;
         'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'occurrences') _subs='' _opts='--plan --from --to --status --json -h --help' _vopts='--plan --from --to --status' _args='' _fileargs=0 ;;
+        'occurrences') _subs='' _opts='--plan --from --to --status --history --json -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 ;;
         'checkin') _subs='' _opts='--minutes --when --notes --mood --piece --metric --answer --force --json -h --help' _vopts='--minutes --when --notes --mood --piece --metric --answer' _args='' _fileargs=0 ;;
         'uncheck') _subs='' _opts='--reason --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
+        'backup') _subs='' _opts='-o --output --force --list --json -h --help' _vopts='-o --output' _args='' _fileargs=0 ;;
+        'restore') _subs='' _opts='--force --json -h --help' _vopts='' _args='' _fileargs=1 ;;
+        'doctor') _subs='' _opts='--fix --json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'stats') _subs='' _opts='--plan --from --to --json --svg -h --help' _vopts='--plan --from --to --svg' _args='' _fileargs=0 ;;
         'forecast') _subs='' _opts='--days --plan --json --svg -h --help' _vopts='--days --plan --svg' _args='' _fileargs=0 ;;
         'events') _subs='' _opts='--limit --json -h --help' _vopts='--limit' _args='' _fileargs=0 ;;
+        'skip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
+        'unskip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
+        'reschedule') _subs='' _opts='--to --cascade --cap --days --keep-duration --reason --dry-run --json -h --help' _vopts='--to --cap --days --reason' _args='' _fileargs=0 ;;
+        'defer') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
+        'calendar') _subs='' _opts='--plan --weeks --from --json -h --help' _vopts='--plan --weeks --from' _args='' _fileargs=0 ;;
+        'suggest') _subs='' _opts='--days --apply --dry-run --json -h --help' _vopts='--days --apply' _args='' _fileargs=0 ;;
+        'remind') _subs='' _opts='--within --grace --notify-cmd --channel --check --dry-run --json -h --help' _vopts='--within --grace --notify-cmd --channel' _args='' _fileargs=0 ;;
+        'cron') _subs='' _opts='--every --notify-cmd --within --json -h --help' _vopts='--every --notify-cmd --within' _args='' _fileargs=0 ;;
         'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 ;;
         'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan') _subs='add edit list show archive unarchive delete' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
@@ -33,6 +44,31 @@ __practiceplan_node() {
         'config path') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'config show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'config set') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'export') _subs='json csv ics' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'export json') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='' _fileargs=0 ;;
+        'export csv') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='logbook occurrences' _fileargs=0 ;;
+        'export ics') _subs='' _opts='-o --output --plan --days --from --force -h --help' _vopts='-o --output --plan --days --from' _args='' _fileargs=0 ;;
+        'import') _subs='json' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'import json') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=1 ;;
+        'template') _subs='create edit list show publish export lint preview keygen sign import gallery adopt upgrade trust' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'template create') _subs='' _opts='--from-plan --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts --json -h --help' _vopts='--from-plan --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts' _args='' _fileargs=0 ;;
+        'template edit') _subs='' _opts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts --json -h --help' _vopts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts' _args='' _fileargs=0 ;;
+        'template list') _subs='' _opts='--mine --json -h --help' _vopts='' _args='' _fileargs=0 ;;
+        'template show') _subs='' _opts='--version --json -h --help' _vopts='--version' _args='' _fileargs=0 ;;
+        'template publish') _subs='' _opts='--visibility --json -h --help' _vopts='--visibility' _args='' _fileargs=0 ;;
+        'template export') _subs='' _opts='-o --output --version --force --json -h --help' _vopts='-o --output --version' _args='' _fileargs=0 ;;
+        'template lint') _subs='' _opts='--max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 ;;
+        'template preview') _subs='' _opts='--weeks --param --start --max-prompts --json -h --help' _vopts='--weeks --param --start --max-prompts' _args='' _fileargs=0 ;;
+        'template keygen') _subs='' _opts='--name --out --force --json -h --help' _vopts='--name --out' _args='' _fileargs=0 ;;
+        'template sign') _subs='' _opts='--key -o --output --max-prompts --json -h --help' _vopts='--key -o --output --max-prompts' _args='' _fileargs=0 ;;
+        'template import') _subs='' _opts='--allow-unsigned --max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 ;;
+        'template gallery') _subs='' _opts='--instrument --level --tag --search --json -h --help' _vopts='--instrument --level --tag --search' _args='' _fileargs=0 ;;
+        'template adopt') _subs='' _opts='--param --start --title --json -h --help' _vopts='--param --start --title' _args='' _fileargs=0 ;;
+        'template upgrade') _subs='' _opts='--dry-run --mine --theirs --to --param --json -h --help' _vopts='--to --param' _args='' _fileargs=0 ;;
+        'template trust') _subs='add list remove' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'template trust add') _subs='' _opts='--name --json -h --help' _vopts='--name' _args='' _fileargs=0 ;;
+        'template trust list') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
+        'template trust remove') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         *) _subs='' _opts='' _vopts='' _args='' _fileargs=0 ;;
     esac
 }
@@ -41,6 +77,7 @@ __practiceplan_values() {
     case "$1|$2" in
         '|--db') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'occurrences|--status') COMPREPLY=($(compgen -W 'scheduled completed skipped expired' -- "$3")) ;;
+        'backup|-o'|'backup|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'stats|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'forecast|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'demo|--home') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
@@ -52,6 +89,17 @@ __practiceplan_values() {
         'log add|--type') COMPREPLY=($(compgen -W 'practice performance lesson rehearsal technique' -- "$3")) ;;
         'log edit|--mood') COMPREPLY=($(compgen -W 'frustrated neutral satisfied excited' -- "$3")) ;;
         'log edit|--type') COMPREPLY=($(compgen -W 'practice performance lesson rehearsal technique' -- "$3")) ;;
+        'export json|-o'|'export json|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'export csv|-o'|'export csv|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'template create|--type') COMPREPLY=($(compgen -W 'bootcamp course custom' -- "$3")) ;;
+        'template create|--visibility') COMPREPLY=($(compgen -W 'public private' -- "$3")) ;;
+        'template create|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
+        'template create|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
+        'template edit|--type') COMPREPLY=($(compgen -W 'bootcamp course custom' -- "$3")) ;;
+        'template edit|--visibility') COMPREPLY=($(compgen -W 'public private' -- "$3")) ;;
+        'template edit|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
+        'template edit|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
+        'template publish|--visibility') COMPREPLY=($(compgen -W 'public private' -- "$3")) ;;
         *) COMPREPLY=() ;;
     esac
 }

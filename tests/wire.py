@@ -151,3 +151,35 @@ def check_entry(entry: dict[str, Any]) -> None:
     for key in ("createdAt", "updatedAt"):
         if key in entry:
             _check(isinstance(entry[key], str) and bool(ISO_Z.match(entry[key])), f"{key} must be ISO-Z")
+
+
+def check_template(template: dict[str, Any]) -> None:
+    """A plan_template item a Mirubato server accepts on push (§3.5), and that its adoption can parse."""
+    _check(isinstance(template.get("id"), str) and bool(template["id"]), "template id")
+    _str(template, "authorId")
+    if "sourcePlanId" in template:
+        _check(isinstance(template["sourcePlanId"], str), "sourcePlanId is not nullable")
+    _str(template, "title", non_empty=True)
+    _str_or_null(template, "description")
+    if "type" in template:
+        _check(template["type"] in ("bootcamp", "course", "custom"), "template type")
+    if "visibility" in template:
+        _check(template["visibility"] in ("public", "private"), "template visibility is public|private (not the plan enum)")
+    for key in ("focusAreas", "techniques", "tags"):
+        _str_list(template, key)
+    if "pieceRefs" in template:
+        _piece_refs(template["pieceRefs"])
+    if "schedule" in template:
+        check_schedule(template["schedule"])
+        meta = template["schedule"].get("metadata") or {}
+        if "recurrence" in meta:
+            _check(str(meta["recurrence"].get("frequency", "")).upper() in ("DAILY", "WEEKLY", "MONTHLY"),
+                   "schedule.metadata.recurrence.frequency")
+    for key in ("templateVersion", "adoptionCount"):
+        if key in template:
+            _check(isinstance(template[key], int) and not isinstance(template[key], bool), f"{key} must be an integer")
+    if "metadata" in template:
+        _check(isinstance(template["metadata"], dict), "template metadata must be an object")
+    for key in ("publishedAt", "createdAt", "updatedAt"):
+        _str(template, key)
+    _str_or_null(template, "deletedAt")

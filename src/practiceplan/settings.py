@@ -36,6 +36,10 @@ CONFIG_KEYS: dict[str, tuple[Any, type, str]] = {
     "weekday_capacity": ("", str, "per-weekday capacity overrides, e.g. 'sa=120,su=0'"),
     "adherence_alert": (60, int, "record an event (and run dip_hook) when a plan's weekly adherence drops below this %"),
     "dip_hook": ("", str, "command run on an adherence dip, e.g. 'notify-send' (details in env and on stdin)"),
+    "remind_within": (30, int, "minutes before a session that `remind` notifies of it"),
+    "remind_grace": (120, int, "reminders missed by more than this many minutes are summarised in one message"),
+    "reminder_minutes": (15, int, "alarm this many minutes before each session in `export ics` (0: no alarm)"),
+    "backup_keep": (5, int, "how many backup generations `backup` and `restore` keep in the backups folder"),
 }
 
 
@@ -160,7 +164,9 @@ def check_config_value(key: str, value: Any, source: str = "command line") -> An
         except (TypeError, ValueError):
             raise InvalidInputError(f"config {key} must be a whole number (from {source})") from None
         limits = {"horizon_days": (1, 3660), "undo_minutes": (0, 1440), "upcoming": (0, 100),
-                  "daily_capacity": (0, 1440), "adherence_alert": (0, 100)}
+                  "daily_capacity": (0, 1440), "adherence_alert": (0, 100),
+                  "remind_within": (0, 1440), "remind_grace": (0, 10080), "reminder_minutes": (0, 1440),
+                  "backup_keep": (1, 1000)}
         low, high = limits.get(key, (0, 10**6))
         if not low <= number <= high:
             raise InvalidInputError(f"config {key} must be between {low} and {high} (from {source})")

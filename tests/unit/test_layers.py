@@ -71,7 +71,7 @@ def test_nobody_imports_click():
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["today"], ["today", "--json"], ["next"], ["plan", "--help"], ["completion", "bash"]],
+    [["--help"], ["today"], ["today", "--json"], ["next"], ["plan", "--help"], ["template", "--help"], ["completion", "bash"]],
 )
 def test_startup_does_not_import_heavy_modules(args, tmp_path):
     probe = (
@@ -81,7 +81,7 @@ def test_startup_does_not_import_heavy_modules(args, tmp_path):
         "    runpy.run_module('practiceplan', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = sorted(m for m in ('dateparser', 'sqlite_utils', 'httpx', 'click', 'pydantic') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('dateparser', 'sqlite_utils', 'httpx', 'click', 'pydantic', 'cryptography') if m in sys.modules)\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
     )
     env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PATH": "/usr/bin:/bin",

@@ -11,10 +11,14 @@ import typer
 from practiceplan import __version__
 from practiceplan.cli import config as config_cli
 from practiceplan.cli import daily
+from practiceplan.cli import data as data_cli
 from practiceplan.cli import insights as insights_cli
 from practiceplan.cli import log as log_cli
 from practiceplan.cli import plan as plan_cli
+from practiceplan.cli import schedule as schedule_cli
+from practiceplan.cli import template as template_cli
 from practiceplan.cli._common import example, handle_errors, internal_error, new_app
+from practiceplan.cli.export_ics import add_ics_command
 
 app = new_app(
     "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing.",
@@ -57,7 +61,11 @@ app.add_typer(log_cli.app, name="log")
 app.add_typer(config_cli.app, name="config")
 daily.register(app)
 # Command groups added by later features register here, one line each.
+data_cli.register(app)
+app.add_typer(template_cli.app, name="template")
 insights_cli.register(app)
+schedule_cli.register(app)
+add_ics_command(data_cli.export_app)  # `export ics` joins the data feature's `export` group
 
 
 @app.command("demo", epilog=example("practiceplan demo"))

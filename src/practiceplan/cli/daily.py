@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
     app.command("occurrences", epilog=example(
         "practiceplan occurrences --from today --to 'next sunday'",
         "practiceplan occurrences --plan 3f2a1c --status completed --json",
+        "practiceplan occurrences --history 9c41d2",
     ))(occurrences)
     app.command("checkin", epilog=example(
         "practiceplan checkin 9c41d2 --minutes 35 --mood satisfied",
@@ -48,6 +49,9 @@ def today(ctx: typer.Context, json_: Json = False) -> None:
     insights = for_today(p)
     view["summary"] = insights.summary()
     insights.check_dips()
+    from practiceplan.scheduling import Scheduling
+
+    view["suggestion"] = Scheduling(p).top_suggestion(near=insights)
     if json_:
         from practiceplan.render.output import emit_json
 
@@ -89,9 +93,11 @@ def occurrences(
     from_: Annotated[Optional[str], typer.Option("--from", help="First day (default: today).", metavar="DATE")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Last day, inclusive (default: 14 days on).", metavar="DATE")] = None,
     status: Annotated[Optional[Status], typer.Option("--status", help="Only this status.")] = None,
+    history: Annotated[Optional[str], typer.Option(
+        "--history", help="Show one session's history instead: skips, moves, check-ins, undos.", metavar="OCC")] = None,
     json_: Json = False,
 ) -> None:
-    """List planned sessions in a date range."""
+    """List planned sessions in a date range, or (--history OCC) what happened to one session."""
     from datetime import timedelta
 
     from practiceplan import dates
@@ -99,6 +105,9 @@ def occurrences(
     from practiceplan.domain.occurrences import local_day_start
 
     p = planner(ctx)
+    if history is not None:
+        _history(p, history, json_)
+        return
     first = dates.parse_date(from_, p.zone, p.now, "--from") if from_ else p.now.astimezone(p.zone).date()
     last = dates.parse_date(to, p.zone, p.now, "--to") if to else first + timedelta(days=13)
     if last < first:
@@ -121,6 +130,21 @@ def occurrences(
     from practiceplan.render.views import print_occurrences
 
     print_occurrences(found, p.plans_by_id(include_deleted=True), _short_occurrences(p, found), p.zone)
+
+
+def _history(p: Any, ref: str, json_: bool) -> None:
+    from practiceplan.scheduling import Scheduling
+
+    occ, lines = Scheduling(p).history(ref)
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json({"occurrence": occ, "history": lines})
+        return
+    from practiceplan.render.schedule import print_history
+
+    plan = p.store.get("practice_plan", occ["planId"], include_deleted=True) or {}
+    print_history(occ, lines, plan.get("title") or "?", p.store.short_id("plan_occurrence", occ["id"]), p.zone)
 
 
 def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:

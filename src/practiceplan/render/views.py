@@ -278,3 +278,8 @@ def print_today(view: dict[str, Any], plans: dict[str, dict[str, Any]], short: d
             Text(f"\nNext: {title} — {local(nxt.get('scheduledStart'), zone, '%a %d %b %H:%M')}", style="bold")
         )
         out.print(f"Check in with: practiceplan checkin {short.get(nxt['id'], nxt['id'])}")
+    if view.get("suggestion"):
+        from practiceplan.render.schedule import suggestion_line
+
+        out.print()
+        out.print(suggestion_line(view["suggestion"]))

@@ -47,8 +47,8 @@ def entry_days(conn: sqlite3.Connection, segments: list[tuple[int, int, int]]) -
     sql = (
         f"WITH seg(lo, hi, off) AS (VALUES {values}) "
         "SELECT (e.ts + seg.off) / 86400000 AS day, "
-        "       sum(json_extract(e.doc, '$.duration')), count(*), "
-        "       sum(CASE WHEN e.plan_occurrence_id IS NOT NULL THEN json_extract(e.doc, '$.duration') ELSE 0 END) "
+        "       sum(e.duration), count(*), "
+        "       sum(CASE WHEN e.plan_occurrence_id IS NOT NULL THEN e.duration ELSE 0 END) "
         "FROM logbook_entries e JOIN seg ON e.ts >= seg.lo AND e.ts < seg.hi "
         "WHERE e.deleted_at IS NULL GROUP BY day ORDER BY day"
     )
@@ -60,7 +60,7 @@ def minutes_by_occurrence(conn: sqlite3.Connection) -> dict[str, int]:
     return {
         occ_id: int(minutes or 0)
         for occ_id, minutes in conn.execute(
-            "SELECT plan_occurrence_id, sum(json_extract(doc, '$.duration')) FROM logbook_entries "
+            "SELECT plan_occurrence_id, sum(duration) FROM logbook_entries "
             "WHERE plan_occurrence_id IS NOT NULL AND deleted_at IS NULL GROUP BY plan_occurrence_id"
         )
     }

@@ -65,8 +65,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
                 f"this version knows {SCHEMA_VERSION}); nothing was changed",
                 hint="upgrade practiceplan (pip install -U practiceplan)",
             )
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        _ensure_wal(conn)
         if version < SCHEMA_VERSION and migrate:
             _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
@@ -81,6 +80,28 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _ensure_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. Changing the journal mode does not wait on the busy handler: when several processes
+    open a new (or rollback-journal) database at once, retry with backoff up to the busy timeout."""
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.002
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+        if time.monotonic() >= deadline:
+            raise sqlite3.OperationalError("database is locked")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -99,6 +120,15 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                     f"the database {path} has migrations this version does not know ({', '.join(unknown)})",
                     hint="upgrade practiceplan",
                 )
+            if version > 0:
+                # Automatic backup before migrating a database that holds data. Taken here, inside the
+                # write lock and after the re-check, so that of several processes opening an old database
+                # at once exactly the one that migrates takes it, and it holds exactly the pre-migration
+                # state (a separate read connection copies the last commit; WAL readers are not blocked
+                # by our lock). If it fails, the migration does not run.
+                from practiceplan.store import backup
+
+                backup.pre_migration_backup(path, version)
             migrations.migrate(conn)
 
 

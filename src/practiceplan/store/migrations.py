@@ -82,6 +82,72 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_templates(db: Database) -> None:
+    """Tutor plan templates: the entity (wire format), every published/imported version, trusted keys."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE plan_templates (
+            id TEXT PRIMARY KEY,
+            author_id TEXT,
+            status TEXT,             -- local: draft | published | imported
+            visibility TEXT,
+            template_version INTEGER,
+            updated_at TEXT,
+            deleted_at TEXT,
+            doc TEXT NOT NULL CHECK (json_valid(doc))
+        );
+        CREATE INDEX plan_templates_status ON plan_templates (status);
+        CREATE TABLE plan_template_versions (
+            template_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            published_at TEXT,
+            added_at TEXT NOT NULL,
+            doc TEXT NOT NULL CHECK (json_valid(doc)),   -- the template file document of that version
+            PRIMARY KEY (template_id, version)
+        );
+        CREATE TABLE trusted_keys (
+            fingerprint TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            public_key TEXT NOT NULL UNIQUE,
+            added_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m003_reminders(db: Database) -> None:
+    """Reminders sent per occurrence and channel (exactly once), and each channel's last run (the cursor)."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE reminders_sent (
+            occurrence_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL,      -- reminder | summary
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (occurrence_id, channel, kind)
+        );
+        CREATE UNIQUE INDEX reminders_sent_once ON reminders_sent (occurrence_id, channel);
+        CREATE TABLE reminder_cursor (
+            channel TEXT PRIMARY KEY,
+            last_run TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m004_logbook_duration(db: Database) -> None:
+    """A plain ``duration`` column on logbook entries, so analytics sum minutes without parsing JSON."""
+    db.conn.execute("ALTER TABLE logbook_entries ADD COLUMN duration INTEGER NOT NULL DEFAULT 0")
+    db.conn.execute(
+        "UPDATE logbook_entries SET duration = COALESCE(CAST(json_extract(doc, '$.duration') AS INTEGER), 0)"
+    )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would COMMIT the caller's transaction first."""
     for statement in script.split(";"):

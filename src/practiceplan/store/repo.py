@@ -23,18 +23,21 @@ TABLES = {
     "plan_occurrence": "plan_occurrences",
     "logbook_entry": "logbook_entries",
     "goal": "goals",
+    "plan_template": "plan_templates",
 }
 KIND_PREFIX = {
     "practice_plan": ID_PREFIXES["plan"],
     "plan_occurrence": ID_PREFIXES["occurrence"],
     "logbook_entry": ID_PREFIXES["entry"],
     "goal": ID_PREFIXES["goal"],
+    "plan_template": ID_PREFIXES["template"],
 }
 KIND_LABEL = {
     "practice_plan": "plan",
     "plan_occurrence": "occurrence",
     "logbook_entry": "logbook entry",
     "goal": "goal",
+    "plan_template": "template",
 }
 MIN_SHORT = 6
 
@@ -59,6 +62,17 @@ def _columns(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
         stamp = parse_instant(doc.get("timestamp"))
         cols["ts"] = epoch_ms(stamp) if stamp else 0
         cols["plan_occurrence_id"] = (doc.get("metadata") or {}).get("planOccurrenceId")
+        duration = doc.get("duration")
+        cols["duration"] = duration if isinstance(duration, int) and not isinstance(duration, bool) else 0
+    elif kind == "plan_template":
+        provenance = (doc.get("metadata") or {}).get("provenance") or {}
+        status = "imported" if provenance.get("kind") == "import" else "published" if doc.get("publishedAt") else "draft"
+        cols.update(
+            author_id=doc.get("authorId"),
+            status=status,
+            visibility=doc.get("visibility"),
+            template_version=doc.get("templateVersion"),
+        )
     cols["doc"] = dumps(doc)
     return cols
 
@@ -290,6 +304,7 @@ class Store:
 
 
 def _list_hint(kind: str) -> str:
-    return {"practice_plan": "plan list", "plan_occurrence": "occurrences", "logbook_entry": "log list"}.get(
+    return {"practice_plan": "plan list", "plan_occurrence": "occurrences", "logbook_entry": "log list",
+            "plan_template": "template list"}.get(
         kind, "--help"
     )

@@ -4,5 +4,5 @@ Kept apart from the migration code so that opening an up-to-date database never 
 ``PRAGMA user_version`` equals ``SCHEMA_VERSION`` after every successful migration run.
 """
 
-MIGRATION_NAMES: tuple[str, ...] = ("m001_initial",)
+MIGRATION_NAMES: tuple[str, ...] = ("m001_initial", "m002_templates", "m003_reminders", "m004_logbook_duration")
 SCHEMA_VERSION = len(MIGRATION_NAMES)

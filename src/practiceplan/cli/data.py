@@ -1,0 +1,224 @@
+"""`backup`, `restore`, `doctor`, `export json|csv` and `import json`: your data, safe and portable."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from practiceplan.cli._common import example, handle_errors, new_app, planner
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")]
+Output = Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to FILE instead of stdout.",
+                                                metavar="FILE")]
+
+export_app = new_app("Export your data: everything as lossless JSON, the logbook or sessions as CSV, and more.")
+import_app = new_app("Import a practiceplan JSON export, or a Mirubato data export, merging by id.")
+
+
+class CsvKind(str, Enum):
+    logbook = "logbook"
+    occurrences = "occurrences"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backup", epilog=example(
+        "practiceplan backup",
+        "practiceplan backup -o ~/Dropbox/practiceplan-2026-03.db",
+        "practiceplan backup --list",
+    ))(backup)
+    app.command("restore", epilog=example(
+        "practiceplan backup --list",
+        "practiceplan restore practiceplan-20260302T090000.000Z-schema1.db",
+        "practiceplan restore ~/Dropbox/practiceplan-2026-03.db --json",
+    ))(restore)
+    app.command("doctor", epilog=example("practiceplan doctor", "practiceplan doctor --fix", "practiceplan doctor --json"))(
+        doctor
+    )
+    export_app.command("json", epilog=example(
+        "practiceplan export json -o practiceplan-export.json",
+        "practiceplan export json | jq '.entries | length'",
+    ))(export_json)
+    export_app.command("csv", epilog=example(
+        "practiceplan export csv logbook -o logbook.csv",
+        "practiceplan export csv occurrences > sessions.csv",
+    ))(export_csv)
+    import_app.command("json", epilog=example(
+        "practiceplan import json practiceplan-export.json",
+        "practiceplan import json mirubato-data-export-2026-03-01.json --json",
+    ))(import_json)
+    app.add_typer(export_app, name="export")
+    app.add_typer(import_app, name="import")
+
+
+def _settings(ctx: typer.Context) -> Any:
+    from practiceplan.settings import Settings
+
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, Settings) else Settings()
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(1, n // 1024)} KiB"
+
+
+@handle_errors
+def backup(
+    ctx: typer.Context,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE",
+                                                   help="Write the backup here (plus FILE's .json manifest) "
+                                                        "instead of a new generation in the backups folder.")] = None,
+    force: Force = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the backup generations instead.")] = False,
+    json_: Json = False,
+) -> None:
+    """Take an online backup (SQLite backup API, safe while other commands run) with a manifest
+    (schema version, app version, sha256, row counts). Keeps the newest `backup_keep` generations (5)."""
+    from practiceplan import data
+    from practiceplan.render.output import emit_json, safe
+
+    settings = _settings(ctx)
+    if list_:
+        backups = data.list_backups(settings)
+        if json_:
+            emit_json({"backups": backups})
+            return
+        if not backups:
+            typer.echo("No backups yet. Take one with `practiceplan backup`.")
+            return
+        for item in backups:
+            counts = item.get("rowCounts") or {}
+            typer.echo(f"{safe(Path(item['path']).name)}  {item.get('created', '?')}  "
+                       f"{_size(int(item.get('bytes') or 0))}  {counts.get('logbook_entries', 0)} entries  "
+                       f"{safe(item.get('reason', ''))}")
+        return
+    result = data.backup(settings, output=output, force=force)
+    if json_:
+        emit_json(result)
+        return
+    typer.echo(f"Backed up to {safe(result['path'])} (schema {result['schemaVersion']}, {_size(result['bytes'])}, "
+               f"sha256 {result['sha256'][:12]})")
+    if result["pruned"]:
+        typer.echo(f"Removed {len(result['pruned'])} older generation(s); keeping {settings.config['backup_keep']}.")
+
+
+@handle_errors
+def restore(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A backup file, or the name of one in the backups folder.")],
+    force: Annotated[bool, typer.Option("--force", help="Restore a file that has no manifest "
+                                                         "(its integrity is still checked).")] = False,
+    json_: Json = False,
+) -> None:
+    """Replace the database by a backup. Checks the manifest's sha256 and `integrity_check` before touching
+    anything, refuses while another process writes (exit 75), and keeps the current database as a generation."""
+    from practiceplan import data
+    from practiceplan.render.output import emit_json, safe
+
+    settings = _settings(ctx)
+    result = data.restore(settings, file, force=force)
+    if json_:
+        emit_json(result)
+        return
+    typer.echo(f"Restored {safe(result['restored'])} (schema {result['schemaVersion']}, "
+               f"{result['rowCounts'].get('logbook_entries', 0)} logbook entries).")
+    if result["generation"]:
+        typer.echo(f"The previous database is kept as {safe(result['generation'])}")
+    if result["setAside"]:
+        typer.echo(f"The damaged database was moved aside to {safe(result['setAside'])}")
+
+
+@handle_errors
+def doctor(
+    ctx: typer.Context,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe: migrate, extend the horizon, "
+                                                    "checkpoint a big WAL, chmod 600.")] = False,
+    json_: Json = False,
+) -> None:
+    """Check integrity, foreign keys, schema version, links, the horizon, WAL size, file permissions and
+    the file system, and say how to fix what it finds. Exit 65 when an error remains."""
+    from practiceplan import data
+    from practiceplan.errors import InvalidInputError
+    from practiceplan.render.output import emit_json, safe
+
+    p = planner(ctx)
+    report = data.doctor(p, fix=fix)
+    if json_:
+        emit_json(report)
+    else:
+        marks = {"ok": "ok", "info": "info", "warning": "WARN", "error": "ERROR"}
+        for check in report["checks"]:
+            mark = "fixed" if check["fixed"] else marks[check["status"]]
+            typer.echo(f"{mark:<6} {check['name']:<14} {safe(check['message'])}")
+            if check["fix"] and not check["fixed"] and check["status"] in ("warning", "error", "info"):
+                typer.echo(f"{'':<6} {'':<14} fix: {safe(check['fix'])}")
+    if not report["ok"]:
+        raise InvalidInputError(f"doctor found {report['errors']} problem(s) in {report['database']}",
+                                hint="see the fix lines above" if not json_ else "see checks[].fix")
+
+
+@handle_errors
+def export_json(ctx: typer.Context, output: Output = None, force: Force = False) -> None:
+    """Export everything (plans, occurrences, logbook, templates, goals, events, sync conflicts), deleted
+    items included, in wire format: one JSON document that `import json` merges back losslessly."""
+    from practiceplan import data
+
+    p = planner(ctx)
+    text = data.export_json_text(p)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    data.write_file(output, text.encode("utf-8"), force=force)
+    from practiceplan.render.output import message
+
+    message(f"Exported to {output}")
+
+
+@handle_errors
+def export_csv(
+    ctx: typer.Context,
+    what: Annotated[CsvKind, typer.Argument(metavar="logbook|occurrences", help="What to export.")],
+    output: Output = None,
+    force: Force = False,
+) -> None:
+    """Export the logbook or the planned sessions as CSV for spreadsheets (cells that a spreadsheet would
+    run as a formula are prefixed with ')."""
+    from practiceplan import data
+
+    p = planner(ctx)
+    text = data.export_csv_text(p, what.value)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    data.write_file(output, text.encode("utf-8"), force=force)
+    from practiceplan.render.output import message
+
+    message(f"Exported to {output}")
+
+
+@handle_errors
+def import_json(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A `practiceplan export json` file or a Mirubato data export.")],
+    json_: Json = False,
+) -> None:
+    """Merge an export back by id in one transaction (all or nothing): new items are added, an item replaces
+    the local one only when its updatedAt is newer, identical ones are skipped. Imported changes sync."""
+    from practiceplan import data
+    from practiceplan.render.output import emit_json, message, progress, safe
+
+    p = planner(ctx)
+    with progress("importing") as update:
+        result = data.import_json(p, file, None if json_ else update)
+    if json_:
+        emit_json(result)
+    else:
+        typer.echo(f"Imported {safe(result['file'])}: {result['inserted']} new, {result['replaced']} replaced, "
+                   f"{result['unchanged']} unchanged, {result['keptLocal']} kept (local is newer)")
+    from practiceplan.domain.portable import LABELS
+
+    for key, n in result["skipped"].items():
+        message(f"warning: {n} {LABELS[key]} were not imported: this version has no place to store them yet")

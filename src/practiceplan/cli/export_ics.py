@@ -1,0 +1,93 @@
+"""`practiceplan export ics`: the planned sessions as an RFC 5545 calendar.
+
+``add_ics_command(export_app)`` adds the `ics` command to whichever `export` group exists (the data feature
+may own one for `export json/csv`); :data:`export_app` is this module's own group, used when it does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from practiceplan.cli._common import example, handle_errors, new_app, planner
+
+export_app = new_app("Export your data in other formats.")
+
+
+def add_ics_command(app: typer.Typer) -> None:
+    app.command("ics", epilog=example(
+        "practiceplan export ics -o practice.ics",
+        "practiceplan export ics --plan 3f2a1c --days 90 -o - > practice.ics",
+        "practiceplan export ics -o ~/calendars/practice.ics --force",
+    ))(ics)
+
+
+@handle_errors
+def ics(
+    ctx: typer.Context,
+    output: Annotated[str, typer.Option("-o", "--output", help="File to write; '-' writes to stdout.",
+                                        metavar="FILE")] = "-",
+    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    days: Annotated[int, typer.Option("--days", help="How many days, from the first day.", min=1, max=3660)] = 60,
+    from_: Annotated[Optional[str], typer.Option("--from", help="First day (default: today).", metavar="DATE")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Write planned sessions as an iCalendar file (one event per session, stable UIDs, alarms from the
+    reminder_minutes setting, skipped ones cancelled) that Google Calendar, Apple Calendar and Thunderbird
+    import."""
+    from practiceplan.scheduling import Scheduling
+
+    p = planner(ctx)
+    first = None
+    if from_:
+        from practiceplan import dates
+
+        first = dates.parse_date(from_, p.zone, p.now, "--from")
+    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
+    text = Scheduling(p).ics(plan_id, first, days)
+    if output == "-":
+        import sys
+
+        sys.stdout.flush()
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:  # bytes: CRLF stays CRLF on every platform
+            buffer.write(text.encode("utf-8"))
+            buffer.flush()
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return
+    target = Path(output)
+    if target.exists() and not force:
+        from practiceplan.errors import InvalidInputError
+
+        raise InvalidInputError(f"{output} exists", hint="add --force to replace it")
+    _write_atomically(target, text.encode("utf-8"))
+    from practiceplan.render.output import message
+
+    message(f"Wrote {text.count('BEGIN:VEVENT')} sessions to {output}")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    import os
+    import tempfile
+
+    from practiceplan.errors import InvalidInputError
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}",
+                                hint="check that the folder exists and is writable") from None

@@ -1,0 +1,329 @@
+"""Scheduling verbs: skip, unskip, reschedule (cascades), defer, calendar, suggest, remind, cron.
+
+Parse, call practiceplan.scheduling, render. Everything heavier than typer is imported inside the commands so
+that `--help` and `today` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from practiceplan.cli._common import example, handle_errors, planner
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
+Reason = Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the session's history).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the before/after table and change nothing.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("skip", epilog=example(
+        "practiceplan skip 9c41d2 --reason travelling", "practiceplan skip 9c41d2 --dry-run",
+    ))(skip)
+    app.command("unskip", epilog=example("practiceplan unskip 9c41d2"))(unskip)
+    app.command("reschedule", epilog=example(
+        "practiceplan reschedule 9c41d2 --to 'tomorrow 18:00'",
+        "practiceplan reschedule 9c41d2 --to friday --reason 'lesson moved'",
+        "practiceplan reschedule 9c41d2 --to 2026-03-05T19:00 --cascade --dry-run",
+        "practiceplan reschedule 9c41d2 --cascade spread --cap 45m",
+    ))(reschedule)
+    app.command("defer", epilog=example("practiceplan defer 9c41d2", "practiceplan defer 9c41d2 --dry-run --json"))(defer)
+    app.command("calendar", epilog=example(
+        "practiceplan calendar", "practiceplan calendar --plan 3f2a1c --weeks 6",
+        "practiceplan calendar --from 2026-03-01 --json",
+    ))(calendar)
+    app.command("suggest", epilog=example(
+        "practiceplan suggest", "practiceplan suggest --days 14 --json", "practiceplan suggest --apply 1 --dry-run",
+    ))(suggest)
+    app.command("remind", epilog=example(
+        "practiceplan remind --within 30m",
+        "practiceplan remind --notify-cmd 'notify-send Practice {message}'",
+        "practiceplan remind --check && echo 'time to practise'",
+        "practiceplan remind --json --dry-run",
+    ))(remind)
+    app.command("cron", epilog=example(
+        "practiceplan cron",
+        "(crontab -l; practiceplan cron --notify-cmd 'notify-send Practice {message}') | crontab -",
+    ))(cron)
+
+
+def _emit_outcome(p: Any, outcome: Any, json_: bool) -> None:
+    data = outcome.as_json()
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(data)
+        return
+    from practiceplan.render.schedule import print_moves
+
+    short = p.store.short_ids("plan_occurrence", [m["id"] for m in data["moves"]])
+    print_moves(data, p.plans_by_id(include_deleted=True), short, p.zone)
+
+
+def _reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    from practiceplan.domain.models import clean_line
+
+    return clean_line(reason, "--reason", max_len=500)
+
+
+@handle_errors
+def skip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun = False, json_: Json = False) -> None:
+    """Skip a session: it is excused (not missed, does not break a streak). `unskip` reverts it."""
+    from practiceplan.scheduling import Scheduling
+
+    p = planner(ctx)
+    _emit_outcome(p, Scheduling(p).skip(occ, _reason(reason), dry_run), json_)
+
+
+@handle_errors
+def unskip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun = False, json_: Json = False) -> None:
+    """Revert a skip: the session is scheduled again."""
+    from practiceplan.scheduling import Scheduling
+
+    p = planner(ctx)
+    _emit_outcome(p, Scheduling(p).unskip(occ, _reason(reason), dry_run), json_)
+
+
+@handle_errors
+def reschedule(
+    ctx: typer.Context,
+    occ: OccId,
+    mode: Annotated[Optional[str], typer.Argument(
+        metavar="[spread]", help="With --cascade: 'spread' spreads missed sessions instead of shifting.")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="New start: a date-time, or a day (keeps the time).",
+                                              metavar="WHEN")] = None,
+    cascade: Annotated[bool, typer.Option(
+        "--cascade", help="Also shift every later untouched session of the plan by the same offset; "
+                          "`--cascade spread` spreads the plan's sessions missed in the last 7 days instead.")] = False,
+    cap: Annotated[Optional[str], typer.Option("--cap", help="Spread: daily capacity, e.g. 45m (default: config).",
+                                               metavar="DURATION")] = None,
+    days: Annotated[int, typer.Option("--days", help="Spread: how many days it may use.", min=1, max=90)] = 14,
+    keep_duration: Annotated[bool, typer.Option(
+        "--keep-duration", help="Keep this session's own length (default: the plan's current length).")] = False,
+    reason: Reason = None,
+    dry_run: DryRun = False,
+    json_: Json = False,
+) -> None:
+    """Move a session to another time; it keeps its id, its original slot is remembered, the move is recorded.
+    Prints a before/after table; a cascade is one transaction."""
+    from practiceplan.errors import InvalidInputError
+    from practiceplan.scheduling import Scheduling
+
+    if mode is not None and not cascade:
+        raise InvalidInputError(f"unexpected '{mode}'", hint="did you mean --cascade spread?")
+    if mode not in (None, "spread", "shift"):
+        raise InvalidInputError(f"--cascade takes 'spread' or nothing, not '{mode}'",
+                                hint="--cascade shifts later sessions; --cascade spread spreads missed ones")
+    kind = (mode or "shift") if cascade else None
+    cap_minutes = None
+    if cap is not None:
+        if kind != "spread":
+            raise InvalidInputError("--cap only goes with --cascade spread",
+                                    hint="practiceplan reschedule OCC --cascade spread --cap 45m")
+        from practiceplan.domain.schedule import parse_minutes
+
+        cap_minutes = parse_minutes(cap, "--cap", minimum=1, maximum=1440)
+    p = planner(ctx)
+    outcome = Scheduling(p).reschedule(occ, to, cascade=kind, cap=cap_minutes, days=days, keep_duration=keep_duration,
+                                       reason=_reason(reason), dry_run=dry_run)
+    _emit_outcome(p, outcome, json_)
+
+
+@handle_errors
+def defer(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun = False, json_: Json = False) -> None:
+    """Move a session to the plan's next free day (a day without another session of the plan), same time."""
+    from practiceplan.scheduling import Scheduling
+
+    p = planner(ctx)
+    _emit_outcome(p, Scheduling(p).defer(occ, _reason(reason), dry_run), json_)
+
+
+@handle_errors
+def calendar(
+    ctx: typer.Context,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    weeks: Annotated[int, typer.Option("--weeks", help="How many weeks.", min=1, max=26)] = 4,
+    from_: Annotated[Optional[str], typer.Option("--from", help="A day in the first week (default: a week ago).",
+                                                 metavar="DATE")] = None,
+    json_: Json = False,
+) -> None:
+    """A week-by-week grid of sessions and their state: done, due, missed, skipped, moved (with the original
+    slot), so the effect of a cascade is visible at a glance."""
+    from practiceplan.scheduling import Scheduling
+
+    p = planner(ctx)
+    first = None
+    if from_:
+        from practiceplan import dates
+
+        first = dates.parse_date(from_, p.zone, p.now, "--from")
+    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
+    data = Scheduling(p).calendar(plan_id, first, weeks)
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(data)
+        return
+    from practiceplan.render.schedule import print_calendar
+
+    print_calendar(data)
+
+
+@handle_errors
+def suggest(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="How many days ahead to look at.", min=1, max=60)] = 7,
+    apply: Annotated[Optional[int], typer.Option("--apply", help="Apply suggestion N.", min=1, metavar="N")] = None,
+    dry_run: DryRun = False,
+    json_: Json = False,
+) -> None:
+    """Concrete moves from your forecast, capacity and completion rates (over capacity, missed sessions to catch
+    up, better times), each as a ready-to-run command. Deterministic for the same data."""
+    from practiceplan.scheduling import Scheduling
+
+    p = planner(ctx)
+    service = Scheduling(p)
+    if apply is not None:
+        item, outcome = service.apply_suggestion(apply, days, dry_run)
+        if json_:
+            from practiceplan.render.output import emit_json
+
+            emit_json({"suggestion": item, **outcome.as_json()})
+            return
+        from practiceplan.render.output import message
+
+        message(f"Suggestion {apply}: {item['message']}")
+        _emit_outcome(p, outcome, False)
+        return
+    if dry_run:
+        from practiceplan.errors import InvalidInputError
+
+        raise InvalidInputError("--dry-run goes with --apply N", hint="practiceplan suggest --apply 1 --dry-run")
+    items = service.suggestions(days)
+    if json_:
+        from practiceplan.domain.models import iso_z
+        from practiceplan.render.output import emit_json
+
+        emit_json({"now": iso_z(p.now), "days": days, "suggestions": items})
+        return
+    from practiceplan.render.schedule import print_suggestions
+
+    print_suggestions(items)
+
+
+def _duration(text: str | None, default: int, what: str) -> Any:
+    from datetime import timedelta
+
+    if text is None:
+        return timedelta(minutes=default)
+    from practiceplan.domain.schedule import parse_minutes
+
+    return timedelta(minutes=parse_minutes(text, what, minimum=0, maximum=10_080))
+
+
+@handle_errors
+def remind(
+    ctx: typer.Context,
+    within: Annotated[Optional[str], typer.Option(
+        "--within", help="Remind this long before a session starts (default: config remind_within, 30m).",
+        metavar="DURATION")] = None,
+    grace: Annotated[Optional[str], typer.Option(
+        "--grace", help="Reminders missed by longer (machine asleep) are summarised in one message "
+                        "(default: config remind_grace, 2h).", metavar="DURATION")] = None,
+    notify_cmd: Annotated[Optional[str], typer.Option(
+        "--notify-cmd", help="Run this per reminder (no shell; {message} {title} {start} {id} are replaced inside "
+                             "words; details in PRACTICEPLAN_* variables and JSON on stdin).", metavar="CMD")] = None,
+    channel: Annotated[Optional[str], typer.Option(
+        "--channel", help="Name of the channel each reminder is sent once on (default: one per --notify-cmd, "
+                          "else 'stdout').", metavar="NAME")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Send nothing; exit 0 when a session is due now, 1 when none is.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; record nothing.")] = False,
+    json_: Json = False,
+) -> None:
+    """Remind of sessions starting within the window or due and not done yet: each one exactly once per
+    channel, however many reminder processes run at once. Meant for cron (see `practiceplan cron`)."""
+    from practiceplan.scheduling import Scheduling, channel_for, notify, split_command
+
+    p = planner(ctx)
+    config = p.settings.config
+    window = _duration(within, config["remind_within"], "--within")
+    grace_window = _duration(grace, config["remind_grace"], "--grace")
+    service = Scheduling(p)
+    if check:
+        due = service.due(window)
+        if json_:
+            from practiceplan.domain.models import iso_z
+            from practiceplan.render.output import emit_json
+
+            emit_json({"now": iso_z(p.now), "due": [r.as_json(p.zone, p.now) for r in due]})
+        raise typer.Exit(0 if due else 1)
+    if notify_cmd is not None:
+        split_command(notify_cmd)  # refuse a malformed command before recording anything
+    name = channel_for(notify_cmd, channel)
+    result = service.remind(within=window, grace=grace_window, channel=name, dry_run=dry_run)
+    failed: list[str] = []
+    if notify_cmd and not dry_run:
+        from practiceplan.render.output import message
+
+        for item in result["reminders"]:
+            error = notify(notify_cmd, item, channel=name)
+            if error:
+                message(f"practiceplan: warning: reminder for {item['shortId']} not sent: {error}")
+                failed.append(item["occurrenceId"])
+        summary = result["summary"]
+        if summary:
+            payload = {"kind": "summary", "message": summary["message"], "count": summary["count"],
+                       "title": "practiceplan", "reminders": summary["reminders"]}
+            error = notify(notify_cmd, payload, channel=name)
+            if error:
+                message(f"practiceplan: warning: summary of {summary['count']} reminders not sent: {error}")
+                failed += [r["occurrenceId"] for r in summary["reminders"]]
+        service.forget(name, failed)
+        result["failed"] = failed
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(result)
+    elif not notify_cmd or dry_run:
+        from practiceplan.render.schedule import print_reminders
+
+        print_reminders(result)
+    if failed:
+        from practiceplan.errors import ExitCode
+
+        raise typer.Exit(int(ExitCode.TEMPFAIL))
+
+
+@handle_errors
+def cron(
+    ctx: typer.Context,
+    every: Annotated[int, typer.Option("--every", help="Run every N minutes.", min=1, max=60)] = 5,
+    notify_cmd: Annotated[Optional[str], typer.Option("--notify-cmd", help="Passed on to `remind`.",
+                                                      metavar="CMD")] = None,
+    within: Annotated[Optional[str], typer.Option("--within", help="Passed on to `remind`.", metavar="DURATION")] = None,
+    json_: Json = False,
+) -> None:
+    """Print a crontab line that runs `remind` for this install (absolute path, the environment it needs)."""
+    from practiceplan.scheduling import cron_line, split_command
+
+    p = planner(ctx)
+    if notify_cmd is not None:
+        split_command(notify_cmd)
+    minutes = None
+    if within is not None:
+        from practiceplan.domain.schedule import parse_minutes
+
+        minutes = parse_minutes(within, "--within", maximum=1440)
+    data = cron_line(p.settings, every=every, notify_cmd=notify_cmd, within=minutes)
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(data)
+        return
+    typer.echo("# practiceplan reminders (install with `crontab -e`, or pipe this into `crontab -`)")
+    typer.echo(data["line"])

@@ -105,3 +105,35 @@ def test_schema_1_database_migrates_and_fills_entry_durations(tmp_path):
     assert conn.execute("SELECT duration FROM logbook_entries WHERE id = 'entry_a'").fetchone()[0] == 42
     applied = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
     assert tuple(applied) == MIGRATION_NAMES
+
+
+def test_many_processes_switching_a_rollback_journal_database_to_wal(tmp_path):
+    """Changing the journal mode ignores the busy handler; connect() must retry instead of failing."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "x.db"
+    dbmod.connect(path).close()
+    go = tmp_path / "go"
+    driver = (
+        "import os, sys, time\n"
+        "from practiceplan.store import db\n"
+        "while not os.path.exists(sys.argv[2]): time.sleep(0.0005)\n"
+        "db.connect(sys.argv[1]).close()\n"
+    )
+    for _round in range(15):
+        raw = sqlite3.connect(path)
+        raw.execute("PRAGMA journal_mode = DELETE")
+        raw.close()
+        go.unlink(missing_ok=True)
+        procs = [subprocess.Popen([sys.executable, "-c", driver, str(path), str(go)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        import time
+
+        time.sleep(0.6)  # let every interpreter start and spin on the barrier
+        go.touch()
+        results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+        assert all(code == 0 for code, _ in results), [err for code, err in results if code][:1]
+        check = sqlite3.connect(path)
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        check.close()

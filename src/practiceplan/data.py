@@ -21,7 +21,6 @@ from practiceplan.domain.models import iso_z
 from practiceplan.errors import BusyError, InvalidInputError, NotFoundError, PracticePlanError
 from practiceplan.settings import Settings
 
-MAX_IMPORT_BYTES = 512 * 1024 * 1024
 IMPORT_CHUNK = 1000
 WAL_WARN_BYTES = 64 * 1024 * 1024
 CREDENTIALS_FILENAME = "credentials.json"
@@ -80,40 +79,6 @@ def write_file(path: Path, data: bytes, *, force: bool) -> None:
             os.close(dir_fd)
     except OSError:
         pass
-
-
-def read_json_document(path: Path) -> Any:
-    """One JSON document. Rejects NaN/Infinity and duplicate keys (like `log import`)."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise InvalidInputError(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MiB")
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise NotFoundError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{path} is a folder, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc}") from None
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result = dict(pairs)
-        if len(result) != len(pairs):
-            seen: set[str] = set()
-            for key, _ in pairs:
-                if key in seen:
-                    raise ValueError(f"duplicate key '{key}'")
-                seen.add(key)
-        return result
-
-    decoder = json.JSONDecoder(parse_constant=no_constants, object_pairs_hook=no_duplicates)
-    try:
-        return decoder.decode(text)
-    except ValueError as exc:
-        raise InvalidInputError(f"{path} is not valid JSON: {exc}; nothing was imported") from None
 
 
 # --------------------------------------------------------------------------- backup and restore
@@ -218,6 +183,8 @@ def import_json(planner: Any, path: Path, progress: Callable[[int, int], None] |
     """
     from practiceplan.store import maintenance as mt
     from practiceplan.store.repo import TABLES
+
+    from practiceplan.jsonio import read_json_document
 
     parsed = portable.parse_document(read_json_document(path), now=planner.now, user_zone=planner.zone.key)
     store = planner.store

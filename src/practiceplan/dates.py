@@ -13,7 +13,6 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.models import iso_z, parse_instant  # noqa: F401 - re-exported
 from practiceplan.errors import InvalidInputError
 
 UTC = timezone.utc

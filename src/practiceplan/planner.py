@@ -21,7 +21,6 @@ from practiceplan.errors import InvalidInputError, NotFoundError
 from practiceplan.settings import Settings
 from practiceplan.store.repo import Store
 
-MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
@@ -259,6 +258,8 @@ class Planner:
 
     def import_entries(self, path: Path, progress: Any = None) -> tuple[int, int]:
         """Import a JSON array or JSON-lines file of entries: all or nothing. Returns (new, replaced)."""
+        from practiceplan.jsonio import read_json_items
+
         items = read_json_items(path)
         entries = []
         seen: dict[str, int] = {}
@@ -297,44 +298,3 @@ def content_id(raw: dict[str, Any]) -> str:
 
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return "entry_" + digest[:20]
-
-
-def read_json_items(path: Path) -> list[Any]:
-    """A JSON array, or JSON lines (one object per line). Rejects NaN/Infinity and duplicate keys."""
-    try:
-        if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise InvalidInputError(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MiB")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc}") from None
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result = dict(pairs)
-        if len(result) != len(pairs):
-            seen: set[str] = set()
-            duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-            raise ValueError(f"duplicate key '{duplicate}'")
-        return result
-
-    decode = json.JSONDecoder(parse_constant=no_constants, object_pairs_hook=no_duplicates).decode
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            data = decode(stripped)
-        except ValueError as exc:
-            raise InvalidInputError(f"{path} is not valid JSON: {exc}") from None
-        return data
-    items = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            items.append(decode(line))
-        except ValueError as exc:
-            raise InvalidInputError(f"{path} line {number} is not valid JSON: {exc}") from None
-    return items

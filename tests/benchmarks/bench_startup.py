@@ -48,7 +48,6 @@ import json
 import os
 import platform
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -264,8 +263,14 @@ def importtime_profile(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="practiceplan startup benchmark (see the module docstring).")
-    parser.add_argument("--runs", type=int, default=30, metavar="N", help="measured runs per command (default 30)")
+    return run_main("bench_startup", "practiceplan startup benchmark (see the module docstring).", 30, bench, argv)
+
+
+def run_main(name: str, description: str, default_runs: int, bench_fn, argv: list[str] | None = None) -> int:
+    """Shared command line of the benchmark scripts: --runs, --keep, --no-build; work folder; errors."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=default_runs, metavar="N",
+                        help=f"measured runs per command (default {default_runs})")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (must be empty or new)")
     parser.add_argument("--no-build", type=Path, metavar="WHEEL", dest="wheel",
                         help="install this wheel instead of building one")
@@ -285,21 +290,22 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         cleanup = None
     else:
-        cleanup = tempfile.TemporaryDirectory(prefix="practiceplan-bench-")
+        cleanup = tempfile.TemporaryDirectory(prefix=f"practiceplan-{name}-")
         work = Path(cleanup.name)
     try:
-        bench(args, work)
+        bench_fn(args, work)
     except BenchError as exc:
-        print(f"bench_startup: error: {exc}", file=sys.stderr, flush=True)
+        print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
-        print("bench_startup: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
     finally:
         if cleanup is not None:
             cleanup.cleanup()
     say()
     say(f"work folder: {work}" + (" (kept)" if args.keep else " (removed)"))
+    say("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     say(f"total wall time of this script: {time.perf_counter() - script_start:.1f} s")
     return 0
 
@@ -343,7 +349,7 @@ def bench(args: argparse.Namespace, work: Path) -> None:
                   "('practiceplan', 'typer', 'click', 'rich', 'sqlite-utils', 'dateparser')))"], tool_env)
     versions = dict(item.split("=", 1) for item in out.split())
     _, vpy_version = run([vpy, "-c", "import sys; print(sys.version.split()[0])"], tool_env)
-    say(f"  installed: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f"; venv Python {vpy_version.strip()}")
+    say("  installed: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f"; venv Python {vpy_version.strip()}")
     say(f"  typer version: {versions.get('typer')}")
 
     # ---------------------------------------------------------------- clock and homes

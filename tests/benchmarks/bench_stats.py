@@ -52,7 +52,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -297,45 +296,7 @@ def profile_top(vpy: str, env: dict[str, str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="practiceplan stats benchmark (see the module docstring).")
-    parser.add_argument("--runs", type=int, default=20, metavar="N", help="measured runs per command (default 20)")
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (must be empty or new)")
-    parser.add_argument("--no-build", type=Path, metavar="WHEEL", dest="wheel",
-                        help="install this wheel instead of building one")
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    if args.wheel is not None:
-        args.wheel = args.wheel.resolve()
-        if not args.wheel.is_file() or args.wheel.suffix != ".whl":
-            parser.error(f"--no-build: {args.wheel} is not a wheel file")
-
-    script_start = time.perf_counter()
-    if args.keep:
-        work = args.keep.resolve()
-        if work.exists() and (not work.is_dir() or any(work.iterdir())):
-            parser.error(f"--keep: {work} exists and is not an empty folder")
-        work.mkdir(parents=True, exist_ok=True)
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="practiceplan-bench-stats-")
-        work = Path(cleanup.name)
-    try:
-        bench(args, work)
-    except BenchError as exc:
-        print(f"bench_stats: error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("bench_stats: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
-    say()
-    say(f"work folder: {work}" + (" (kept)" if args.keep else " (removed)"))
-    say(f"load average at the end: {loadavg()}")
-    say(f"total wall time of this script: {time.perf_counter() - script_start:.1f} s")
-    return 0
+    return bs.run_main("bench_stats", "practiceplan stats benchmark (see the module docstring).", 20, bench, argv)
 
 
 def bench(args: argparse.Namespace, work: Path) -> None:
@@ -390,7 +351,6 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     data = work / "data"
     data.mkdir()
     newest_entry = now - timedelta(hours=1)
-    first_import: dict[int, float] = {}
     for size in SIZES:
         free = size - checkins
         path = data / f"free-{size // 1000}k.jsonl"

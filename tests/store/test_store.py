@@ -128,9 +128,9 @@ def test_many_processes_switching_a_rollback_journal_database_to_wal(tmp_path):
         go.unlink(missing_ok=True)
         procs = [subprocess.Popen([sys.executable, "-c", driver, str(path), str(go)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(8)]
-        import time
+        import time as _time
 
-        time.sleep(0.6)  # let every interpreter start and spin on the barrier
+        _time.sleep(0.6)  # let every interpreter start and spin on the barrier
         go.touch()
         results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
         assert all(code == 0 for code, _ in results), [err for code, err in results if code][:1]

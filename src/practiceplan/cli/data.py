@@ -168,12 +168,18 @@ def export_json(ctx: typer.Context, output: Output = None, force: Force = False)
 
     p = planner(ctx)
     text = data.export_json_text(p)
+    _deliver(text, output, force)
+
+
+def _deliver(text: str, output: Path | None, force: bool) -> None:
+    """Export text to stdout, or atomically to a file (never over an existing one without --force)."""
     if output is None:
         typer.echo(text, nl=False)
         return
-    data.write_file(output, text.encode("utf-8"), force=force)
+    from practiceplan import data
     from practiceplan.render.output import message
 
+    data.write_file(output, text.encode("utf-8"), force=force)
     message(f"Exported to {output}")
 
 
@@ -190,13 +196,7 @@ def export_csv(
 
     p = planner(ctx)
     text = data.export_csv_text(p, what.value)
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    data.write_file(output, text.encode("utf-8"), force=force)
-    from practiceplan.render.output import message
-
-    message(f"Exported to {output}")
+    _deliver(text, output, force)
 
 
 @handle_errors

@@ -44,10 +44,10 @@ __practiceplan_node() {
         'config path') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'config show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'config set') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'export') _subs='json csv ics' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'export') _subs='ics json csv' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'export ics') _subs='' _opts='-o --output --plan --days --from --force -h --help' _vopts='-o --output --plan --days --from' _args='' _fileargs=0 ;;
         'export json') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='' _fileargs=0 ;;
         'export csv') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='logbook occurrences' _fileargs=0 ;;
-        'export ics') _subs='' _opts='-o --output --plan --days --from --force -h --help' _vopts='-o --output --plan --days --from' _args='' _fileargs=0 ;;
         'import') _subs='json' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
         'import json') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=1 ;;
         'template') _subs='create edit list show publish export lint preview keygen sign import gallery adopt upgrade trust' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;

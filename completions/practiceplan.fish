@@ -82,13 +82,13 @@ function __practiceplan_cmdpath
             case 'config show'
             case 'config set'
             case 'export'
-                set subs json csv ics
+                set subs ics json csv
+            case 'export ics'
+                set vopts -o --output --plan --days --from
             case 'export json'
                 set vopts -o --output
             case 'export csv'
                 set vopts -o --output
-            case 'export ics'
-                set vopts -o --output --plan --days --from
             case 'import'
                 set subs json
             case 'import json'
@@ -385,10 +385,16 @@ complete -c practiceplan -n '__practiceplan_at config path' -s h -l help -d 'Sho
 complete -c practiceplan -n '__practiceplan_at config show' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at config show' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at config set' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at export' -a 'ics' -d 'Write planned sessions as an iCalendar file (one event per session, stable UIDs, alarms from the reminder_minutes setting, skipped ones cancelled) that Google Calendar, Apple Calendar and Thunderbird import.'
 complete -c practiceplan -n '__practiceplan_at export' -a 'json' -d 'Export everything (plans, occurrences, logbook, templates, goals, events, sync conflicts), deleted items included, in wire format: one JSON document that `import json` merges back losslessly.'
 complete -c practiceplan -n '__practiceplan_at export' -a 'csv' -d 'Export the logbook or the planned sessions as CSV for spreadsheets (cells that a spreadsheet would run as a formula are prefixed with \').'
-complete -c practiceplan -n '__practiceplan_at export' -a 'ics' -d 'Write planned sessions as an iCalendar file (one event per session, stable UIDs, alarms from the reminder_minutes setting, skipped ones cancelled) that Google Calendar, Apple Calendar and Thunderbird import.'
 complete -c practiceplan -n '__practiceplan_at export' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at export ics' -s o -l output -x -d 'File to write; \'-\' writes to stdout.'
+complete -c practiceplan -n '__practiceplan_at export ics' -l plan -x -d 'Only this plan (id or prefix).'
+complete -c practiceplan -n '__practiceplan_at export ics' -l days -x -d 'How many days, from the first day.'
+complete -c practiceplan -n '__practiceplan_at export ics' -l from -x -d 'First day (default: today).'
+complete -c practiceplan -n '__practiceplan_at export ics' -l force -d 'Replace FILE if it exists.'
+complete -c practiceplan -n '__practiceplan_at export ics' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at export json' -s o -l output -r -F -d 'Write to FILE instead of stdout.'
 complete -c practiceplan -n '__practiceplan_at export json' -l force -d 'Replace FILE if it exists.'
 complete -c practiceplan -n '__practiceplan_at export json' -s h -l help -d 'Show this message and exit.'
@@ -396,12 +402,6 @@ complete -c practiceplan -n '__practiceplan_at export csv' -a 'logbook occurrenc
 complete -c practiceplan -n '__practiceplan_at export csv' -s o -l output -r -F -d 'Write to FILE instead of stdout.'
 complete -c practiceplan -n '__practiceplan_at export csv' -l force -d 'Replace FILE if it exists.'
 complete -c practiceplan -n '__practiceplan_at export csv' -s h -l help -d 'Show this message and exit.'
-complete -c practiceplan -n '__practiceplan_at export ics' -s o -l output -x -d 'File to write; \'-\' writes to stdout.'
-complete -c practiceplan -n '__practiceplan_at export ics' -l plan -x -d 'Only this plan (id or prefix).'
-complete -c practiceplan -n '__practiceplan_at export ics' -l days -x -d 'How many days, from the first day.'
-complete -c practiceplan -n '__practiceplan_at export ics' -l from -x -d 'First day (default: today).'
-complete -c practiceplan -n '__practiceplan_at export ics' -l force -d 'Replace FILE if it exists.'
-complete -c practiceplan -n '__practiceplan_at export ics' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at import' -a 'json' -d 'Merge an export back by id in one transaction (all or nothing): new items are added, an item replaces the local one only when its updatedAt is newer, identical ones are skipped. Imported changes sync.'
 complete -c practiceplan -n '__practiceplan_at import' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at import json' -F

@@ -175,3 +175,28 @@ def test_demo_command_prints_today(cli, tmp_path):
     result = cli("demo", "--home", str(tmp_path / "d"))
     assert "Today," in result.stdout and "This week" in result.stdout
     assert "PRACTICEPLAN_HOME=" in result.stderr
+
+
+def test_main_builds_only_the_needed_branch_and_behaves_the_same(tmp_path):
+    import subprocess
+    import sys
+
+    from practiceplan.cli.app import FEATURE_NAMES, _command_word, build_app
+
+    assert _command_word(["--db", "x.db", "plan", "list"]) == "plan"
+    assert _command_word(["--version"]) is None
+    names = set().union(*FEATURE_NAMES.values())
+    assert {"today", "plan", "log", "template", "export", "import", "stats", "skip", "remind", "demo"} <= names
+    small = typer.main.get_command(build_app("today"))
+    assert "today" in small.commands and "template" not in small.commands
+    env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "UTC", "PATH": "/usr/bin:/bin"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "practiceplan", *args], env=env, capture_output=True, text=True)
+
+    assert run("frobnicate").returncode == 2
+    assert run("--db", str(tmp_path / "a.db"), "plan", "list", "--json").returncode == 0
+    assert (tmp_path / "a.db").exists()
+    helped = run("export", "ics", "--help")
+    assert helped.returncode == 0 and "Examples:" in helped.stdout
+    assert "today" in run("--help").stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
@@ -20,14 +21,12 @@ from practiceplan.cli import template as template_cli
 from practiceplan.cli._common import example, handle_errors, internal_error, new_app
 from practiceplan.cli.export_ics import add_ics_command
 
-app = new_app(
-    "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing.",
-    epilog=example(
-        'practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00 --minutes 20',
-        "practiceplan today",
-        "practiceplan checkin <OCC> --minutes 25",
-        "practiceplan log add --minutes 30 --piece 'Clair de lune — Debussy'",
-    ),
+ROOT_HELP = "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing."
+ROOT_EPILOG = example(
+    'practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00 --minutes 20',
+    "practiceplan today",
+    "practiceplan checkin <OCC> --minutes 25",
+    "practiceplan log add --minutes 30 --piece 'Clair de lune — Debussy'",
 )
 
 
@@ -37,7 +36,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     db: Annotated[
@@ -56,19 +54,56 @@ def root(
     ctx.obj = Settings(db_flag=str(db) if db else None)
 
 
-app.add_typer(plan_cli.app, name="plan")
-app.add_typer(log_cli.app, name="log")
-app.add_typer(config_cli.app, name="config")
-daily.register(app)
-# Command groups added by later features register here, one line each.
-data_cli.register(app)
-app.add_typer(template_cli.app, name="template")
-insights_cli.register(app)
-schedule_cli.register(app)
 add_ics_command(data_cli.export_app)  # `export ics` joins the data feature's `export` group
 
 
-@app.command("demo", epilog=example("practiceplan demo"))
+def _register_own(app: typer.Typer) -> None:
+    app.command("demo", epilog=example("practiceplan demo"))(demo)
+    app.command("completion", epilog=example(
+        "practiceplan completion bash > ~/.local/share/bash-completion/completions/practiceplan",
+        "practiceplan completion fish > ~/.config/fish/completions/practiceplan.fish",
+    ))(completion)
+
+
+# Each feature registers its commands on a root app. Command groups added by later features go here.
+FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
+    lambda app: app.add_typer(plan_cli.app, name="plan"),
+    lambda app: app.add_typer(log_cli.app, name="log"),
+    lambda app: app.add_typer(config_cli.app, name="config"),
+    daily.register,
+    data_cli.register,
+    lambda app: app.add_typer(template_cli.app, name="template"),
+    insights_cli.register,
+    schedule_cli.register,
+    _register_own,
+)
+
+
+def _new_root() -> typer.Typer:
+    root_app = new_app(ROOT_HELP, epilog=ROOT_EPILOG)
+    root_app.callback()(root)
+    return root_app
+
+
+def _names(feature: Callable[[typer.Typer], None]) -> set[str]:
+    scratch = typer.Typer()
+    feature(scratch)
+    return {c.name or "" for c in scratch.registered_commands} | {g.name or "" for g in scratch.registered_groups}
+
+
+def build_app(command: str | None = None) -> typer.Typer:
+    """The root app with every command, or (``command``) only the feature that provides that command.
+
+    Typer turns every registered function into a Click command on each run (inspecting signatures), which
+    costs tens of milliseconds for the whole tree; `main()` builds only the branch the command line needs.
+    """
+    root_app = _new_root()
+    chosen = [f for f in FEATURES if command is None or command in FEATURE_NAMES[f]]
+    for feature in chosen or FEATURES:
+        feature(root_app)
+    return root_app
+
+
 @handle_errors
 def demo(
     keep: Annotated[Optional[Path], typer.Option("--home", help="Put the demo here instead of a temporary folder.",
@@ -80,10 +115,6 @@ def demo(
     run_demo(keep)
 
 
-@app.command("completion", epilog=example(
-    "practiceplan completion bash > ~/.local/share/bash-completion/completions/practiceplan",
-    "practiceplan completion fish > ~/.config/fish/completions/practiceplan.fish",
-))
 @handle_errors
 def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")]) -> None:
     """Print a static completion script for your shell (the same as the files in completions/)."""
@@ -95,10 +126,27 @@ def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")])
     typer.echo(generate(app, shell, "practiceplan"), nl=False)
 
 
+FEATURE_NAMES = {feature: _names(feature) for feature in FEATURES}
+app = build_app()  # the whole command tree (tests, completions, docs)
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The first word that is not a root option (or the value of one)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--db":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main() -> None:
     """Console-script entry point: run the app; anything unexpected is one line, exit 1."""
     try:
-        app(prog_name="practiceplan")
+        build_app(_command_word(sys.argv[1:]))(prog_name="practiceplan")
     except SystemExit:
         raise
     except BaseException as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users

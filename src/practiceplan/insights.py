@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from practiceplan.domain import analytics as an
-from practiceplan.domain.models import iso_z, plan_duration, plan_is_live, plan_zone_name
+from practiceplan.domain.models import iso_z, parse_instant, plan_duration, plan_is_live, plan_zone_name
 from practiceplan.planner import Planner
 from practiceplan.settings import parse_weekday_capacity
 from practiceplan.store import analytics as queries
@@ -82,6 +82,16 @@ class Insights:
             for occ_id, plan_id, start, end, status, flex, pending, entry, deleted in self.rows
             if not deleted and start is not None and plan_id in self.plans
         ]
+
+    @cached_property
+    def horizons(self) -> dict[str, int]:
+        """Plans -> epoch ms their occurrences are materialised up to (the forecast expands rules beyond it)."""
+        result = {}
+        for plan_id, horizon in self.p.store.plan_horizons().items():
+            instant = parse_instant(horizon) if horizon else None
+            if instant is not None:
+                result[plan_id] = int(instant.timestamp() * 1000)
+        return result
 
     @cached_property
     def deleted_ids(self) -> set[str]:
@@ -165,22 +175,34 @@ class Insights:
     def _linked_minutes(self) -> dict[str, int]:
         return queries.minutes_by_occurrence(self.p.store.conn)
 
-    def forecast(self, days: int, *, plan_id: str | None = None) -> dict[str, Any]:
+    def forecast(self, days: int, *, plan_id: str | None = None, predict: bool = True) -> dict[str, Any]:
+        """The forecast; ``predict=False`` skips the expected-completion model (callers needing only load)."""
         plans = {pid: plan for pid, plan in self.plans.items() if plan_is_live(plan) and (not plan_id or pid == plan_id)}
         judged = [item for item in self.judged if item.fact.plan_id in plans]
         return an.forecast(judged, plans, now_ms=self.now_ms, clock=self.clock, days=days,
-                           capacity=self.capacity(), model=self.model, default_zone=self.p.zone.key,
-                           week_start=self.p.settings.week_start, known_ids=self.deleted_ids)
+                           capacity=self.capacity(), model=self.model if predict else None,
+                           default_zone=self.p.zone.key,
+                           week_start=self.p.settings.week_start, known_ids=self.deleted_ids,
+                           horizons=self.horizons)
 
     def summary(self) -> dict[str, Any]:
         """The one-line summary `today` shows: this week's adherence, practice streak, missed this week."""
         week = an.week_first(self.today, self.p.settings.week_start)
         this_week = an.tally(self.judged, week, week + 6).as_json()
-        days = queries.entry_day_numbers(self.p.store.conn, self.clock.segments(),
-                                         since_ms=self.clock.midnight(self.today - 3660))
-        current, _ = an.day_streak(days, self.today)
+        current = self.current_practice_streak()
         return {"thisWeek": this_week, "practiceStreak": current,
                 "missedThisWeek": this_week["missed"]}
+
+    def current_practice_streak(self) -> int:
+        """The practice-day streak, reading only as many recent days as the streak is long (doubling)."""
+        span = 32
+        while True:
+            days = queries.entry_day_numbers(self.p.store.conn, self.clock.segments(),
+                                             since_ms=self.clock.midnight(self.today - span))
+            current, _ = an.day_streak(days, self.today)
+            if current < span - 1 or span > 40_000:
+                return current
+            span *= 4
 
     # ------------------------------------------------------------------ telemetry
 

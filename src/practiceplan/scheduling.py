@@ -336,7 +336,7 @@ class Scheduling:
         if near is None or (near.window and (near.window[0] > iso_z(self.now - timedelta(days=16))
                                               or near.window[1] < iso_z(end))):
             near = Insights(p, (iso_z(self.now - timedelta(days=16)), iso_z(end)))
-        forecast = near.forecast(days)
+        forecast = near.forecast(days, predict=False)
         live_plans = {pid: plan for pid, plan in self.plans.items() if plan_is_live(plan)}
         occurrences = [
             o for o in p.store.occurrences(

@@ -195,3 +195,30 @@ def test_prefix_resolution_and_ambiguity(cli, scales):
     assert missing.code == 3 and "no occurrence matches" in missing.stderr
     full = cli("checkin", ids[5], "--json").json
     assert full["occurrence"]["id"] == ids[5]
+
+
+def test_today_plain_and_rich_views_say_the_same(cli, set_now, monkeypatch):
+    """Not a terminal: plain text, no Rich import, the same words and numbers as the Rich view."""
+    import re
+
+    from practiceplan.render import plain, views
+
+    cli("plan", "add", "Daily", "--every", "daily", "--at", "08:00", "--start", "2026-03-01")
+    cli("plan", "add", "Evening", "--every", "daily", "--at", "21:00", "--start", "2026-03-01")
+    set_now("2026-03-03T18:00:00Z")
+    view = cli("today", "--json").json
+    text = cli("today").stdout
+    assert "Overdue — still catchable" in text and "Due today" in text and "Next: Daily" in text
+    assert "This week:" in text and "1 due · 5 left · 1 missed" in text
+    plans = {r["plan"]["id"]: r["plan"] for r in view["plans"]}
+    short = {o["id"]: o["id"][9:15] for o in view["overdue"] + view["dueToday"] + view["upcoming"]}
+    lines = plain.today_lines(view, plans, short, __import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    monkeypatch.setattr("practiceplan.render.views.console", lambda: Console(file=buffer, width=200, no_color=True))
+    views.print_today(view, plans, short, __import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    words = lambda s: re.findall(r"[\w%·—:]+", s)  # noqa: E731
+    assert words("\n".join(lines)) == words(buffer.getvalue())

@@ -92,3 +92,23 @@ def test_startup_does_not_import_heavy_modules(args, tmp_path):
     result = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True)
     line = [x for x in result.stderr.splitlines() if x.startswith("HEAVY=")]
     assert line == ["HEAVY="], result.stderr
+
+
+def test_today_for_scripts_does_not_load_rich(tmp_path):
+    """Output that is not going to a terminal is plain text: `today` (the cron/status-bar command) skips Rich."""
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['practiceplan', 'today']\n"
+        "try:\n"
+        "    runpy.run_module('practiceplan', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write('RICH=' + str('rich' in sys.modules) + '\\n')\n"
+    )
+    env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PATH": "/usr/bin:/bin",
+           "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
+    subprocess.run([sys.executable, "-m", "practiceplan", "plan", "add", "Scales", "--every", "daily", "--at", "18:00"],
+                   env=env, check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert "RICH=False" in result.stderr, result.stderr
+    assert "Scales" in result.stdout

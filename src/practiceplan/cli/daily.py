@@ -57,8 +57,12 @@ def today(ctx: typer.Context, json_: Json = False) -> None:
 
         emit_json(view)
         return
-    from practiceplan.render.views import print_today
+    from practiceplan.render.output import color_enabled
 
+    if color_enabled():
+        from practiceplan.render.views import print_today
+    else:  # plain text for pipes and cron: the same words, no Rich
+        from practiceplan.render.plain import print_today
     shown = view["overdue"] + view["dueToday"] + view["upcoming"] + ([view["next"]] if view["next"] else [])
     plans = {rail["plan"]["id"]: rail["plan"] for rail in view["plans"]}
     print_today(view, plans, _short_occurrences(p, shown), p.zone)
@@ -79,7 +83,7 @@ def next_(ctx: typer.Context, json_: Json = False) -> None:
         typer.echo("Nothing planned.")
         return
     from practiceplan.render.output import safe
-    from practiceplan.render.views import local
+    from practiceplan.render.plain import local
 
     plan = p.store.get("practice_plan", nxt["planId"]) or {}
     short = p.store.short_id("plan_occurrence", nxt["id"])

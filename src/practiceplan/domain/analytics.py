@@ -404,6 +404,7 @@ def forecast(
     default_zone: str,
     week_start: int = 0,
     known_ids: Iterable[str] = (),
+    horizons: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Planned load for each of the next ``days`` days (today first).
 
@@ -411,6 +412,8 @@ def forecast(
     from materialised occurrences and, beyond the materialised horizon, from the plans' recurrence rules.
     ``known_ids`` are ids of materialised occurrences in the window that are not in ``judged`` (deleted ones),
     so a slot that exists is never counted twice. ``capacity`` maps weekday (0 = Monday) to minutes.
+    ``horizons`` (plan id -> epoch ms materialised up to) lets plans whose occurrences already cover the
+    window skip rule expansion.
     """
     from practiceplan.domain import recurrence as rec
     from practiceplan.domain.occurrences import plan_recurrence
@@ -437,7 +440,7 @@ def forecast(
     window_lo = datetime.fromtimestamp(first_ms / 1000, UTC)
     window_hi = datetime.fromtimestamp(end_ms / 1000, UTC)
     for plan in plans.values():
-        if not plan_is_live(plan):
+        if not plan_is_live(plan) or (horizons or {}).get(plan["id"], 0) >= end_ms:
             continue
         recurrence = plan_recurrence(plan, default_zone)
         if recurrence is None:

@@ -20,6 +20,7 @@ import math
 import re
 import string
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from practiceplan.errors import InvalidInputError
@@ -64,8 +65,21 @@ def iso_z(dt: datetime) -> str:
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+@lru_cache(maxsize=8192)
+def _parse_iso(text: str) -> datetime | None:
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 def parse_instant(value: object) -> datetime | None:
     """Read a wire instant: ISO-Z or ISO with offset, integer epoch ms, or SQLite ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
+    if type(value) is str:
+        return _parse_iso(value.strip()) if value else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -77,14 +91,7 @@ def parse_instant(value: object) -> datetime | None:
             return None
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return _parse_iso(value.strip())
 
 
 def epoch_ms(dt: datetime) -> int:

@@ -130,8 +130,3 @@ def print_forecast(forecast: dict[str, Any], out: Any = None) -> None:
                        f"; {forecast['overloadDays']} day(s) over capacity."))
 
 
-def summary_line(summary: dict[str, Any]) -> Text:
-    week = summary["thisWeek"]
-    adherence = f"{week['percent']}%" if week["percent"] is not None else "—"
-    return Text(f"This week: {adherence} adherence ({week['completed']} done, {week['missed']} missed) · "
-                f"practice streak {summary['practiceStreak']} day(s)")

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from practiceplan.domain.models import parse_instant, plan_flex, plan_prompts, plan_segments
 from practiceplan.render.output import console, safe
+from practiceplan.render.plain import local, rail_counts, rail_parts, summary_text
 
 STATE_STYLE = {
     "completed": "green",
@@ -29,11 +30,6 @@ STATE_STYLE = {
     "scheduled": "cyan",
     "moved": "magenta",
 }
-
-
-def local(value: object, zone: ZoneInfo, fmt: str = "%a %d %b %Y %H:%M") -> str:
-    instant = parse_instant(value)
-    return instant.astimezone(zone).strftime(fmt) if instant else "-"
 
 
 def _table(*columns: str) -> Table:
@@ -207,20 +203,10 @@ def print_entry(entry: dict[str, Any], zone: ZoneInfo) -> None:
         out.print(Text(safe(f"? {response.get('prompt')}: {response.get('response')}")))
 
 
-def _rail(completed: int, due: int, remaining: int, missed: int, width: int = 12) -> Text:
-    total = completed + due + remaining + missed
+def _rail(completed: int, due: int, remaining: int, missed: int) -> Text:
     text = Text()
-    if total == 0:
-        return Text("·" * width, style="dim")
-    parts = [(completed, "█", "green"), (missed, "█", "red"), (due, "▒", "yellow"), (remaining, "░", "cyan")]
-    used = 0
-    for index, (count, char, style) in enumerate(parts):
-        cells = round(count / total * width) if index < len(parts) - 1 else width - used
-        cells = max(0, min(cells, width - used))
-        if count and cells == 0 and used < width:
-            cells = 1
-        text.append(char * cells, style=style)
-        used += cells
+    for chars, style in rail_parts(completed, due, remaining, missed):
+        text.append(chars, style=style)
     return text
 
 
@@ -253,22 +239,15 @@ def print_today(view: dict[str, Any], plans: dict[str, dict[str, Any]], short: d
     if view["plans"]:
         out.print(Text(f"\nThis week (from {view['weekStart']})", style="bold"))
         if view.get("summary"):
-            from practiceplan.render.insights import summary_line
-
-            out.print(summary_line(view["summary"]))
+            out.print(summary_text(view["summary"]))
         grid = Table.grid(padding=(0, 2))
         for _ in range(3):
             grid.add_column()
         for rail in view["plans"]:
-            counts = f"{rail['completed']} done · {rail['due']} due · {rail['remaining']} left"
-            if rail["missed"]:
-                counts += f" · {rail['missed']} missed"
-            if rail["skipped"]:
-                counts += f" · {rail['skipped']} skipped"
             grid.add_row(
                 Text(safe(rail["plan"].get("title"))),
                 _rail(rail["completed"], rail["due"], rail["remaining"], rail["missed"]),
-                counts,
+                rail_counts(rail),
             )
         out.print(grid)
     nxt = view.get("next")

@@ -68,9 +68,11 @@ class Insights:
             if zone == self.p.zone.key:
                 continue
             try:
-                clocks[plan_id] = by_zone.setdefault(zone, an.DayClock(ZoneInfo(zone), lo, hi))
+                if zone not in by_zone:
+                    by_zone[zone] = an.DayClock(ZoneInfo(zone), lo, hi)
             except (ValueError, KeyError, OSError):
                 continue
+            clocks[plan_id] = by_zone[zone]
         return clocks
 
     @cached_property
@@ -195,14 +197,40 @@ class Insights:
 
     def current_practice_streak(self) -> int:
         """The practice-day streak, reading only as many recent days as the streak is long (doubling)."""
-        span = 32
+        recent = queries.entry_day_numbers(self.p.store.conn, self.clock.segments(),
+                                           since_ms=self.clock.midnight(self.today - 40))
+        current, _ = an.day_streak(recent, self.today)
+        if current < 39:
+            return current
+        return self._streak_back(self.today if self.today in recent else self.today - 1)
+
+    def _streak_back(self, anchor: int) -> int:
+        """Count consecutive days with entries back from ``anchor``: runs of days with one UTC offset are probed
+        in SQL (an index seek a day), the days around a DST change with the exact local midnights."""
+        clock, conn, day, count = self.full_clock, self.p.store.conn, anchor, 0
         while True:
-            days = queries.entry_day_numbers(self.p.store.conn, self.clock.segments(),
-                                             since_ms=self.clock.midnight(self.today - span))
-            current, _ = an.day_streak(days, self.today)
-            if current < span - 1 or span > 40_000:
-                return current
-            span *= 4
+            start, end = clock.midnight(day), clock.midnight(day + 1)
+            offset = clock.offset(start)
+            regular = end - start == an.DAY_MS and start == day * an.DAY_MS - offset
+            if not regular:  # a DST day or a gap at midnight: check it exactly
+                if not queries.has_entries(conn, start, end):
+                    return count
+                count, day = count + 1, day - 1
+                continue
+            # the days back to the previous change of offset all start at day * DAY_MS - offset
+            segment_start = clock.segment_start(start)
+            first = min(day, max(-((-(segment_start + offset)) // an.DAY_MS), day - 100_000))
+            run = queries.days_with_entries_back(conn, first, day, offset)
+            count += run
+            if run < day - first + 1:
+                return count
+            day = first - 1
+
+    @cached_property
+    def full_clock(self) -> an.DayClock:
+        """A clock over the whole logbook (the window clock may not reach back far enough)."""
+        lo, hi = queries.entry_range(self.p.store.conn)
+        return an.DayClock(self.p.zone, min(lo or self.now_ms, self.now_ms), max(hi or self.now_ms, self.now_ms))
 
     # ------------------------------------------------------------------ telemetry
 

@@ -127,3 +127,36 @@ def test_stats_with_no_data(cli):
     assert data["overall"]["adherence"] is None and data["plans"] == []
     assert data["practiceStreak"] == {"current": 0, "longest": 0}
     assert "no finished sessions yet" in cli("stats").stdout
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/Santiago", "Australia/Lord_Howe", "Asia/Kathmandu"])
+def test_long_practice_streak_across_dst_matches_the_reference(cli, tmp_path, monkeypatch, zone):
+    """The fast streak (index probes per run of days with one offset) equals the plain day-set rule."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from practiceplan.domain import analytics as an
+    from practiceplan.insights import Insights, for_today
+    from practiceplan.planner import Planner
+    from practiceplan.settings import Settings
+
+    monkeypatch.setenv("PRACTICEPLAN_TZ", zone)
+    now = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    monkeypatch.setenv("PRACTICEPLAN_NOW", now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    tz = ZoneInfo(zone)
+    rows = []
+    local_now = now.astimezone(tz)
+    for back in range(420):  # one entry a day at 00:30 local (right after midnight) for 420 days, one gap
+        if back == 400:
+            continue
+        day = (local_now - timedelta(days=back)).date()
+        stamp = datetime(day.year, day.month, day.day, 0, 30, tzinfo=tz).astimezone(timezone.utc)
+        rows.append({"id": f"entry_s{back}", "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "duration": 5})
+    path = tmp_path / "streak.jsonl"
+    path.write_text("\n".join(__import__("json").dumps(r) for r in rows), encoding="utf-8")
+    cli("log", "import", str(path))
+    planner = Planner(Settings())
+    fast = for_today(planner).current_practice_streak()
+    full = Insights(planner)
+    assert fast == an.day_streak(full.day_totals, full.today)[0] == 400
+    planner.close()

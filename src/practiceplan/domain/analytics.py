@@ -73,6 +73,11 @@ class DayClock:
         index = bisect.bisect_right(self._starts, ms) - 1
         return self._offsets[max(index, 0)] if self._starts[0] <= ms else self._offset(ms)
 
+    def segment_start(self, ms: int) -> int:
+        """The instant the UTC offset in force at ``ms`` began (the clock's range start at the earliest)."""
+        index = bisect.bisect_right(self._starts, ms) - 1
+        return self._starts[max(index, 0)]
+
     def day(self, ms: int) -> int:
         return (ms + self.offset(ms)) // DAY_MS
 

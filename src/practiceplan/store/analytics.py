@@ -101,3 +101,24 @@ def events(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str,
     if limit:
         sql += f" LIMIT {int(limit)}"
     return [{"id": i, "at": at, "name": name, "data": json.loads(data)} for i, at, name, data in conn.execute(sql)]
+
+
+def days_with_entries_back(conn: sqlite3.Connection, first: int, last: int, offset_ms: int) -> int:
+    """How many consecutive days, from ``last`` back to at least ``first``, have an entry, when every one of
+    those days starts at ``day * 86400000 - offset_ms`` (one UTC offset throughout). One index probe a day,
+    all inside SQLite."""
+    sql = (
+        "WITH RECURSIVE s(d) AS (SELECT ? WHERE EXISTS (SELECT 1 FROM logbook_entries WHERE deleted_at IS NULL "
+        "AND ts >= ? * 86400000 - ? AND ts < (? + 1) * 86400000 - ?) "
+        "UNION ALL SELECT d - 1 FROM s WHERE d - 1 >= ? AND EXISTS (SELECT 1 FROM logbook_entries "
+        "WHERE deleted_at IS NULL AND ts >= (d - 1) * 86400000 - ? AND ts < d * 86400000 - ?)) "
+        "SELECT count(*) FROM s"
+    )
+    params = [last, last, offset_ms, last, offset_ms, first, offset_ms, offset_ms]
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+def has_entries(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM logbook_entries WHERE deleted_at IS NULL AND ts >= ? AND ts < ? LIMIT 1", (lo_ms, hi_ms)
+    ).fetchone() is not None

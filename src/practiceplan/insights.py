@@ -53,7 +53,8 @@ class Insights:
         if starts:
             points += [min(starts), max(starts)]
         margin = (40 if self.window else 400) * an.DAY_MS
-        return an.DayClock(self.p.zone, min(points) - margin, max(points) + margin)
+        self._clock_range = (min(points) - margin, max(points) + margin)
+        return an.DayClock(self.p.zone, *self._clock_range)
 
     @cached_property
     def plan_clocks(self) -> dict[str, an.DayClock]:
@@ -62,7 +63,8 @@ class Insights:
 
         clocks: dict[str, an.DayClock] = {}
         by_zone: dict[str, an.DayClock] = {}
-        lo, hi = self.clock._starts[0], self.clock._starts[-1] + 800 * an.DAY_MS
+        self.clock  # noqa: B018 - sets the range the plans' clocks must cover too
+        lo, hi = self._clock_range
         for plan_id, plan in self.plans.items():
             zone = plan_zone_name(plan, self.p.zone.key)
             if zone == self.p.zone.key:
@@ -196,7 +198,18 @@ class Insights:
                 "missedThisWeek": this_week["missed"]}
 
     def current_practice_streak(self) -> int:
-        """The practice-day streak, reading only as many recent days as the streak is long (doubling)."""
+        """The practice-day streak. Cached in the database per (zone, day, logbook revision): a long streak
+        costs one index probe per day to count, and `today` should not pay that on every run."""
+        conn = self.p.store.conn
+        key = {"zone": self.p.zone.key, "day": self.today, "rev": queries.logbook_revision(conn)}
+        hit = queries.cached(conn, "practiceStreak")
+        if hit and {k: hit.get(k) for k in key} == key:
+            return int(hit["streak"])
+        streak = self._count_practice_streak()
+        queries.store_cached(conn, "practiceStreak", {**key, "streak": streak}, key["rev"])
+        return streak
+
+    def _count_practice_streak(self) -> int:
         recent = queries.entry_day_numbers(self.p.store.conn, self.clock.segments(),
                                            since_ms=self.clock.midnight(self.today - 40))
         current, _ = an.day_streak(recent, self.today)

@@ -137,3 +137,28 @@ def test_many_processes_switching_a_rollback_journal_database_to_wal(tmp_path):
         check = sqlite3.connect(path)
         assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         check.close()
+
+
+def test_logbook_revision_bumps_on_every_change_and_the_streak_cache_follows(tmp_path):
+    from practiceplan.insights import for_today
+    from practiceplan.store import analytics as queries
+
+    env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
+    planner = Planner(Settings(env=env))
+    conn = planner.store.conn
+    assert queries.logbook_revision(conn) == 0
+    first = planner.add_entry({"timestamp": "2026-03-02T08:00:00Z", "duration": 5})
+    planner.add_entry({"timestamp": "2026-03-01T08:00:00Z", "duration": 5})
+    assert queries.logbook_revision(conn) == 2
+    assert for_today(planner).current_practice_streak() == 2
+    assert queries.cached(conn, "practiceStreak")["streak"] == 2
+    forged = dict(queries.cached(conn, "practiceStreak"), streak=99)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'cache:practiceStreak'", (__import__("json").dumps(forged),))
+    # a forged cache value is returned while it is current...
+    assert for_today(planner).current_practice_streak() == 99
+    planner.delete_entry(first["id"])  # ...and ignored once the logbook changes (a trigger bumps the revision)
+    assert queries.logbook_revision(conn) == 3
+    assert for_today(planner).current_practice_streak() == 1  # only yesterday's entry is left
+    conn.execute("DELETE FROM logbook_entries")  # even raw SQL bumps it
+    assert queries.logbook_revision(conn) > 3
+    planner.close()

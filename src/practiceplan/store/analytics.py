@@ -67,7 +67,8 @@ def minutes_by_occurrence(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def entry_range(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
-    row = conn.execute("SELECT min(ts), max(ts) FROM logbook_entries WHERE deleted_at IS NULL").fetchone()
+    # deleted rows included: a superset is fine for a range, and min/max then come straight from the index
+    row = conn.execute("SELECT min(ts), max(ts) FROM logbook_entries").fetchone()
     return row[0], row[1]
 
 
@@ -122,3 +123,42 @@ def has_entries(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> bool:
     return conn.execute(
         "SELECT 1 FROM logbook_entries WHERE deleted_at IS NULL AND ts >= ? AND ts < ? LIMIT 1", (lo_ms, hi_ms)
     ).fetchone() is not None
+
+
+def cached(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+    """A value derived from the logbook, cached in ``meta`` with the logbook revision it was computed at."""
+    import json
+
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"cache:{key}",)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def logbook_revision(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'logbook_rev'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def store_cached(conn: sqlite3.Connection, key: str, value: dict[str, Any], revision: int) -> bool:
+    """Best effort: store the cache unless the logbook changed meanwhile; never waits long for the lock."""
+    import json
+
+    from practiceplan.store.db import BUSY_TIMEOUT_MS
+
+    conn.execute("PRAGMA busy_timeout = 50")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        if logbook_revision(conn) != revision:
+            conn.execute("ROLLBACK")
+            return False
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"cache:{key}", json.dumps(value)))
+        conn.execute("COMMIT")
+        return True
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

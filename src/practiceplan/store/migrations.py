@@ -148,6 +148,18 @@ def m004_logbook_duration(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_logbook_revision(db: Database) -> None:
+    """A revision counter that every change to the logbook bumps (triggers, so no code path can forget it):
+    lets read commands cache values derived from the whole logbook, such as the practice-day streak."""
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.conn.execute(
+            f"CREATE TRIGGER logbook_rev_{event.lower()} AFTER {event} ON logbook_entries BEGIN "
+            "INSERT INTO meta (key, value) VALUES ('logbook_rev', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1; END"
+        )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would COMMIT the caller's transaction first."""
     for statement in script.split(";"):

@@ -4,5 +4,7 @@ Kept apart from the migration code so that opening an up-to-date database never 
 ``PRAGMA user_version`` equals ``SCHEMA_VERSION`` after every successful migration run.
 """
 
-MIGRATION_NAMES: tuple[str, ...] = ("m001_initial", "m002_templates", "m003_reminders", "m004_logbook_duration")
+MIGRATION_NAMES: tuple[str, ...] = ("m001_initial", "m002_templates", "m003_reminders", "m004_logbook_duration",
+    "m005_logbook_revision",
+)
 SCHEMA_VERSION = len(MIGRATION_NAMES)

@@ -63,8 +63,11 @@ class Insights:
 
         clocks: dict[str, an.DayClock] = {}
         by_zone: dict[str, an.DayClock] = {}
-        self.clock  # noqa: B018 - sets the range the plans' clocks must cover too
-        lo, hi = self._clock_range
+        starts = [row[2] for row in self.rows if row[2] is not None]
+        if not starts:
+            return clocks
+        # deadlines fall at most a week (weekly flex) or one gap between sessions (anytime) after a start
+        lo, hi = min(starts) - 2 * an.DAY_MS, max(starts) + 40 * an.DAY_MS
         for plan_id, plan in self.plans.items():
             zone = plan_zone_name(plan, self.p.zone.key)
             if zone == self.p.zone.key:

@@ -1,4 +1,4 @@
-from practiceplan.cli.app import main
+from practiceplan.cli.entry import main
 
 if __name__ == "__main__":
     main()

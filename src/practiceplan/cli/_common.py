@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
 
-from practiceplan.errors import ExitCode, PracticePlanError
+from practiceplan.cli._report import report
+from practiceplan.errors import PracticePlanError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,14 +31,6 @@ def new_app(help_text: str, **kwargs: Any) -> typer.Typer:
 def example(*lines: str) -> str:
     """An epilog listing examples (``\\b`` keeps click from re-wrapping them)."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def report(error: PracticePlanError) -> None:
-    from practiceplan.render.output import safe
-
-    sys.stderr.write(f"practiceplan: error: {safe(error.message)}\n")
-    if error.hint:
-        sys.stderr.write(f"hint: {safe(error.hint)}\n")
 
 
 def handle_errors(fn: F) -> F:
@@ -73,17 +65,6 @@ def planner(ctx: typer.Context) -> Any:
     instance = Planner(settings)
     ctx.call_on_close(instance.close)
     return instance
-
-
-def internal_error(exc: BaseException) -> int:
-    if os.environ.get("PRACTICEPLAN_DEBUG"):
-        traceback.print_exception(exc)
-    else:
-        sys.stderr.write(
-            f"practiceplan: internal error: {type(exc).__name__}: {str(exc)[:200]}\n"
-            "hint: this is a bug; rerun with PRACTICEPLAN_DEBUG=1 for details and report it\n"
-        )
-    return int(ExitCode.INTERNAL)
 
 
 def stdin_is_tty() -> bool:

@@ -18,7 +18,8 @@ from practiceplan.cli import log as log_cli
 from practiceplan.cli import plan as plan_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import template as template_cli
-from practiceplan.cli._common import example, handle_errors, internal_error, new_app
+from practiceplan.cli._common import example, handle_errors, new_app
+from practiceplan.cli._report import internal_error
 from practiceplan.cli.export_ics import add_ics_command
 
 ROOT_HELP = "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing."

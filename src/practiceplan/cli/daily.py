@@ -42,52 +42,17 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def today(ctx: typer.Context, json_: Json = False) -> None:
     """Overdue, due today and upcoming sessions, weekly progress per plan, and what to do next."""
-    from practiceplan.insights import for_today
+    from practiceplan.cli.today_view import show_today
 
-    p = planner(ctx)
-    view = p.today()
-    insights = for_today(p)
-    view["summary"] = insights.summary()
-    insights.check_dips()
-    from practiceplan.scheduling import Scheduling
-
-    view["suggestion"] = Scheduling(p).top_suggestion(near=insights)
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json(view)
-        return
-    from practiceplan.render.output import color_enabled
-
-    if color_enabled():
-        from practiceplan.render.views import print_today
-    else:  # plain text for pipes and cron: the same words, no Rich
-        from practiceplan.render.plain import print_today
-    shown = view["overdue"] + view["dueToday"] + view["upcoming"] + ([view["next"]] if view["next"] else [])
-    plans = {rail["plan"]["id"]: rail["plan"] for rail in view["plans"]}
-    print_today(view, plans, _short_occurrences(p, shown), p.zone)
+    show_today(planner(ctx), json_)
 
 
 @handle_errors
 def next_(ctx: typer.Context, json_: Json = False) -> None:
     """Only the next actionable session (overdue first, then due today, then upcoming)."""
-    p = planner(ctx)
-    view = p.today()
-    nxt = view["next"]
-    if json_:
-        from practiceplan.render.output import emit_json
+    from practiceplan.cli.today_view import show_next
 
-        emit_json({"now": view["now"], "timezone": view["timezone"], "next": nxt})
-        return
-    if nxt is None:
-        typer.echo("Nothing planned.")
-        return
-    from practiceplan.render.output import safe
-    from practiceplan.render.plain import local
-
-    plan = p.store.get("practice_plan", nxt["planId"]) or {}
-    short = p.store.short_id("plan_occurrence", nxt["id"])
-    typer.echo(f"{short}  {local(nxt['scheduledStart'], p.zone, '%a %d %b %H:%M')}  {safe(plan.get('title'))}")
+    show_next(planner(ctx), json_)
 
 
 @handle_errors

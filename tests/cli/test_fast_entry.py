@@ -1,0 +1,69 @@
+"""The fast entry path for `today`/`next` behaves exactly like the Typer commands, without importing Typer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from practiceplan.cli.entry import fast_form
+
+TYPER_MAIN = "import sys; sys.argv[0] = 'practiceplan'; from practiceplan.cli.app import main; main()"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["today"], ("today", None, False)),
+        (["next", "--json"], ("next", None, True)),
+        (["--db", "x.db", "today", "--json"], ("today", "x.db", True)),
+        (["--db=x.db", "next"], ("next", "x.db", False)),
+        (["today", "--help"], None), (["today", "--json", "--json"], None), (["plan", "list"], None),
+        (["--db"], None), (["--db=", "today"], None), ([], None), (["--version"], None),
+    ],
+)
+def test_fast_form(argv, expected):
+    assert fast_form(argv) == expected
+
+
+@pytest.fixture
+def home(tmp_path):
+    env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PATH": "/usr/bin:/bin",
+           "PRACTICEPLAN_NOW": "2026-03-03T18:00:00Z"}
+    for args in (["plan", "add", "Daily", "--every", "daily", "--at", "08:00", "--start", "2026-03-01"],
+                 ["log", "add", "--minutes", "20", "--when", "2026-03-02T10:00"]):
+        subprocess.run([sys.executable, "-m", "practiceplan", *args], env=env, check=True, capture_output=True)
+    return env
+
+
+@pytest.mark.parametrize("args", [["today"], ["today", "--json"], ["next"], ["next", "--json"]])
+def test_fast_path_prints_what_the_typer_command_prints(home, args):
+    fast = subprocess.run([sys.executable, "-m", "practiceplan", *args], env=home, capture_output=True, text=True)
+    slow = subprocess.run([sys.executable, "-c", TYPER_MAIN, *args], env=home, capture_output=True, text=True)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
+    assert fast.returncode == 0 and fast.stdout
+
+
+def test_fast_path_errors_match_and_skip_typer(home, tmp_path):
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['practiceplan', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('practiceplan', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    sys.stderr.write(f'CODE={exit.code} TYPER={\"typer\" in sys.modules}\\n')\n"
+    )
+    ok = subprocess.run([sys.executable, "-c", probe, "today"], env=home, capture_output=True, text=True)
+    assert "CODE=0 TYPER=False" in ok.stderr
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    fast = subprocess.run([sys.executable, "-m", "practiceplan", "--db", str(folder), "today"], env=home,
+                          capture_output=True, text=True)
+    slow = subprocess.run([sys.executable, "-c", TYPER_MAIN, "--db", str(folder), "today"], env=home,
+                          capture_output=True, text=True)
+    assert fast.returncode == slow.returncode == 65
+    assert fast.stderr == slow.stderr and fast.stderr.startswith("practiceplan: error: ")
+    helped = subprocess.run([sys.executable, "-m", "practiceplan", "today", "--help"], env=home, capture_output=True,
+                            text=True)
+    assert helped.returncode == 0 and "Examples:" in helped.stdout

@@ -19,6 +19,7 @@ TYPER_MAIN = "import sys; sys.argv[0] = 'practiceplan'; from practiceplan.cli.ap
         (["next", "--json"], ("next", None, True)),
         (["--db", "x.db", "today", "--json"], ("today", "x.db", True)),
         (["--db=x.db", "next"], ("next", "x.db", False)),
+        (["stats", "--json"], ("stats", None, True)), (["stats", "--plan", "x"], None),
         (["today", "--help"], None), (["today", "--json", "--json"], None), (["plan", "list"], None),
         (["--db"], None), (["--db=", "today"], None), ([], None), (["--version"], None),
     ],
@@ -37,7 +38,8 @@ def home(tmp_path):
     return env
 
 
-@pytest.mark.parametrize("args", [["today"], ["today", "--json"], ["next"], ["next", "--json"]])
+@pytest.mark.parametrize("args", [["today"], ["today", "--json"], ["next"], ["next", "--json"], ["stats"],
+                                  ["stats", "--json"]])
 def test_fast_path_prints_what_the_typer_command_prints(home, args):
     fast = subprocess.run([sys.executable, "-m", "practiceplan", *args], env=home, capture_output=True, text=True)
     slow = subprocess.run([sys.executable, "-c", TYPER_MAIN, *args], env=home, capture_output=True, text=True)

@@ -1,9 +1,9 @@
 """Console-script entry point.
 
-`today` and `next` are what cron jobs, status bars and shell prompts run, often every minute, so their plain
-forms (`[--db PATH] today|next [--json]`) skip Typer and Click (~35 ms to import and build) and call the same
-code the Typer commands call (cli/today_view.py). Everything else, including `--help` on them, goes to the
-Typer app.
+`today` and `next` are what cron jobs, status bars and shell prompts run, often every minute, and `stats` is
+what dashboards poll, so their plain forms (`[--db PATH] today|next|stats [--json]`) skip Typer and Click
+(~35 ms to import and build) and call the same code the Typer commands call (cli/today_view.py,
+cli/stats_view.py). Everything else, including `--help` and any other option, goes to the Typer app.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import sys
 
-FAST_COMMANDS = ("today", "next")
+FAST_COMMANDS = ("today", "next", "stats")
 
 
 def fast_form(argv: list[str]) -> tuple[str, str | None, bool] | None:
-    """(command, --db value, --json) when ``argv`` is exactly ``[--db PATH] today|next [--json]``."""
+    """(command, --db value, --json) when ``argv`` is exactly ``[--db PATH] today|next|stats [--json]``."""
     db = None
     rest = list(argv)
     if rest[:1] == ["--db"] and len(rest) >= 2:
@@ -39,6 +39,7 @@ def main() -> None:
 
 def run_fast(command: str, db: str | None, json_: bool) -> int:
     from practiceplan.cli._report import internal_error, report
+    from practiceplan.cli.stats_view import show_stats
     from practiceplan.cli.today_view import show_next, show_today
     from practiceplan.errors import PracticePlanError
     from practiceplan.planner import Planner
@@ -46,7 +47,7 @@ def run_fast(command: str, db: str | None, json_: bool) -> int:
 
     planner = Planner(Settings(db_flag=db))
     try:
-        (show_today if command == "today" else show_next)(planner, json_)
+        {"today": show_today, "next": show_next, "stats": show_stats}[command](planner, json_)
         sys.stdout.flush()
         return 0
     except PracticePlanError as error:

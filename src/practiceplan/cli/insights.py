@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -22,20 +22,6 @@ def register(app: typer.Typer) -> None:
     app.command("events", epilog=example("practiceplan events", "practiceplan events --json --limit 500"))(events)
 
 
-def _render(view: Any, data: dict[str, Any], svg: Path | None, title: str) -> None:
-    from practiceplan.render.output import console
-
-    out = console(record=svg is not None)
-    view(data, out)
-    if svg is not None:
-        from practiceplan.errors import InvalidInputError
-
-        try:
-            out.save_svg(str(svg), title=title)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot write {svg}: {exc.strerror}") from None
-
-
 @handle_errors
 def stats(
     ctx: typer.Context,
@@ -47,23 +33,9 @@ def stats(
 ) -> None:
     """Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week
     trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md."""
-    from practiceplan.insights import Insights, parse_range
+    from practiceplan.cli.stats_view import show_stats
 
-    p = planner(ctx)
-    first, last = parse_range(p, from_, to)
-    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
-    insights = Insights(p)
-    data = insights.stats(plan_id=plan_id, first=first, last=last)
-    insights.check_dips()
-    insights.record_view("stats.viewed", ["adherence", "streaks", "missed", "trend", "weeks", "heatmap", "forecast"])
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json(data)
-        return
-    from practiceplan.render.insights import print_stats
-
-    _render(print_stats, data, svg, "practiceplan stats")
+    show_stats(planner(ctx), json_, plan=plan, first=from_, last=to, svg=svg)
 
 
 @handle_errors
@@ -90,7 +62,9 @@ def forecast(
         return
     from practiceplan.render.insights import print_forecast
 
-    _render(print_forecast, data, svg, "practiceplan forecast")
+    from practiceplan.cli.stats_view import render
+
+    render(print_forecast, data, svg, "practiceplan forecast")
 
 
 @handle_errors

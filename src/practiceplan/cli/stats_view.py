@@ -1,0 +1,42 @@
+"""The body of `stats`, shared by the Typer command and the fast entry path (no Typer here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+KPIS = ["adherence", "streaks", "missed", "trend", "weeks", "heatmap", "forecast"]
+
+
+def render(view: Any, data: dict[str, Any], svg: Path | None, title: str) -> None:
+    from practiceplan.render.output import console
+
+    out = console(record=svg is not None)
+    view(data, out)
+    if svg is not None:
+        from practiceplan.errors import InvalidInputError
+
+        try:
+            out.save_svg(str(svg), title=title)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write {svg}: {exc.strerror}") from None
+
+
+def show_stats(p: Any, json_: bool, *, plan: str | None = None, first: str | None = None, last: str | None = None,
+               svg: Path | None = None) -> None:
+    from practiceplan.insights import Insights, parse_range
+
+    start, end = parse_range(p, first, last)
+    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
+    insights = Insights(p)
+    data = insights.stats(plan_id=plan_id, first=start, last=end)
+    insights.check_dips()
+    insights.record_view("stats.viewed", KPIS)
+    if json_:
+        from practiceplan.render.output import emit_json
+
+        emit_json(data)
+        return
+    from practiceplan.render.insights import print_stats
+
+    render(print_stats, data, svg, "practiceplan stats")

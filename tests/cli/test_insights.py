@@ -160,3 +160,24 @@ def test_long_practice_streak_across_dst_matches_the_reference(cli, tmp_path, mo
     full = Insights(planner)
     assert fast == an.day_streak(full.day_totals, full.today)[0] == 400
     planner.close()
+
+
+def test_plain_and_rich_stats_say_the_same(cli, history):
+    """Not a terminal: plain text without Rich; on a terminal: Rich. Same words and numbers either way."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from practiceplan.render import insights as rich_views
+    from practiceplan.render import plain
+
+    data = cli("stats", "--json").json
+    text = cli("stats").stdout
+    assert text.splitlines() == plain.stats_lines(data)
+    buffer = io.StringIO()
+    rich_views.print_stats(data, Console(file=buffer, width=250, no_color=True))
+    words = lambda s: re.findall(r"[\w%·—:/…→≤]+", s)  # noqa: E731
+    assert words("\n".join(plain.stats_lines(data))) == words(buffer.getvalue())
+    forecast = cli("forecast", "--json").json
+    assert cli("forecast").stdout.splitlines() == plain.forecast_lines(forecast)

@@ -60,11 +60,10 @@ def forecast(
 
         emit_json(data)
         return
-    from practiceplan.render.insights import print_forecast
+    from practiceplan.cli.stats_view import render, rich_view
+    from practiceplan.render.plain import forecast_lines
 
-    from practiceplan.cli.stats_view import render
-
-    render(print_forecast, data, svg, "practiceplan forecast")
+    render(rich_view("print_forecast"), data, svg, "practiceplan forecast", forecast_lines)
 
 
 @handle_errors

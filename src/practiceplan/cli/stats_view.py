@@ -8,7 +8,15 @@ from typing import Any
 KPIS = ["adherence", "streaks", "missed", "trend", "weeks", "heatmap", "forecast"]
 
 
-def render(view: Any, data: dict[str, Any], svg: Path | None, title: str) -> None:
+def render(view: Any, data: dict[str, Any], svg: Path | None, title: str, lines: Any = None) -> None:
+    """Rich on a terminal (or for --svg); otherwise the same words as plain text without loading Rich."""
+    from practiceplan.render.output import color_enabled
+
+    if svg is None and lines is not None and not color_enabled():
+        from practiceplan.render.plain import print_lines
+
+        print_lines(lines(data))
+        return
     from practiceplan.render.output import console
 
     out = console(record=svg is not None)
@@ -37,6 +45,15 @@ def show_stats(p: Any, json_: bool, *, plan: str | None = None, first: str | Non
 
         emit_json(data)
         return
-    from practiceplan.render.insights import print_stats
+    from practiceplan.render.plain import stats_lines
 
-    render(print_stats, data, svg, "practiceplan stats")
+    render(rich_view("print_stats"), data, svg, "practiceplan stats", stats_lines)
+
+
+def rich_view(name: str) -> Any:
+    def view(data: dict[str, Any], out: Any) -> None:
+        from practiceplan.render import insights
+
+        getattr(insights, name)(data, out)
+
+    return view

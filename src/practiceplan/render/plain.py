@@ -109,3 +109,133 @@ def today_lines(view: dict[str, Any], plans: dict[str, dict[str, Any]], short: d
 
 def print_today(view: dict[str, Any], plans: dict[str, dict[str, Any]], short: dict[str, str], zone: ZoneInfo) -> None:
     sys.stdout.write("\n".join(today_lines(view, plans, short, zone)) + "\n")
+
+
+# --------------------------------------------------------------------------- stats and forecast (shared words)
+
+SHADES = " ░▒▓█"
+STATS_COLUMNS = ("Plan", "Week", "Month", "Range", "Done", "Skip", "Streak", "Best", "Miss7d", "Miss30d")
+STATS_LEGEND = ("Done = completed/(completed+missed) in the range; Streak/Best = sessions in a row; "
+                "Miss7d/30d = sessions missed in the last 7/30 days")
+WEEK_COLUMNS = ("Week of", "Planned", "Logged for plans", "Unplanned", "Total", "Adherence")
+FORECAST_COLUMNS = ("Day", "Sessions", "Minutes", "Capacity", "Load", "Expected done (80 % band)")
+
+
+def pct(block: dict[str, Any]) -> str:
+    return "—" if block.get("percent") is None else f"{block['percent']}%"
+
+
+def weekday(iso: str) -> str:
+    from datetime import date
+
+    return date.fromisoformat(iso).strftime("%a %d %b")
+
+
+def stats_heading(stats: dict[str, Any]) -> str:
+    label = "all time"
+    if stats.get("from") or stats.get("to"):
+        label = f"{stats.get('from') or '…'} to {stats.get('to') or '…'}"
+    return f"Adherence — completed ÷ (completed + missed); skipped and open sessions left out ({label})"
+
+
+def stats_rows(stats: dict[str, Any]) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(title, block, cells after the title) for each plan, then "All plans"."""
+    rows = [(p.get("title") or p["planId"], p) for p in stats["plans"]] + [("All plans", stats["overall"])]
+    return [
+        (safe(title), block, [pct(block["thisWeek"]), pct(block["thisMonth"]), pct(block),
+                              f"{block['completed']}/{block['completed'] + block['missed']}", str(block["skipped"]),
+                              str(block["currentStreak"]), str(block["longestStreak"]),
+                              str(block["missedWindows"]["last7Days"]), str(block["missedWindows"]["last30Days"])])
+        for title, block in rows
+    ]
+
+
+def streak_line(stats: dict[str, Any]) -> str:
+    streak, missed = stats["practiceStreak"], stats["missed"]
+    return (f"Practice-day streak: {streak['current']} day(s) (best {streak['longest']}) · missed sessions: "
+            f"{missed['last7Days']} in 7 days, {missed['last30Days']} in 30 days, {missed['total']} in total")
+
+
+def trend_parts(stats: dict[str, Any]) -> tuple[str, str, str]:
+    from practiceplan.domain.analytics import sparkline
+
+    trend = stats["trend"]
+    known = [t for t in trend if t["percent"] is not None]
+    summary = f"  {known[0]['percent']}% → {known[-1]['percent']}%" if known else "  no finished sessions yet"
+    return (f"Adherence, last {len(trend)} weeks: ", sparkline([t["adherence"] for t in trend]),
+            summary + "  (· = nothing due that week)")
+
+
+def week_cells(week: dict[str, Any]) -> list[str]:
+    return [weekday(week["weekStart"]), str(week["plannedMinutes"]), str(week["loggedPlannedMinutes"]),
+            str(week["unplannedMinutes"]), str(week["totalMinutes"]), pct(week)]
+
+
+def heatmap_parts(cells: list[dict[str, Any]]) -> tuple[str, list[tuple[str, list[int]]], str]:
+    """(title, [(weekday label, shade level per week)], legend)."""
+    from datetime import date
+
+    top = max(c["minutes"] for c in cells)
+    weeks = [cells[i : i + 7] for i in range(0, len(cells), 7)]
+    rows = []
+    for day in range(7):
+        levels = []
+        for week in weeks:
+            minutes = week[day]["minutes"]
+            levels.append(0 if minutes == 0 or top == 0 else 1 + min(3, int(minutes / top * 4 - 1e-9)))
+        rows.append((date.fromisoformat(weeks[0][day]["date"]).strftime("%a"), levels))
+    steps = [0] + [round(top * k / 4) for k in range(1, 5)]
+    legend = "  ".join(f"{SHADES[i] * 2 if i else '··'} {'0' if i == 0 else f'≤{steps[i]}'}" for i in range(5))
+    return (f"Practice minutes per day, last {len(weeks)} weeks", rows,
+            f"    legend (minutes): {legend}   columns: weeks from {weekday(weeks[0][0]['date'])}")
+
+
+def forecast_heading(forecast: dict[str, Any]) -> tuple[str, str, str]:
+    from practiceplan.domain.analytics import sparkline
+
+    days = forecast["days"]
+    return (f"Forecast, next {len(days)} days — planned ", sparkline([d["minutes"] for d in days]),
+            f"  ({forecast['totalCount']} sessions, {forecast['totalMinutes']} min)")
+
+
+def forecast_cells(day: dict[str, Any]) -> tuple[list[str], str]:
+    """Cells of one forecast row and the load kind (over / ok / free)."""
+    if day["overload"]:
+        load, kind = f"OVER by {day['minutes'] - day['capacity']} min", "over"
+    elif day["minutes"]:
+        load, kind = "ok", "ok"
+    else:
+        load, kind = "free", "free"
+    expected = (f"{day['expected']:.1f} ({day['expectedLow']:.1f}–{day['expectedHigh']:.1f})" if day["count"] else "—")
+    return [weekday(day["date"]), str(day["count"]), str(day["minutes"]), str(day["capacity"]), load, expected], kind
+
+
+def peak_line(forecast: dict[str, Any]) -> str | None:
+    peak = forecast.get("peakDay")
+    if not peak:
+        return None
+    return (f"Busiest day: {weekday(peak['date'])} with {peak['minutes']} min in {peak['count']} session(s)"
+            f"; {forecast['overloadDays']} day(s) over capacity.")
+
+
+def forecast_lines(forecast: dict[str, Any]) -> list[str]:
+    lines = ["".join(forecast_heading(forecast))]
+    lines += table(list(FORECAST_COLUMNS), [forecast_cells(day)[0] for day in forecast["days"]])
+    peak = peak_line(forecast)
+    return lines + ([peak] if peak else [])
+
+
+def stats_lines(stats: dict[str, Any]) -> list[str]:
+    lines = [stats_heading(stats)]
+    lines += table(list(STATS_COLUMNS), [[title, *cells] for title, _, cells in stats_rows(stats)])
+    lines += [STATS_LEGEND, streak_line(stats), "", "".join(trend_parts(stats)), "", "Planned vs actual minutes"]
+    lines += table(list(WEEK_COLUMNS), [week_cells(week) for week in stats["weeks"]])
+    if stats["heatmap"]:
+        title, rows, legend = heatmap_parts(stats["heatmap"])
+        lines += ["", title, *(f"{label} " + "".join(SHADES[level] * 2 for level in levels) for label, levels in rows),
+                  legend]
+    return [*lines, "", *forecast_lines(stats["forecast"])]
+
+
+def print_lines(lines: list[str]) -> None:
+    sys.stdout.write("\n".join(lines) + "\n")

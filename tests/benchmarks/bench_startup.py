@@ -310,23 +310,13 @@ def run_main(name: str, description: str, default_runs: int, bench_fn, argv: lis
     return 0
 
 
-def bench(args: argparse.Namespace, work: Path) -> None:
-    say("practiceplan startup benchmark")
-    say("=" * 30)
-    say(f"host: {platform.platform()}, {os.cpu_count()} CPUs, load average "
-        + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    say(f"project: {PROJECT_ROOT}")
-    say(f"interpreter for the venv: {sys.executable} (Python {platform.python_version()})")
-    say()
-
-    # ---------------------------------------------------------------- venv, wheel, install
+def setup_venv(args: argparse.Namespace, work: Path) -> tuple[str, str, dict[str, str]]:
+    """Fresh venv with the project's wheel (built, or --no-build) installed.
+    Returns (venv python, practiceplan script, installed versions)."""
     venv = work / "venv"
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
-    vpy = str(bindir / "python")
-    pp = str(bindir / "practiceplan")
+    vpy, pp = str(bindir / "python"), str(bindir / "practiceplan")
     tool_env = clean_env({})
-
-    say("setup")
     t, _ = run([sys.executable, "-m", "venv", str(venv)], tool_env, "python -m venv")
     say(f"  created venv {venv}: {t:.1f} s")
     if args.wheel is None:
@@ -345,11 +335,26 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     say(f"  installed the wheel and its dependencies: {t:.1f} s")
     if not Path(pp).exists():
         raise BenchError(f"{pp} was not installed")
-    _, out = run([vpy, "-c", "import importlib.metadata as m; print(' '.join(f'{d}={m.version(d)}' for d in "
-                  "('practiceplan', 'typer', 'click', 'rich', 'sqlite-utils', 'dateparser')))"], tool_env)
-    versions = dict(item.split("=", 1) for item in out.split())
-    _, vpy_version = run([vpy, "-c", "import sys; print(sys.version.split()[0])"], tool_env)
-    say("  installed: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f"; venv Python {vpy_version.strip()}")
+    _, out = run([vpy, "-c", "import importlib.metadata as m, sys; print(sys.version.split()[0], *(f'{d}={m.version(d)}' "
+                  "for d in ('practiceplan', 'typer', 'click', 'rich', 'sqlite-utils', 'dateparser')))"], tool_env)
+    python_version, *pairs = out.split()
+    versions = dict(item.split("=", 1) for item in pairs)
+    say("  installed: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f"; venv Python {python_version}")
+    return vpy, pp, versions
+
+
+def bench(args: argparse.Namespace, work: Path) -> None:
+    say("practiceplan startup benchmark")
+    say("=" * 30)
+    say(f"host: {platform.platform()}, {os.cpu_count()} CPUs, load average "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    say(f"project: {PROJECT_ROOT}")
+    say(f"interpreter for the venv: {sys.executable} (Python {platform.python_version()})")
+    say()
+
+    # ---------------------------------------------------------------- venv, wheel, install
+    say("setup")
+    vpy, pp, versions = setup_venv(args, work)
     say(f"  typer version: {versions.get('typer')}")
 
     # ---------------------------------------------------------------- clock and homes

@@ -239,32 +239,8 @@ def db_counts(home: Path) -> dict[str, int]:
 
 
 def setup_venv(args: argparse.Namespace, work: Path) -> tuple[str, str]:
-    """Fresh venv with the wheel installed (as bench_startup does). Returns (venv python, practiceplan)."""
-    venv = work / "venv"
-    bindir = venv / ("Scripts" if os.name == "nt" else "bin")
-    vpy, pp = str(bindir / "python"), str(bindir / "practiceplan")
-    tool_env = clean_env({})
-    t, _ = run([sys.executable, "-m", "venv", str(venv)], tool_env, "python -m venv")
-    say(f"  created venv {venv}: {t:.1f} s")
-    if args.wheel is None:
-        wheel_dir = work / "wheel"
-        t, _ = run([vpy, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(PROJECT_ROOT)],
-                   tool_env, "pip wheel")
-        wheels = sorted(wheel_dir.glob("practiceplan-*.whl"))
-        if len(wheels) != 1:
-            raise BenchError(f"expected one practiceplan wheel in {wheel_dir}, found {len(wheels)}")
-        wheel = wheels[0]
-        say(f"  built {wheel.name}: {t:.1f} s")
-    else:
-        wheel = args.wheel
-        say(f"  using wheel {wheel} (--no-build)")
-    t, _ = run([vpy, "-m", "pip", "install", "-q", str(wheel)], tool_env, "pip install")
-    say(f"  installed the wheel and its dependencies: {t:.1f} s")
-    if not Path(pp).exists():
-        raise BenchError(f"{pp} was not installed")
-    _, out = run([vpy, "-c", "import importlib.metadata as m, sys; print(sys.version.split()[0], "
-                  "*(f'{d}={m.version(d)}' for d in ('practiceplan', 'typer', 'rich')))"], tool_env)
-    say(f"  venv Python {out.split()[0]}; installed " + ", ".join(out.split()[1:]))
+    """Fresh venv with the wheel installed, exactly as bench_startup does."""
+    vpy, pp, _ = bs.setup_venv(args, work)
     return vpy, pp
 
 

@@ -20,7 +20,7 @@ from practiceplan.store import db as dbmod
 from practiceplan.store import schema
 from practiceplan.store.repo import Store
 from tests.data.helpers import FIXTURES, copy_fixture, entry, logical_digest
-from tests.data.test_export_import import _planner, databases
+from tests.data.test_export_import import _planner, databases, seed
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -361,16 +361,9 @@ def test_hundred_backup_restore_round_trips_with_a_concurrent_writer(tmp_path):
 @given(databases())
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_property_backup_restore_into_a_fresh_dir_is_identical(tmp_path_factory, db):
-    plans, occurrences, entries, goals, events = db
     base = tmp_path_factory.mktemp("br")
     source = _planner(base / "a")
-    with source.store.write():
-        source.store.save_many("practice_plan", plans, "2026-03-01T00:00:00.000Z")
-        source.store.save_many("plan_occurrence", occurrences, "2026-03-01T00:00:00.000Z")
-        source.store.save_many("logbook_entry", entries, "2026-03-01T00:00:00.000Z")
-        source.store.save_many("goal", goals, "2026-03-01T00:00:00.000Z")
-        for name, at, payload in events:
-            source.store.add_event(name, at, payload)
+    seed(source, db)
     live = source.settings.db_path
     source.close()
     backup = store_backup.write_backup(live, now=NOW, keep=5)

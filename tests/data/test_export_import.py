@@ -28,6 +28,17 @@ def _planner(home: Path) -> Planner:
                                  "PRACTICEPLAN_TZ": ZONE}))
 
 
+def seed(planner: Planner, db: tuple) -> None:
+    """Write a generated database (see `databases()`) in one transaction, with outbox rows."""
+    plans, occurrences, entries, goals, events = db
+    with planner.store.write():
+        for kind, docs in (("practice_plan", plans), ("plan_occurrence", occurrences), ("logbook_entry", entries),
+                           ("goal", goals)):
+            planner.store.save_many(kind, docs, "2026-03-01T00:00:00.000Z")
+        for name, at, payload in events:
+            planner.store.add_event(name, at, payload)
+
+
 def _populate(cli, tmp_path):
     plan = cli("plan", "add", "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "18:00", "--minutes", "20",
                "--start", "2026-02-09", "--json").json["plan"]
@@ -340,16 +351,10 @@ def databases(draw):
 @given(databases())
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_property_export_import_export_is_byte_identical(tmp_path_factory, db):
-    plans, occurrences, entries, goals, events = db
+    _, _, entries, _, events = db
     base = tmp_path_factory.mktemp("rt")
     source = _planner(base / "a")
-    with source.store.write():
-        source.store.save_many("practice_plan", plans, "2026-03-01T00:00:00.000Z")
-        source.store.save_many("plan_occurrence", occurrences, "2026-03-01T00:00:00.000Z")
-        source.store.save_many("logbook_entry", entries, "2026-03-01T00:00:00.000Z")
-        source.store.save_many("goal", goals, "2026-03-01T00:00:00.000Z")
-        for name, at, payload in events:
-            source.store.add_event(name, at, payload)
+    seed(source, db)
     first = data.export_json_text(source)
     source.close()
     path = base / "export.json"

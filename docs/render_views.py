@@ -24,8 +24,8 @@ def render(outdir: Path) -> list[Path]:
     os.environ.pop("NO_COLOR", None)
     from rich.console import Console
 
-    from practiceplan.demo import build_demo
-    from practiceplan.insights import Insights
+    from practiceplan.services.demo import build_demo
+    from practiceplan.services.insights import Insights
     from practiceplan.render.insights import print_forecast, print_stats
 
     outdir.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from practiceplan.domain.occurrences import checkin
 from practiceplan.domain.models import iso_z, occurrence_history, occurrence_start
 from practiceplan.domain.plans import PlanInput
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 from practiceplan.settings import Settings
 
 args = json.loads(sys.argv[1])
@@ -163,13 +163,13 @@ def plan_inputs():
             yield inp
 
 
-planner = Planner(Settings(env=env)).at(created)
+planner = Session(Settings(env=env)).at(created)
 for inp in plan_inputs():
-    planner.add_plan(inp)
+    planner.plans.add(inp)
 planner.close()
 
-planner = Planner(Settings(env=env)).at(extend_at)
-planner.ensure_horizon()
+planner = Session(Settings(env=env)).at(extend_at)
+planner.plans.extend_horizon()
 store = planner.store
 plans = {p["id"]: p for p in store.plans()}
 occurrences = store.occurrences()

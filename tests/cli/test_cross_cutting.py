@@ -156,7 +156,7 @@ def test_completions_are_current():
 
 
 def test_demo_builds_history(tmp_path):
-    from practiceplan.demo import build_demo
+    from practiceplan.services.demo import build_demo
 
     planner = build_demo(tmp_path / "demo")
     plans = planner.store.plans()
@@ -166,7 +166,7 @@ def test_demo_builds_history(tmp_path):
     assert len(linked) > 15 and len(entries) > len(linked)
     completed = planner.store.occurrences(status="completed")
     assert {o["logEntryId"] for o in completed} == {e["id"] for e in linked}
-    view = planner.today()
+    view = planner.today.agenda()
     assert view["plans"] and view["next"] is not None
     planner.close()
 

@@ -135,9 +135,9 @@ def test_long_practice_streak_across_dst_matches_the_reference(cli, tmp_path, mo
     from datetime import datetime, timedelta, timezone
     from zoneinfo import ZoneInfo
 
-    from practiceplan.domain import analytics as an
-    from practiceplan.insights import Insights, for_today
-    from practiceplan.planner import Planner
+    from practiceplan.domain import insights as an
+    from practiceplan.services.insights import Insights, for_today
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
     monkeypatch.setenv("PRACTICEPLAN_TZ", zone)
@@ -155,7 +155,7 @@ def test_long_practice_streak_across_dst_matches_the_reference(cli, tmp_path, mo
     path = tmp_path / "streak.jsonl"
     path.write_text("\n".join(__import__("json").dumps(r) for r in rows), encoding="utf-8")
     cli("log", "import", str(path))
-    planner = Planner(Settings())
+    planner = Session(Settings())
     fast = for_today(planner).current_practice_streak()
     full = Insights(planner)
     assert fast == an.day_streak(full.day_totals, full.today)[0] == 400

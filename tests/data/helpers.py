@@ -91,7 +91,7 @@ def integrity(conn: sqlite3.Connection) -> str:
 
 def logical_digest(path: Path) -> str:
     """The store's canonical dump digest of a database file (schema, user_version, every row)."""
-    from practiceplan.store import maintenance as mt
+    from practiceplan.store import data as mt
 
     conn = sqlite3.connect(path, isolation_level=None)
     try:

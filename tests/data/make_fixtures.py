@@ -13,7 +13,7 @@ pending outbox rows (and some acknowledged ones removed), tombstones (a deleted 
 deleted entry), completed / skipped / rescheduled sessions, unicode everywhere (CJK, RTL, combining marks,
 emoji, astral-plane characters), maximum-length fields (a 200-character title, 20,000-character notes),
 unknown fields that must survive, events and meta rows. Sync conflicts appear from the schema that adds
-their table; schema 1 has none. Only the public Planner / Store API and plain SQL are used, so the script
+their table; schema 1 has none. Only the public Session / Store API and plain SQL are used, so the script
 runs against the release's own code.
 
 The ``.json`` beside each fixture records its schema version and row counts (a checksum of the fixture's
@@ -48,25 +48,25 @@ def build(home: Path) -> Path:
     secrets.choice = rng.choice  # type: ignore[assignment]  # deterministic ids from new_id()
 
     from practiceplan.domain.plans import PlanInput
-    from practiceplan.planner import Planner
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
     env = {"PRACTICEPLAN_HOME": str(home), "PRACTICEPLAN_TZ": ZONE, "PRACTICEPLAN_NOW": NOW.isoformat()}
-    planner = Planner(Settings(env=env))
+    planner = Session(Settings(env=env))
     start = (NOW - timedelta(days=21)).date()
     planner.at(NOW - timedelta(days=22))
-    scales, _ = planner.add_plan(PlanInput(
+    scales, _ = planner.plans.add(PlanInput(
         title="Scales & arpeggios", every="weekly", on=["mo,we,fr"], start=start, at=time(7, 30), minutes=20,
         flex="same-day", instrument="piano", techniques=["scales"], targets={"tempo": 92},
         segments=[{"label": "Major scales", "durationMinutes": 10}, {"label": "Arpeggios", "durationMinutes": 10}],
     ))
-    unicode_plan, _ = planner.add_plan(PlanInput(
+    unicode_plan, _ = planner.plans.add(PlanInput(
         title=TITLE_200, every="daily", start=start, at=time(18, 0), minutes=45, flex="anytime",
         instrument="cello", pieces=[{"title": "Vocalise", "composer": COMPOSER}],
         prompts=["Что получилось?", "What will you change next time? 🎯"], focus=["phrasing", "音色"],
     ))
-    doomed, _ = planner.add_plan(PlanInput(title="Old routine", every="daily", start=start, at=time(12, 0)))
-    shelved, _ = planner.add_plan(PlanInput(title="Summer project", every="weekly", on=["sa"], start=start,
+    doomed, _ = planner.plans.add(PlanInput(title="Old routine", every="daily", start=start, at=time(12, 0)))
+    shelved, _ = planner.plans.add(PlanInput(title="Summer project", every="weekly", on=["sa"], start=start,
                                             at=time(10, 0)))
 
     past = planner.store.occurrences(plan_id=scales["id"], start_before=(NOW - timedelta(hours=2)).isoformat())
@@ -74,10 +74,10 @@ def build(home: Path) -> Path:
         moment = datetime.fromisoformat(occ["scheduledStart"].replace("Z", "+00:00")) + timedelta(minutes=25)
         planner.at(moment)
         if index % 3 == 0:
-            planner.checkin(occ["id"], minutes=20 + index, mood="satisfied", notes=f"session {index}")
+            planner.occurrences.checkin(occ["id"], minutes=20 + index, mood="satisfied", notes=f"session {index}")
     cello = planner.store.occurrences(plan_id=unicode_plan["id"], start_before=NOW.isoformat())
     planner.at(NOW - timedelta(days=2))
-    planner.checkin(cello[-3]["id"], minutes=45, notes=NOTES_20000, mood="excited",
+    planner.occurrences.checkin(cello[-3]["id"], minutes=45, notes=NOTES_20000, mood="excited",
                     answers={"Что получилось?": "легато 🎶"})
 
     # A skipped and a rescheduled session, written the way the planner records them (status / metrics).
@@ -95,7 +95,7 @@ def build(home: Path) -> Path:
     for day in range(1, 8):
         moment = NOW - timedelta(days=day, hours=3)
         planner.at(moment)
-        planner.add_entry({
+        planner.logbook.add({
             "timestamp": moment.isoformat(), "duration": 10 * day, "type": "practice", "instrument": "Cello",
             "pieces": [{"title": "Prélude — BWV 1007", "composer": "J. S. Bach"}, {"title": "無題 🎼"}],
             "techniques": ["bowing", "vibrato"], "tags": [f"tag-{i}" for i in range(day * 7)],
@@ -104,13 +104,13 @@ def build(home: Path) -> Path:
             "metadata": {"source": "manual", "timezone": ZONE, "custom": ["x", 1, None]},
         })
     planner.at(NOW - timedelta(hours=5))
-    gone = planner.add_entry({"timestamp": (NOW - timedelta(hours=6)).isoformat(), "duration": 3,
+    gone = planner.logbook.add({"timestamp": (NOW - timedelta(hours=6)).isoformat(), "duration": 3,
                               "notes": "typo entry"})
-    planner.delete_entry(gone["id"])
+    planner.logbook.delete(gone["id"])
 
     planner.at(NOW - timedelta(days=1))
-    planner.delete_plan(doomed["id"])
-    planner.set_plan_status(shelved["id"], "archived")
+    planner.plans.delete(doomed["id"])
+    planner.plans.set_status(shelved["id"], "archived")
 
     planner.at(NOW)
     with planner.store.write():

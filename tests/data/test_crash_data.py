@@ -174,10 +174,10 @@ def _next_backup_cleans_up(home: Path) -> None:
 
 def _build_home(home: Path, entries: int = 20, *, extra: Callable[[Any], None] | None = None) -> Path:
     from practiceplan.domain.models import normalize_entry
-    from practiceplan.planner import Planner
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
-    planner = Planner(Settings(env=env_for(home)))
+    planner = Session(Settings(env=env_for(home)))
     planner.store  # noqa: B018
     docs = [normalize_entry(entry(i), NOW) for i in range(entries)]
     with planner.store.write():
@@ -194,7 +194,6 @@ def _build_home(home: Path, entries: int = 20, *, extra: Callable[[Any], None] |
 def test_kill_during_import_json(tmp_path):
     from datetime import time as dtime
 
-    from practiceplan import data
     from practiceplan.domain.plans import PlanInput
 
     base = tmp_path / "base"
@@ -203,19 +202,19 @@ def test_kill_during_import_json(tmp_path):
     source = tmp_path / "source"
 
     def add_plan(planner: Any) -> None:
-        planner.add_plan(PlanInput(title="Imported plan", every="daily", at=dtime(7, 0)))
+        planner.plans.add(PlanInput(title="Imported plan", every="daily", at=dtime(7, 0)))
 
     _build_home(source, 0, extra=add_plan)
     from practiceplan.domain.models import normalize_entry
-    from practiceplan.planner import Planner
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
-    planner = Planner(Settings(env=env_for(source)))
+    planner = Session(Settings(env=env_for(source)))
     docs = [normalize_entry(entry(i, notes=f"imported {i} ✓"), NOW) for i in range(1000, 3000)]
     with planner.store.write():
         planner.store.save_many("logbook_entry", docs, "2026-03-02T09:00:00.000Z")
     export = tmp_path / "export.json"
-    export.write_text(data.export_json_text(planner), encoding="utf-8")
+    export.write_text(planner.data.export_json_text(), encoding="utf-8")
     incoming = json.loads(export.read_text())
     planner.close()
     new_ids = {

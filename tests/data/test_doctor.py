@@ -7,7 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from practiceplan import data
+from practiceplan.services import data
 from practiceplan.store import schema
 from tests.data.helpers import FIXTURES, copy_fixture
 from tests.data.test_export_import import _planner
@@ -150,9 +150,9 @@ def test_network_filesystem_is_detected(tmp_path, isolated_home):
     planner.store  # noqa: B018
     home = str(isolated_home).replace(" ", "\\040")
     mounts = f"/dev/sda1 / ext4 rw 0 0\nfiler:/export {home} nfs4 rw,relatime 0 0\n"
-    check = _checks(data.doctor(planner, mounts=mounts))["filesystem"]
+    check = _checks(planner.data.doctor(mounts=mounts))["filesystem"]
     assert check["status"] == "warning" and "network file system (nfs4" in check["message"]
-    local = _checks(data.doctor(planner, mounts="/dev/sda1 / ext4 rw 0 0\n"))["filesystem"]
+    local = _checks(planner.data.doctor(mounts="/dev/sda1 / ext4 rw 0 0\n"))["filesystem"]
     assert local["status"] == "ok" and "(ext4)" in local["message"]
     planner.close()
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from practiceplan import data
 from practiceplan.domain.models import iso_z, normalize_entry
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 from practiceplan.settings import Settings
 from tests import wire
 from tests.conftest import FIXED_NOW, ZONE
@@ -23,12 +22,12 @@ from tests.data.helpers import entry
 from tests.data.test_portable import MIRUBATO
 
 
-def _planner(home: Path) -> Planner:
-    return Planner(Settings(env={"PRACTICEPLAN_HOME": str(home), "PRACTICEPLAN_NOW": FIXED_NOW,
+def _planner(home: Path) -> Session:
+    return Session(Settings(env={"PRACTICEPLAN_HOME": str(home), "PRACTICEPLAN_NOW": FIXED_NOW,
                                  "PRACTICEPLAN_TZ": ZONE}))
 
 
-def seed(planner: Planner, db: tuple) -> None:
+def seed(planner: Session, db: tuple) -> None:
     """Write a generated database (see `databases()`) in one transaction, with outbox rows."""
     plans, occurrences, entries, goals, events = db
     with planner.store.write():
@@ -187,13 +186,13 @@ def test_import_runs_in_one_begin_immediate_with_progress(tmp_path, isolated_hom
     with source.store.write():
         source.store.save_many("logbook_entry", docs, iso_z(now))
     path = tmp_path / "big.json"
-    path.write_text(data.export_json_text(source))
+    path.write_text(source.data.export_json_text())
     source.close()
     planner = _planner(isolated_home)
     statements: list[str] = []
     planner.store.conn.set_trace_callback(statements.append)
     seen: list[tuple[int, int]] = []
-    result = data.import_json(planner, path, progress=lambda done, total: seen.append((done, total)))
+    result = planner.data.import_json(path, progress=lambda done, total: seen.append((done, total)))
     planner.store.conn.set_trace_callback(None)
     planner.close()
     assert result["inserted"] == 2500
@@ -244,11 +243,11 @@ def test_events_merge_by_id(tmp_path, isolated_home):
         {"id": 7, "at": "2026-02-02T00:00:00.000Z", "name": "other.two", "data": {"x": [1]}},  # free id: kept
     ]}))
     path.write_text(path.read_text().replace('"id": 1, "at": "2026-02-01', '"id": 2, "at": "2026-02-01'))
-    result = data.import_json(planner, path)
+    result = planner.data.import_json(path)
     assert result["sections"]["events"]["inserted"] == 2 and result["sections"]["events"]["unchanged"] == 1
     rows = planner.store.conn.execute("SELECT id, name FROM events ORDER BY id").fetchall()
     assert rows == [(1, "local.one"), (2, "other.one"), (7, "other.two")]
-    assert data.import_json(planner, path)["sections"]["events"] == {"inserted": 0, "replaced": 0, "unchanged": 3,
+    assert planner.data.import_json(path)["sections"]["events"] == {"inserted": 0, "replaced": 0, "unchanged": 3,
                                                                      "keptLocal": 0}
     planner.close()
 
@@ -355,13 +354,13 @@ def test_property_export_import_export_is_byte_identical(tmp_path_factory, db):
     base = tmp_path_factory.mktemp("rt")
     source = _planner(base / "a")
     seed(source, db)
-    first = data.export_json_text(source)
+    first = source.data.export_json_text()
     source.close()
     path = base / "export.json"
     path.write_text(first, encoding="utf-8")
     target = _planner(base / "b")
-    data.import_json(target, path)
-    second = data.export_json_text(target)
+    target.data.import_json(path)
+    second = target.data.export_json_text()
     target.close()
     assert second == first
     loaded = json.loads(first)

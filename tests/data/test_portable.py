@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from practiceplan.domain import portable
+from practiceplan.domain import data as portable
 from practiceplan.errors import InvalidInputError
 from tests import wire
 

@@ -288,15 +288,15 @@ def test_a_year_of_cron_ticks_fires_each_reminder_once():
 def test_cron_ticks_against_the_database(tmp_path):
     """Two days of 5-minute ticks through the service and SQLite, asleep 23:00-08:30 the first night: each due
     session is reminded once; the ones that fell due in the night come in one summary at wake-up."""
-    from practiceplan.planner import Planner
-    from practiceplan.scheduling import Scheduling
+    from practiceplan.services.session import Session
+    from practiceplan.services.schedule import Schedule
     from practiceplan.settings import Settings
 
     env = {"PRACTICEPLAN_HOME": str(tmp_path / "h"), "PRACTICEPLAN_TZ": "Europe/Berlin"}
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    setup = Planner(Settings(env=env)).at(start)
+    setup = Session(Settings(env=env)).at(start)
     for title, at in (("Early", time(6, 0)), ("Lunch", time(12, 30)), ("Evening", time(18, 0)), ("Night", time(2, 0))):
-        setup.add_plan(PlanInput(title=title, every="daily", at=at, minutes=20, start=date(2026, 3, 2)))
+        setup.plans.add(PlanInput(title=title, every="daily", at=at, minutes=20, start=date(2026, 3, 2)))
     setup.close()
     counts: Counter = Counter()
     summaries = []
@@ -306,8 +306,8 @@ def test_cron_ticks_against_the_database(tmp_path):
         asleep = local.date() == date(2026, 3, 2) and local.hour >= 23 or (
             local.date() == date(2026, 3, 3) and (local.hour, local.minute) < (8, 30))
         if not asleep:
-            planner = Planner(Settings(env=env)).at(tick)
-            result = Scheduling(planner).remind(within=timedelta(minutes=30), grace=timedelta(hours=2), channel="cron")
+            planner = Session(Settings(env=env)).at(tick)
+            result = Schedule(planner).remind(within=timedelta(minutes=30), grace=timedelta(hours=2), channel="cron")
             planner.close()
             for item in result["reminders"]:
                 counts[item["occurrenceId"]] += 1

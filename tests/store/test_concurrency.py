@@ -1,6 +1,6 @@
 """Several processes on one database: WAL + ``BEGIN IMMEDIATE`` + busy timeout, no lost or doubled writes.
 
-* Two processes writing at once: a check-in loop and a log loop (2,000 transactions each, Planner API,
+* Two processes writing at once: a check-in loop and a log loop (2,000 transactions each, Session API,
   started on the same signal) must both finish without a single "database is locked", and the database must
   hold exactly what they wrote, with exactly one outbox row per changed entity.
 * A writer that cannot get the lock within the busy timeout exits 75 (one error line, one hint line, no
@@ -46,14 +46,14 @@ def _db(home: Path) -> Path:
 
 def _make_plan(home: Path) -> tuple[dict, int]:
     from practiceplan.domain.plans import PlanInput
-    from practiceplan.planner import Planner
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(f"horizon_days = {HORIZON_DAYS}\n")
-    planner = Planner(Settings(env=_env(home)))
+    planner = Session(Settings(env=_env(home)))
     try:
-        plan, created = planner.add_plan(
+        plan, created = planner.plans.add(
             PlanInput(title="Scales", every="daily", start=date(2026, 1, 1), at=dtime(18, 0), minutes=20)
         )
     finally:

@@ -84,13 +84,13 @@ def _write_entries(path: Path) -> list[str]:
 
 def _prepare(home: Path) -> dict[str, dict]:
     """A small database with a few existing entries, checkpointed into the main file; returns them by id."""
-    from practiceplan.planner import Planner
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
-    planner = Planner(Settings(env=_env(home)))
+    planner = Session(Settings(env=_env(home)))
     try:
         entries = [
-            planner.add_entry({"duration": minutes, "timestamp": "2026-03-01T18:00:00.000Z", "instrument": "piano",
+            planner.logbook.add({"duration": minutes, "timestamp": "2026-03-01T18:00:00.000Z", "instrument": "piano",
                                "metadata": {"source": "manual", "timezone": ZONE}})
             for minutes in (10, 25, 40)
         ]

@@ -9,7 +9,7 @@ import pytest
 
 from practiceplan.domain.plans import PlanInput
 from practiceplan.errors import InvalidInputError
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 from practiceplan.settings import Settings
 from practiceplan.store import db as dbmod
 from practiceplan.store.schema import MIGRATION_NAMES, SCHEMA_VERSION
@@ -58,17 +58,17 @@ def test_transaction_rolls_back_everything(tmp_path):
 def test_every_write_runs_inside_begin_immediate(tmp_path):
     """The static guard of reliability-plan T2.E: no INSERT/UPDATE/DELETE outside BEGIN IMMEDIATE."""
     env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
-    planner = Planner(Settings(env=env))
+    planner = Session(Settings(env=env))
     statements: list[str] = []
     planner.store.conn.set_trace_callback(statements.append)
-    plan, _ = planner.add_plan(PlanInput(title="Scales", every="daily", at=time(18, 0)))
+    plan, _ = planner.plans.add(PlanInput(title="Scales", every="daily", at=time(18, 0)))
     occ = planner.store.occurrences(plan_id=plan["id"])[0]
-    planner.checkin(occ["id"], minutes=10)
-    planner.uncheck(occ["id"], None)
-    planner.add_entry({"timestamp": "2026-03-01T10:00:00Z", "duration": 5})
-    planner.edit_plan(plan["id"], PlanInput(at=time(7, 0)))
-    planner.set_plan_status(plan["id"], "archived")
-    planner.delete_plan(plan["id"])
+    planner.occurrences.checkin(occ["id"], minutes=10)
+    planner.occurrences.uncheck(occ["id"], None)
+    planner.logbook.add({"timestamp": "2026-03-01T10:00:00Z", "duration": 5})
+    planner.plans.edit(plan["id"], PlanInput(at=time(7, 0)))
+    planner.plans.set_status(plan["id"], "archived")
+    planner.plans.delete(plan["id"])
     planner.store.conn.set_trace_callback(None)
     in_txn = False
     writes = 0
@@ -140,15 +140,15 @@ def test_many_processes_switching_a_rollback_journal_database_to_wal(tmp_path):
 
 
 def test_logbook_revision_bumps_on_every_change_and_the_streak_cache_follows(tmp_path):
-    from practiceplan.insights import for_today
-    from practiceplan.store import analytics as queries
+    from practiceplan.services.insights import for_today
+    from practiceplan.store import insights as queries
 
     env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
-    planner = Planner(Settings(env=env))
+    planner = Session(Settings(env=env))
     conn = planner.store.conn
     assert queries.logbook_revision(conn) == 0
-    first = planner.add_entry({"timestamp": "2026-03-02T08:00:00Z", "duration": 5})
-    planner.add_entry({"timestamp": "2026-03-01T08:00:00Z", "duration": 5})
+    first = planner.logbook.add({"timestamp": "2026-03-02T08:00:00Z", "duration": 5})
+    planner.logbook.add({"timestamp": "2026-03-01T08:00:00Z", "duration": 5})
     assert queries.logbook_revision(conn) == 2
     assert for_today(planner).current_practice_streak() == 2
     assert queries.cached(conn, "practiceStreak")["streak"] == 2
@@ -156,7 +156,7 @@ def test_logbook_revision_bumps_on_every_change_and_the_streak_cache_follows(tmp
     conn.execute("UPDATE meta SET value = ? WHERE key = 'cache:practiceStreak'", (__import__("json").dumps(forged),))
     # a forged cache value is returned while it is current...
     assert for_today(planner).current_practice_streak() == 99
-    planner.delete_entry(first["id"])  # ...and ignored once the logbook changes (a trigger bumps the revision)
+    planner.logbook.delete(first["id"])  # ...and ignored once the logbook changes (a trigger bumps the revision)
     assert queries.logbook_revision(conn) == 3
     assert for_today(planner).current_practice_streak() == 1  # only yesterday's entry is left
     conn.execute("DELETE FROM logbook_entries")  # even raw SQL bumps it

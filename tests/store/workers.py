@@ -6,8 +6,8 @@ Usage::
     python tests/store/workers.py log COUNT RESULT_FILE
 
 Settings come from the environment (PRACTICEPLAN_HOME, PRACTICEPLAN_NOW, PRACTICEPLAN_TZ). Each worker opens
-one Planner (one connection), prints ``ready`` once it has opened the database, waits for a line on stdin
-(so both workers start their loops at the same moment), then runs its loop: one Planner call, and so one
+one Session (one connection), prints ``ready`` once it has opened the database, waits for a line on stdin
+(so both workers start their loops at the same moment), then runs its loop: one Session call, and so one
 ``BEGIN IMMEDIATE`` transaction, per item. Every exception is recorded (never re-raised) and the loop goes
 on. The result file gets JSON: created ids, every error, start/end times, and the longest single call
 (SQLite's busy handler is not fair: a waiting writer can sleep through many of the other's transactions). Exit status 0 when there were no
@@ -34,12 +34,12 @@ def _error(index: int, exc: BaseException) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    from practiceplan.planner import Planner
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
     mode = argv[0]
     result_file = Path(argv[2])
-    planner = Planner(Settings(env=dict(os.environ)))
+    planner = Session(Settings(env=dict(os.environ)))
     planner.store  # open (and if needed migrate) before the start signal  # noqa: B018
     items: list[str] | int
     if mode == "checkin":
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
         for index, occ_id in enumerate(items):
             begun = time.perf_counter()
             try:
-                entry, occ = planner.checkin(occ_id, minutes=10 + index % 50)
+                entry, occ = planner.occurrences.checkin(occ_id, minutes=10 + index % 50)
                 created.append({"entry": entry["id"], "occurrence": occ["id"], "minutes": entry["duration"]})
             except BaseException as exc:  # noqa: BLE001 - record everything
                 errors.append(_error(index, exc))
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         for index in range(items):
             begun = time.perf_counter()
             try:
-                entry = planner.add_entry(
+                entry = planner.logbook.add(
                     {
                         "duration": 1 + index % 90,
                         "timestamp": "2026-03-01T18:00:00.000Z",

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from practiceplan.domain import recurrence as rec
-from practiceplan.templates import format as tf
+from practiceplan.formats.templates import format as tf
 
 NOW = "2026-03-02T09:00:00.000Z"
 

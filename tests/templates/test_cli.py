@@ -80,15 +80,16 @@ def test_cryptography_only_in_signatures_and_only_lazily():
         every = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         every |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         uses = {name for name in every if name.split(".")[0] == "cryptography"}
-        if path.relative_to(SRC).as_posix() == "templates/signatures.py":
+        if path.relative_to(SRC).as_posix() == "formats/templates/signatures.py":
             assert uses and not {n for n in _module_level_imports(tree) if n.startswith("cryptography")}
         else:
             assert not uses, path
 
 
 def test_template_modules_keep_to_their_layers():
-    for rel in ("domain/templates.py", "templates/format.py", "templates/merge.py", "templates/schema.py",
-                "templates/signatures.py", "template_service.py", "store/templates.py"):
+    for rel in ("domain/templates.py", "formats/templates/format.py", "domain/template_merge.py",
+                "formats/templates/schema.py", "formats/templates/signatures.py", "services/templates.py",
+                "store/templates.py"):
         tree = ast.parse((SRC / rel).read_text(encoding="utf-8"))
         names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from practiceplan.errors import InvalidInputError, NotFoundError
-from practiceplan.templates import format as tf
+from practiceplan.formats.templates import format as tf
 from tests.templates.helpers import encoded, full_doc, minimal_doc, with_path, without
 
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from practiceplan.templates import format as tf
+from practiceplan.formats.templates import format as tf
 from tests.templates.helpers import encoded, full_doc, logical_dump, minimal_doc, template_docs, with_path
 
 FULL = full_doc()

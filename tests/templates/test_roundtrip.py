@@ -7,20 +7,20 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 from practiceplan.settings import Settings
-from practiceplan.template_service import TemplateService
-from practiceplan.templates import format as tf
+from practiceplan.services.templates import Templates
+from practiceplan.formats.templates import format as tf
 from tests import wire
 from tests.templates.helpers import full_doc, template_docs, write
 
 _homes = itertools.count()
 
 
-def service(root) -> TemplateService:
+def service(root) -> Templates:
     home = root / f"home{next(_homes)}"
     env = {"PRACTICEPLAN_HOME": str(home), "PRACTICEPLAN_TZ": "Europe/Berlin", "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
-    return TemplateService(Planner(Settings(env=env)))
+    return Templates(Session(Settings(env=env)))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
@@ -37,13 +37,13 @@ def test_generated_templates_round_trip(tmp_path_factory, doc):
         stored = first.store.get("plan_template", doc["template"]["id"])
         wire.check_template(stored)
     finally:
-        first.planner.close()
+        first.s.close()
     second = service(tmp_path_factory.getbasetemp())
     try:
         second.import_bytes(exported, "y.json", allow_unsigned=True)
         assert second.export(doc["template"]["id"])[0] == data
     finally:
-        second.planner.close()
+        second.s.close()
 
 
 def test_tutor_to_learner_to_file_is_byte_identical(cli, tmp_path, monkeypatch):

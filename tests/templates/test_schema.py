@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from practiceplan.domain import templates as dt
-from practiceplan.templates import format as tf
-from practiceplan.templates.schema import build_schema, schema_text
+from practiceplan.formats.templates import format as tf
+from practiceplan.formats.templates.schema import build_schema, schema_text
 from tests.templates.helpers import encoded, full_doc, minimal_doc, template_docs
 from tests.templates.test_hostile import CORPUS, generated_mutations
 
@@ -22,7 +22,7 @@ VALIDATOR = jsonschema.Draft202012Validator(build_schema())
 
 def test_published_schema_file_is_current():
     assert (ROOT / "docs" / "template.schema.json").read_text(encoding="utf-8") == schema_text(), (
-        "docs/template.schema.json is stale: run `python -m practiceplan.templates.schema > docs/template.schema.json`"
+        "docs/template.schema.json is stale: run `python -m practiceplan.formats.templates.schema > docs/template.schema.json`"
     )
     jsonschema.Draft202012Validator.check_schema(build_schema())
 

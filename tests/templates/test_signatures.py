@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from practiceplan.errors import NotAuthorisedError
-from practiceplan.templates import format as tf
-from practiceplan.templates import signatures
+from practiceplan.formats.templates import format as tf
+from practiceplan.formats.templates import signatures
 from tests.templates.helpers import full_doc, logical_dump, write
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from practiceplan.domain.plans import PlanInput, apply_input
-from practiceplan.templates.merge import MISSING, apply_merge, logical, merged_fields, three_way
+from practiceplan.domain.template_merge import MISSING, apply_merge, logical, merged_fields, three_way
 from tests import wire
 from tests.templates.helpers import logical_dump
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from practiceplan.domain import analytics as an
+from practiceplan.domain import insights as an
 from practiceplan.domain import occurrences as occ_mod
 from practiceplan.domain.plans import PlanInput, apply_input
 

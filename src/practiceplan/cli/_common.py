@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: error mapping, the planner for a command, option helpers, examples in help."""
+"""Shared CLI plumbing: error mapping, the session of a command, option helpers, examples in help."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from practiceplan.cli._report import report
 from practiceplan.errors import PracticePlanError
+
+if TYPE_CHECKING:
+    from practiceplan.services.session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,14 +58,14 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def planner(ctx: typer.Context) -> Any:
-    """The Planner for this invocation (settings come from the root callback's ``--db``)."""
-    from practiceplan.planner import Planner
+def session(ctx: typer.Context) -> Session:
+    """The session for this invocation (settings come from the root callback's ``--db``); closed on exit."""
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
     root = ctx.find_root()
     settings = root.obj if isinstance(root.obj, Settings) else Settings()
-    instance = Planner(settings)
+    instance = Session(settings)
     ctx.call_on_close(instance.close)
     return instance
 

@@ -14,8 +14,8 @@ from practiceplan.cli import config as config_cli
 from practiceplan.cli import daily
 from practiceplan.cli import data as data_cli
 from practiceplan.cli import insights as insights_cli
-from practiceplan.cli import log as log_cli
-from practiceplan.cli import plan as plan_cli
+from practiceplan.cli import logbook as log_cli
+from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import template as template_cli
 from practiceplan.cli._common import example, handle_errors, new_app
@@ -111,7 +111,7 @@ def demo(
                                                  metavar="DIR")] = None,
 ) -> None:
     """Create a demo database (two plans, a few weeks of check-ins and free practice) and show `today`."""
-    from practiceplan.demo import run_demo
+    from practiceplan.services.demo import run_demo
 
     run_demo(keep)
 

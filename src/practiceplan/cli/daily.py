@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, planner, stdin_is_tty
+from practiceplan.cli._common import example, handle_errors, session, stdin_is_tty
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
@@ -44,7 +44,7 @@ def today(ctx: typer.Context, json_: Json = False) -> None:
     """Overdue, due today and upcoming sessions, weekly progress per plan, and what to do next."""
     from practiceplan.cli.today_view import show_today
 
-    show_today(planner(ctx), json_)
+    show_today(session(ctx), json_)
 
 
 @handle_errors
@@ -52,7 +52,7 @@ def next_(ctx: typer.Context, json_: Json = False) -> None:
     """Only the next actionable session (overdue first, then due today, then upcoming)."""
     from practiceplan.cli.today_view import show_next
 
-    show_next(planner(ctx), json_)
+    show_next(session(ctx), json_)
 
 
 @handle_errors
@@ -73,7 +73,7 @@ def occurrences(
     from practiceplan.domain.models import iso_z
     from practiceplan.domain.occurrences import local_day_start
 
-    p = planner(ctx)
+    p = session(ctx)
     if history is not None:
         _history(p, history, json_)
         return
@@ -84,7 +84,7 @@ def occurrences(
 
         raise InvalidInputError(f"--to {last} is before --from {first}")
     plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
-    p.ensure_horizon()
+    p.plans.extend_horizon()
     found = p.store.occurrences(
         plan_id=plan_id,
         start_from=iso_z(local_day_start(first, p.zone)),
@@ -98,13 +98,12 @@ def occurrences(
         return
     from practiceplan.render.views import print_occurrences
 
-    print_occurrences(found, p.plans_by_id(include_deleted=True), _short_occurrences(p, found), p.zone)
+    print_occurrences(found, p.plans.by_id(include_deleted=True), _short_occurrences(p, found), p.zone)
 
 
 def _history(p: Any, ref: str, json_: bool) -> None:
-    from practiceplan.scheduling import Scheduling
 
-    occ, lines = Scheduling(p).history(ref)
+    occ, lines = p.schedule.history(ref)
     if json_:
         from practiceplan.render.output import emit_json
 
@@ -152,7 +151,7 @@ def checkin(
     from practiceplan.domain.models import MOODS, clean_text, parse_key_value, parse_piece
     from practiceplan.errors import InvalidInputError
 
-    p = planner(ctx)
+    p = session(ctx)
     if mood is not None and mood not in MOODS:
         raise InvalidInputError(f"--mood must be one of {', '.join(MOODS)}, not '{mood}'")
     target = p.store.resolve("plan_occurrence", occ)
@@ -165,7 +164,7 @@ def checkin(
                 reply = typer.prompt(prompt, default="", show_default=False)
                 if reply.strip():
                     answers[prompt] = clean_text(reply, "answer", max_len=5000)
-    entry, updated = p.checkin(
+    entry, updated = p.occurrences.checkin(
         target["id"],
         minutes=minutes,
         when=dates.parse_datetime(when, p.zone, p.now, "--when") if when else None,
@@ -198,8 +197,8 @@ def uncheck(
     """Undo a check-in within the undo window (default 15 minutes). The logbook entry stays."""
     from practiceplan.domain.models import clean_line
 
-    p = planner(ctx)
-    updated = p.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
+    p = session(ctx)
+    updated = p.occurrences.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
     if json_:
         from practiceplan.render.output import emit_json
 

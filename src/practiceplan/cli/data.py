@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, planner
+from practiceplan.cli._common import example, handle_errors, new_app, session
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")]
@@ -54,13 +54,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(import_app, name="import")
 
 
-def _settings(ctx: typer.Context) -> Any:
-    from practiceplan.settings import Settings
-
-    root = ctx.find_root()
-    return root.obj if isinstance(root.obj, Settings) else Settings()
-
-
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(1, n // 1024)} KiB"
 
@@ -77,12 +70,12 @@ def backup(
 ) -> None:
     """Take an online backup (SQLite backup API, safe while other commands run) with a manifest
     (schema version, app version, sha256, row counts). Keeps the newest `backup_keep` generations (5)."""
-    from practiceplan import data
     from practiceplan.render.output import emit_json, safe
 
-    settings = _settings(ctx)
+    s = session(ctx)
+    settings = s.settings
     if list_:
-        backups = data.list_backups(settings)
+        backups = s.data.list_backups()
         if json_:
             emit_json({"backups": backups})
             return
@@ -95,7 +88,7 @@ def backup(
                        f"{_size(int(item.get('bytes') or 0))}  {counts.get('logbook_entries', 0)} entries  "
                        f"{safe(item.get('reason', ''))}")
         return
-    result = data.backup(settings, output=output, force=force)
+    result = s.data.backup(output=output, force=force)
     if json_:
         emit_json(result)
         return
@@ -115,11 +108,10 @@ def restore(
 ) -> None:
     """Replace the database by a backup. Checks the manifest's sha256 and `integrity_check` before touching
     anything, refuses while another process writes (exit 75), and keeps the current database as a generation."""
-    from practiceplan import data
     from practiceplan.render.output import emit_json, safe
 
-    settings = _settings(ctx)
-    result = data.restore(settings, file, force=force)
+    s = session(ctx)
+    result = s.data.restore(file, force=force)
     if json_:
         emit_json(result)
         return
@@ -140,12 +132,11 @@ def doctor(
 ) -> None:
     """Check integrity, foreign keys, schema version, links, the horizon, WAL size, file permissions and
     the file system, and say how to fix what it finds. Exit 65 when an error remains."""
-    from practiceplan import data
     from practiceplan.errors import InvalidInputError
     from practiceplan.render.output import emit_json, safe
 
-    p = planner(ctx)
-    report = data.doctor(p, fix=fix)
+    p = session(ctx)
+    report = p.data.doctor(fix=fix)
     if json_:
         emit_json(report)
     else:
@@ -164,10 +155,9 @@ def doctor(
 def export_json(ctx: typer.Context, output: Output = None, force: Force = False) -> None:
     """Export everything (plans, occurrences, logbook, templates, goals, events, sync conflicts), deleted
     items included, in wire format: one JSON document that `import json` merges back losslessly."""
-    from practiceplan import data
 
-    p = planner(ctx)
-    text = data.export_json_text(p)
+    p = session(ctx)
+    text = p.data.export_json_text()
     _deliver(text, output, force)
 
 
@@ -176,10 +166,10 @@ def _deliver(text: str, output: Path | None, force: bool) -> None:
     if output is None:
         typer.echo(text, nl=False)
         return
-    from practiceplan import data
+    from practiceplan.fileio import write_atomic
     from practiceplan.render.output import message
 
-    data.write_file(output, text.encode("utf-8"), force=force)
+    write_atomic(output, text.encode("utf-8"), mode=0o600, replace=force)  # exports hold personal data
     message(f"Exported to {output}")
 
 
@@ -192,10 +182,9 @@ def export_csv(
 ) -> None:
     """Export the logbook or the planned sessions as CSV for spreadsheets (cells that a spreadsheet would
     run as a formula are prefixed with ')."""
-    from practiceplan import data
 
-    p = planner(ctx)
-    text = data.export_csv_text(p, what.value)
+    p = session(ctx)
+    text = p.data.export_csv_text(what.value)
     _deliver(text, output, force)
 
 
@@ -207,18 +196,17 @@ def import_json(
 ) -> None:
     """Merge an export back by id in one transaction (all or nothing): new items are added, an item replaces
     the local one only when its updatedAt is newer, identical ones are skipped. Imported changes sync."""
-    from practiceplan import data
     from practiceplan.render.output import emit_json, message, progress, safe
 
-    p = planner(ctx)
+    p = session(ctx)
     with progress("importing") as update:
-        result = data.import_json(p, file, None if json_ else update)
+        result = p.data.import_json(file, None if json_ else update)
     if json_:
         emit_json(result)
     else:
         typer.echo(f"Imported {safe(result['file'])}: {result['inserted']} new, {result['replaced']} replaced, "
                    f"{result['unchanged']} unchanged, {result['keptLocal']} kept (local is newer)")
-    from practiceplan.domain.portable import LABELS
+    from practiceplan.domain.data import LABELS
 
     for key, n in result["skipped"].items():
         message(f"warning: {n} {LABELS[key]} were not imported: this version has no place to store them yet")

@@ -42,10 +42,10 @@ def run_fast(command: str, db: str | None, json_: bool) -> int:
     from practiceplan.cli.stats_view import show_stats
     from practiceplan.cli.today_view import show_next, show_today
     from practiceplan.errors import PracticePlanError
-    from practiceplan.planner import Planner
+    from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
-    planner = Planner(Settings(db_flag=db))
+    planner = Session(Settings(db_flag=db))
     try:
         {"today": show_today, "next": show_next, "stats": show_stats}[command](planner, json_)
         sys.stdout.flush()

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, planner
+from practiceplan.cli._common import example, handle_errors, new_app, session
 
 export_app = new_app("Export your data in other formats.")
 
@@ -37,16 +37,15 @@ def ics(
     """Write planned sessions as an iCalendar file (one event per session, stable UIDs, alarms from the
     reminder_minutes setting, skipped ones cancelled) that Google Calendar, Apple Calendar and Thunderbird
     import."""
-    from practiceplan.scheduling import Scheduling
 
-    p = planner(ctx)
+    p = session(ctx)
     first = None
     if from_:
         from practiceplan import dates
 
         first = dates.parse_date(from_, p.zone, p.now, "--from")
     plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
-    text = Scheduling(p).ics(plan_id, first, days)
+    text = p.schedule.ics(plan_id, first, days)
     if output == "-":
         import sys
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, planner
+from practiceplan.cli._common import example, handle_errors, session
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also save the rendered view as an SVG picture.", metavar="FILE")]
@@ -35,7 +35,7 @@ def stats(
     trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md."""
     from practiceplan.cli.stats_view import show_stats
 
-    show_stats(planner(ctx), json_, plan=plan, first=from_, last=to, svg=svg)
+    show_stats(session(ctx), json_, plan=plan, first=from_, last=to, svg=svg)
 
 
 @handle_errors
@@ -48,9 +48,9 @@ def forecast(
 ) -> None:
     """Planned sessions and minutes per day against your daily capacity, with overload marks and the number of
     sessions you are likely to complete (from your own history)."""
-    from practiceplan.insights import Insights
+    from practiceplan.services.insights import Insights
 
-    p = planner(ctx)
+    p = session(ctx)
     plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
     insights = Insights(p)
     data = insights.forecast(days, plan_id=plan_id)
@@ -73,9 +73,9 @@ def events(
     json_: Json = False,
 ) -> None:
     """Local telemetry: what was viewed and when adherence dipped (ids and numbers only; never leaves the machine)."""
-    from practiceplan.store.analytics import events as load_events
+    from practiceplan.store.insights import events as load_events
 
-    p = planner(ctx)
+    p = session(ctx)
     rows = load_events(p.store.conn, limit or None)
     if json_:
         from practiceplan.render.output import emit_json

@@ -1,6 +1,6 @@
-"""Scheduling verbs: skip, unskip, reschedule (cascades), defer, calendar, suggest, remind, cron.
+"""Schedule verbs: skip, unskip, reschedule (cascades), defer, calendar, suggest, remind, cron.
 
-Parse, call practiceplan.scheduling, render. Everything heavier than typer is imported inside the commands so
+Parse, call practiceplan.services.schedule, render. Everything heavier than typer is imported inside the commands so
 that `--help` and `today` stay fast.
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, planner
+from practiceplan.cli._common import example, handle_errors, session
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
@@ -59,7 +59,7 @@ def _emit_outcome(p: Any, outcome: Any, json_: bool) -> None:
     from practiceplan.render.schedule import print_moves
 
     short = p.store.short_ids("plan_occurrence", [m["id"] for m in data["moves"]])
-    print_moves(data, p.plans_by_id(include_deleted=True), short, p.zone)
+    print_moves(data, p.plans.by_id(include_deleted=True), short, p.zone)
 
 
 def _reason(reason: str | None) -> str | None:
@@ -73,19 +73,17 @@ def _reason(reason: str | None) -> str | None:
 @handle_errors
 def skip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun = False, json_: Json = False) -> None:
     """Skip a session: it is excused (not missed, does not break a streak). `unskip` reverts it."""
-    from practiceplan.scheduling import Scheduling
 
-    p = planner(ctx)
-    _emit_outcome(p, Scheduling(p).skip(occ, _reason(reason), dry_run), json_)
+    p = session(ctx)
+    _emit_outcome(p, p.schedule.skip(occ, _reason(reason), dry_run), json_)
 
 
 @handle_errors
 def unskip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun = False, json_: Json = False) -> None:
     """Revert a skip: the session is scheduled again."""
-    from practiceplan.scheduling import Scheduling
 
-    p = planner(ctx)
-    _emit_outcome(p, Scheduling(p).unskip(occ, _reason(reason), dry_run), json_)
+    p = session(ctx)
+    _emit_outcome(p, p.schedule.unskip(occ, _reason(reason), dry_run), json_)
 
 
 @handle_errors
@@ -111,7 +109,6 @@ def reschedule(
     """Move a session to another time; it keeps its id, its original slot is remembered, the move is recorded.
     Prints a before/after table; a cascade is one transaction."""
     from practiceplan.errors import InvalidInputError
-    from practiceplan.scheduling import Scheduling
 
     if mode is not None and not cascade:
         raise InvalidInputError(f"unexpected '{mode}'", hint="did you mean --cascade spread?")
@@ -127,8 +124,8 @@ def reschedule(
         from practiceplan.domain.schedule import parse_minutes
 
         cap_minutes = parse_minutes(cap, "--cap", minimum=1, maximum=1440)
-    p = planner(ctx)
-    outcome = Scheduling(p).reschedule(occ, to, cascade=kind, cap=cap_minutes, days=days, keep_duration=keep_duration,
+    p = session(ctx)
+    outcome = p.schedule.reschedule(occ, to, cascade=kind, cap=cap_minutes, days=days, keep_duration=keep_duration,
                                        reason=_reason(reason), dry_run=dry_run)
     _emit_outcome(p, outcome, json_)
 
@@ -136,10 +133,9 @@ def reschedule(
 @handle_errors
 def defer(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun = False, json_: Json = False) -> None:
     """Move a session to the plan's next free day (a day without another session of the plan), same time."""
-    from practiceplan.scheduling import Scheduling
 
-    p = planner(ctx)
-    _emit_outcome(p, Scheduling(p).defer(occ, _reason(reason), dry_run), json_)
+    p = session(ctx)
+    _emit_outcome(p, p.schedule.defer(occ, _reason(reason), dry_run), json_)
 
 
 @handle_errors
@@ -153,16 +149,15 @@ def calendar(
 ) -> None:
     """A week-by-week grid of sessions and their state: done, due, missed, skipped, moved (with the original
     slot), so the effect of a cascade is visible at a glance."""
-    from practiceplan.scheduling import Scheduling
 
-    p = planner(ctx)
+    p = session(ctx)
     first = None
     if from_:
         from practiceplan import dates
 
         first = dates.parse_date(from_, p.zone, p.now, "--from")
     plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
-    data = Scheduling(p).calendar(plan_id, first, weeks)
+    data = p.schedule.calendar(plan_id, first, weeks)
     if json_:
         from practiceplan.render.output import emit_json
 
@@ -183,10 +178,9 @@ def suggest(
 ) -> None:
     """Concrete moves from your forecast, capacity and completion rates (over capacity, missed sessions to catch
     up, better times), each as a ready-to-run command. Deterministic for the same data."""
-    from practiceplan.scheduling import Scheduling
 
-    p = planner(ctx)
-    service = Scheduling(p)
+    p = session(ctx)
+    service = p.schedule
     if apply is not None:
         item, outcome = service.apply_suggestion(apply, days, dry_run)
         if json_:
@@ -247,13 +241,13 @@ def remind(
 ) -> None:
     """Remind of sessions starting within the window or due and not done yet: each one exactly once per
     channel, however many reminder processes run at once. Meant for cron (see `practiceplan cron`)."""
-    from practiceplan.scheduling import Scheduling, channel_for, notify, split_command
+    from practiceplan.services.schedule import channel_for, notify, split_command
 
-    p = planner(ctx)
+    p = session(ctx)
     config = p.settings.config
     window = _duration(within, config["remind_within"], "--within")
     grace_window = _duration(grace, config["remind_grace"], "--grace")
-    service = Scheduling(p)
+    service = p.schedule
     if check:
         due = service.due(window)
         if json_:
@@ -309,9 +303,9 @@ def cron(
     json_: Json = False,
 ) -> None:
     """Print a crontab line that runs `remind` for this install (absolute path, the environment it needs)."""
-    from practiceplan.scheduling import cron_line, split_command
+    from practiceplan.services.schedule import cron_line, split_command
 
-    p = planner(ctx)
+    p = session(ctx)
     if notify_cmd is not None:
         split_command(notify_cmd)
     minutes = None

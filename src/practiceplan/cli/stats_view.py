@@ -32,7 +32,7 @@ def render(view: Any, data: dict[str, Any], svg: Path | None, title: str, lines:
 
 def show_stats(p: Any, json_: bool, *, plan: str | None = None, first: str | None = None, last: str | None = None,
                svg: Path | None = None) -> None:
-    from practiceplan.insights import Insights, parse_range
+    from practiceplan.services.insights import Insights, parse_range
 
     start, end = parse_range(p, first, last)
     plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None

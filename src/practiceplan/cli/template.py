@@ -9,8 +9,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, planner, stdin_is_tty
-from practiceplan.cli.plan import (
+from practiceplan.cli._common import example, handle_errors, new_app, session, stdin_is_tty
+from practiceplan.cli.plans import (
     At,
     Description,
     End,
@@ -83,13 +83,12 @@ StartDay = Annotated[Optional[str], typer.Option("--start", metavar="DATE", help
 
 
 def _service(ctx: typer.Context) -> Any:
-    from practiceplan.template_service import TemplateService
 
-    return TemplateService(planner(ctx))
+    return session(ctx).templates
 
 
 def _limits(max_prompts: int) -> Any:
-    from practiceplan.templates.format import Limits
+    from practiceplan.formats.templates.format import Limits
 
     return Limits(max_prompts=max_prompts)
 
@@ -159,7 +158,7 @@ _PLAN_OPTIONS = ("once", "rrule", "every", "on", "interval", "start", "end", "at
 
 def _options(title: Any, description: Any, kind: Any, visibility: Any, tag: Any, level: Any, param_spec: Any,
              choices: Any, drop_param: Any = None) -> Any:
-    from practiceplan.template_service import TemplateOptions
+    from practiceplan.services.templates import TemplateOptions
 
     return TemplateOptions(
         title=title, description=description, kind=kind.value if kind else None,
@@ -205,7 +204,7 @@ def create(
     from practiceplan.errors import InvalidInputError
 
     service = _service(ctx)
-    p = service.planner
+    p = service.s
     inp = _plan_input(p, once=once, rrule=rrule, every=every, on=on, interval=interval, start=start, end=end, at=at,
                       minutes=minutes, tz=tz, flex=flex, instrument=instrument, focus=focus, technique=technique,
                       piece=piece, segment=segment, prompt=prompt, target=target, exdate=exdate)
@@ -245,7 +244,7 @@ def edit(
 ) -> None:
     """Change one of your templates (the next `publish` makes it a new version)."""
     service = _service(ctx)
-    inp = _plan_input(service.planner, once=once, rrule=rrule, every=every, on=on, interval=interval, start=start,
+    inp = _plan_input(service.s, once=once, rrule=rrule, every=every, on=on, interval=interval, start=start,
                       end=end, at=at, minutes=minutes, tz=tz, flex=flex, instrument=instrument, focus=focus,
                       technique=technique, piece=piece, segment=segment, prompt=prompt, target=target, exdate=exdate)
     template = service.edit(
@@ -331,7 +330,7 @@ def export(
     plans, check-ins, logbook or session history."""
     from practiceplan.errors import InvalidInputError
     from practiceplan.render.output import emit_json, message
-    from practiceplan.template_service import write_atomically
+    from practiceplan.services.templates import write_atomically
 
     service = _service(ctx)
     if output and output != "-" and Path(output).exists() and not force:
@@ -381,7 +380,7 @@ def preview(
     from practiceplan import dates
 
     service = _service(ctx)
-    p = service.planner
+    p = service.s
     first = dates.parse_date(start, p.zone, p.now, "--start") if start else None
     result = service.preview(
         file, _params(param), weeks=weeks, start=first, limits=_limits(max_prompts),
@@ -513,7 +512,7 @@ def adopt(
     from practiceplan import dates
 
     service = _service(ctx)
-    p = service.planner
+    p = service.s
     first = dates.parse_date(start, p.zone, p.now, "--start") if start else None
     plan, count, values = service.adopt(
         template_id, _params(param), start=first, title=title, ask=_ask_param if stdin_is_tty() else None

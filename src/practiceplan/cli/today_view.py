@@ -7,14 +7,7 @@ from typing import Any
 
 
 def show_today(p: Any, json_: bool) -> None:
-    from practiceplan.insights import for_today
-    from practiceplan.scheduling import Scheduling
-
-    view = p.today()
-    insights = for_today(p)
-    view["summary"] = insights.summary()
-    insights.check_dips()
-    view["suggestion"] = Scheduling(p).top_suggestion(near=insights)
+    view = p.today.view()
     if json_:
         from practiceplan.render.output import emit_json
 
@@ -32,12 +25,12 @@ def show_today(p: Any, json_: bool) -> None:
 
 
 def show_next(p: Any, json_: bool) -> None:
-    view = p.today()
+    view = p.today.next()
     nxt = view["next"]
     if json_:
         from practiceplan.render.output import emit_json
 
-        emit_json({"now": view["now"], "timezone": view["timezone"], "next": nxt})
+        emit_json(view)
         return
     if nxt is None:
         sys.stdout.write("Nothing planned.\n")

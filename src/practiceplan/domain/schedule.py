@@ -563,7 +563,7 @@ class Rates:
 
 def rates_from_model(model: Any) -> Rates:
     """Wrap an :class:`analytics.RateModel` (plan cells, and the same Beta posterior over all plans)."""
-    from practiceplan.domain.analytics import PRIOR_STRENGTH
+    from practiceplan.domain.insights import PRIOR_STRENGTH
 
     pooled: dict[tuple[int, str], list[int]] = {}
     for (_plan, weekday, part), (done, miss) in model.counts.items():

@@ -157,7 +157,7 @@ def streak_line(stats: dict[str, Any]) -> str:
 
 
 def trend_parts(stats: dict[str, Any]) -> tuple[str, str, str]:
-    from practiceplan.domain.analytics import sparkline
+    from practiceplan.domain.insights import sparkline
 
     trend = stats["trend"]
     known = [t for t in trend if t["percent"] is not None]
@@ -191,7 +191,7 @@ def heatmap_parts(cells: list[dict[str, Any]]) -> tuple[str, list[tuple[str, lis
 
 
 def forecast_heading(forecast: dict[str, Any]) -> tuple[str, str, str]:
-    from practiceplan.domain.analytics import sparkline
+    from practiceplan.domain.insights import sparkline
 
     days = forecast["days"]
     return (f"Forecast, next {len(days)} days — planned ", sparkline([d["minutes"] for d in days]),

@@ -1,5 +1,5 @@
 """Rich views for scheduling: before/after tables of moves, the week-by-week calendar grid, suggestions,
-an occurrence's history and reminders. Plain data in (see practiceplan.scheduling); every state is a word
+an occurrence's history and reminders. Plain data in (see practiceplan.services.schedule); every state is a word
 too, never colour alone.
 """
 

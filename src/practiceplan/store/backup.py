@@ -38,7 +38,7 @@ from typing import Any
 from practiceplan import __version__, faults
 from practiceplan.errors import BusyError, InvalidInputError, NotFoundError
 from practiceplan.store import db as dbmod
-from practiceplan.store import maintenance as mt
+from practiceplan.store import data as mt
 from practiceplan.store import schema
 
 BACKUP_DIRNAME = "backups"

@@ -9,31 +9,31 @@ from pathlib import Path
 
 from practiceplan.domain.models import iso_z, parse_instant
 from practiceplan.domain.plans import PlanInput
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 from practiceplan.settings import Settings
 
 
-def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Planner:
+def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Session:
     """Two plans started three weeks ago, ~80 % of past sessions checked in, some free practice."""
     import os
 
     env = dict(os.environ if now_env is None else now_env)
     env["PRACTICEPLAN_HOME"] = str(home)
     env.pop("PRACTICEPLAN_DB", None)
-    planner = Planner(Settings(env=env))
+    planner = Session(Settings(env=env))
     now = planner.now
     zone = planner.zone
     start = (now.astimezone(zone) - timedelta(days=21)).date()
     rng = random.Random(20260301)
     planner.at(now - timedelta(days=22))
-    planner.add_plan(PlanInput(
+    planner.plans.add(PlanInput(
         title="Scales & arpeggios", every="weekly", on=["mo,tu,we,th,fr"], start=start,
         at=time(7, 30), minutes=20, flex="same-day", instrument="piano",
         techniques=["scales", "arpeggios"], segments=[{"label": "Major scales", "durationMinutes": 10},
                                                       {"label": "Arpeggios", "durationMinutes": 10}],
         targets={"tempo": 92},
     ))
-    sonata, _ = planner.add_plan(PlanInput(
+    sonata, _ = planner.plans.add(PlanInput(
         title="Repertoire: Clair de lune", every="weekly", on=["mo,we,fr,sa"], start=start,
         at=time(18, 0), minutes=45, flex="anytime", instrument="piano",
         pieces=[{"title": "Clair de lune", "composer": "Debussy"}], focus=["phrasing", "pedalling"],
@@ -42,13 +42,13 @@ def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Planner:
         prompts=["What went well?", "What will you change next time?"],
     ))
     planner.at(now)
-    planner.ensure_horizon()
+    planner.plans.extend_horizon()
     past = planner.store.occurrences(start_before=iso_z(now - timedelta(hours=2)))
     for occ in past:
         if rng.random() < 0.8:
             moment = parse_instant(occ["scheduledStart"]) + timedelta(minutes=rng.randint(15, 50))
             planner.at(moment)
-            planner.checkin(occ["id"], minutes=rng.choice([15, 20, 25, 30, 40, 45]),
+            planner.occurrences.checkin(occ["id"], minutes=rng.choice([15, 20, 25, 30, 40, 45]),
                             mood=rng.choice(["satisfied", "neutral", "excited", None]),
                             answers={"What went well?": rng.choice(["left hand", "dynamics", "steady tempo"])}
                             if occ["planId"] == sonata["id"] else None)
@@ -56,7 +56,7 @@ def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Planner:
         if rng.random() < 0.35:
             moment = now - timedelta(days=days_ago, hours=rng.randint(0, 4))
             planner.at(moment)
-            planner.add_entry({"timestamp": iso_z(moment), "duration": rng.choice([10, 20, 30, 60]),
+            planner.logbook.add({"timestamp": iso_z(moment), "duration": rng.choice([10, 20, 30, 60]),
                                "type": rng.choice(["practice", "rehearsal", "technique"]), "instrument": "piano",
                                "pieces": [{"title": "Gymnopédie No. 1", "composer": "Satie"}],
                                "notes": "free practice", "metadata": {"source": "manual", "timezone": zone.key}})
@@ -70,7 +70,7 @@ def run_demo(home: Path | None) -> None:
 
     folder = Path(home) if home else Path(tempfile.mkdtemp(prefix="practiceplan-demo-"))
     planner = build_demo(folder)
-    view = planner.today()
+    view = planner.today.agenda()
     shown = view["overdue"] + view["dueToday"] + view["upcoming"] + ([view["next"]] if view["next"] else [])
     short = planner.store.short_ids("plan_occurrence", [o["id"] for o in shown])
     print_today(view, {r["plan"]["id"]: r["plan"] for r in view["plans"]}, short, planner.zone)

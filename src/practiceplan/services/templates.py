@@ -1,6 +1,6 @@
 """Template operations: one method per user action, each write one ``BEGIN IMMEDIATE`` transaction.
 
-Like :mod:`practiceplan.planner`: the CLI parses options, calls one of these and renders the result.
+Like :mod:`practiceplan.services.session`: the CLI parses options, calls one of these and renders the result.
 Everything a command needs is read and validated *before* its write transaction opens (a bad file,
 signature or parameter leaves the database byte-identical), and every entity change writes its outbox
 row in the same transaction (``Store.save``). Telemetry goes to the local ``events`` table with ids and
@@ -22,10 +22,10 @@ from typing import Any
 from practiceplan.domain import templates as dt
 from practiceplan.domain.models import clean_line, iso_z, new_id, parse_local_date, plan_zone_name
 from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 from practiceplan.store import templates as st
-from practiceplan.templates import format as tf
-from practiceplan.templates.merge import Change, Merge
+from practiceplan.formats.templates import format as tf
+from practiceplan.domain.template_merge import Change, Merge
 
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
@@ -75,21 +75,21 @@ def is_required(param: dict[str, Any]) -> bool:
     return bool(param.get("required", "default" not in param))
 
 
-class TemplateService:
-    def __init__(self, planner: Planner) -> None:
-        self.planner = planner
+class Templates:
+    def __init__(self, session: Session) -> None:
+        self.s = session
 
     @property
     def store(self) -> Any:
-        return self.planner.store
+        return self.s.store
 
     @property
     def now(self) -> datetime:
-        return self.planner.now
+        return self.s.now
 
     @property
     def zone(self) -> Any:
-        return self.planner.zone
+        return self.s.zone
 
     @property
     def stamp(self) -> str:
@@ -315,15 +315,15 @@ class TemplateService:
     # ------------------------------------------------------------------ files (no database)
 
     def keygen(self, out: str | None, name: str, force: bool) -> Any:
-        from practiceplan.templates import signatures
+        from practiceplan.formats.templates import signatures
 
         if not _KEY_NAME.fullmatch(name):
             raise InvalidInputError("--name must be 1 to 40 letters, digits, '.', '_' or '-'")
-        path = Path(out).expanduser() if out else self.planner.settings.data_dir / "keys" / f"{name}.key"
+        path = Path(out).expanduser() if out else self.s.settings.data_dir / "keys" / f"{name}.key"
         return signatures.generate(path, force=force)
 
     def sign_file(self, path: str, key: str, out: str | None, limits: tf.Limits) -> tuple[Path, str]:
-        from practiceplan.templates import signatures
+        from practiceplan.formats.templates import signatures
 
         loaded = tf.parse_and_validate(tf.read_limited(path, limits.max_bytes), limits, path)
         private = signatures.load_private_key(Path(key).expanduser())
@@ -333,7 +333,7 @@ class TemplateService:
         return target, signatures.fingerprint(signed["signature"]["publicKey"])
 
     def signature_status(self, loaded: tf.TemplateFile, *, check_trust: bool) -> dict[str, Any]:
-        from practiceplan.templates import signatures
+        from practiceplan.formats.templates import signatures
 
         if loaded.signature is None:
             return {"present": False, "valid": False, "fingerprint": None, "trustedAs": None}
@@ -344,7 +344,7 @@ class TemplateService:
         except NotAuthorisedError:
             valid = False
         trusted = None
-        if check_trust and valid and Path(self.planner.settings.db_path).exists():
+        if check_trust and valid and Path(self.s.settings.db_path).exists():
             key = st.trusted_key(self.store, public)
             trusted = key["name"] if key else None
         return {"present": True, "valid": valid, "fingerprint": signatures.fingerprint(public), "trustedAs": trusted,
@@ -385,7 +385,7 @@ class TemplateService:
         zone = self.zone.key
         plan = dt.build_adopted_plan(loaded.template, loaded.parameters, values, start=start, title=None, zone=zone, now=self.now)
         first = dt.adoption_start(loaded.parameters, values, start, zone, self.now)
-        week_from, week_to = dt.week_dates(first, weeks, self.planner.settings.week_start)
+        week_from, week_to = dt.week_dates(first, weeks, self.s.settings.week_start)
         recurrence = plan_recurrence(plan, zone)
         sessions = []
         if recurrence is not None:
@@ -409,7 +409,7 @@ class TemplateService:
     # ------------------------------------------------------------------ learner side
 
     def _check_signature(self, loaded: tf.TemplateFile, source: str, allow_unsigned: bool) -> dict[str, str] | None:
-        from practiceplan.templates import signatures
+        from practiceplan.formats.templates import signatures
 
         if loaded.signature is None:
             if allow_unsigned:
@@ -575,8 +575,6 @@ class TemplateService:
         ask: AskParam | None = None,
     ) -> tuple[dict[str, Any], int, dict[str, Any]]:
         """Make the template your plan: all sessions over the horizon, in your time zone, fresh ids."""
-        from practiceplan.domain.occurrences import reconcile
-
         entity = self.resolve(ref)
         if dt.template_status(entity) == "draft":
             raise InvalidInputError(
@@ -589,25 +587,22 @@ class TemplateService:
         plan = dt.build_adopted_plan(
             document["template"], params, values, start=start, title=title, zone=self.zone.key, now=self.now
         )
-        target = self.planner.horizon_target()
-        occurrences = reconcile(plan, [], self.zone.key, self.planner._plan_floor(), target, self.now)
-        with self.store.write():
-            self.store.save("practice_plan", plan, self.stamp)
-            self.store.save_many("plan_occurrence", occurrences, self.stamp)
-            self.store.set_horizon(plan["id"], iso_z(target))
+
+        def record(count: int) -> None:
             self._event(
                 "template.adopt", templateId=entity["id"], templateVersion=plan["templateVersion"], planId=plan["id"],
-                occurrences=len(occurrences), parameters=len(values),
+                occurrences=count, parameters=len(values),
             )
-        return plan, len(occurrences), values
+
+        created = self.s.plans.save_new(plan, also=record)
+        return plan, created, values
 
     def upgrade(
         self, plan_ref: str, raw_params: dict[str, str], *, dry_run: bool = False, prefer: str | None = None,
         decide: DecideClash | None = None, ask: AskParam | None = None, to_version: int | None = None,
     ) -> UpgradeResult:
         """Apply a newer version of the plan's template as a three-way merge (learner edits win)."""
-        from practiceplan.domain.occurrences import reconcile
-        from practiceplan.templates.merge import apply_merge, logical, merged_fields, three_way
+        from practiceplan.domain.template_merge import apply_merge, logical, merged_fields, three_way
 
         plan = self.store.resolve("practice_plan", plan_ref)
         template_id = plan.get("sourceTemplateId")
@@ -673,31 +668,26 @@ class TemplateService:
         metadata["adoption"] = {**adoption, "templateVersion": to, "parameters": values, "upgradedAt": self.stamp}
         if start and "start" not in adoption:
             metadata["adoption"]["start"] = start.isoformat()
-        target = self.planner.horizon_target()
-        with self.store.write():
-            current = self.store.get("practice_plan", plan["id"])
+
+        def replace(current: dict[str, Any]) -> dict[str, Any]:
             if current != plan:
                 raise InvalidInputError("the plan changed while upgrading; run the command again")
-            existing = self.store.occurrences(plan_id=plan["id"], include_deleted=True)
-            changes = []
-            from practiceplan.domain.models import plan_is_live
+            return updated
 
-            if plan_is_live(updated):
-                changes = reconcile(updated, existing, self.zone.key, self.now, target, self.now)
-            self.store.save("practice_plan", updated, self.stamp)
-            self.store.save_many("plan_occurrence", changes, self.stamp)
-            self.store.set_horizon(plan["id"], iso_z(target) if plan_is_live(updated) else None)
+        def record(count: int) -> None:
             self._event(
                 "template.upgrade", planId=plan["id"], templateId=template_id, fromVersion=from_version, toVersion=to,
                 changed=sum(1 for c in merge.changes if c.takes_theirs), clashes=len(merge.clashes),
             )
-        result.plan, result.applied, result.occurrences_changed = updated, True, len(changes)
+
+        updated, changed = self.s.plans.save_edit(plan, replace, also=record)
+        result.plan, result.applied, result.occurrences_changed = updated, True, changed
         return result
 
     # ------------------------------------------------------------------ trust
 
     def trust_add(self, key_text: str, name: str) -> dict[str, str]:
-        from practiceplan.templates import signatures
+        from practiceplan.formats.templates import signatures
 
         public = signatures.parse_public_key(key_text)
         label = clean_line(name, "--name", max_len=60)

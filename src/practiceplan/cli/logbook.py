@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, planner
+from practiceplan.cli._common import example, handle_errors, new_app, session
 
 app = new_app("Log free practice and browse the logbook.")
 
@@ -92,13 +92,13 @@ def add(
     """Log free practice (not linked to a plan)."""
     from practiceplan.domain.models import iso_z
 
-    p = planner(ctx)
+    p = session(ctx)
     fields = _fields(p, minutes=minutes, when=when, instrument=instrument, piece=piece, technique=technique,
                      mood=mood, type_=type_, notes=notes, tag=tag)
     fields.setdefault("timestamp", iso_z(p.now))
     fields.setdefault("instrument", p.settings.config["instrument"])
     fields["metadata"] = {"source": "manual", "timezone": p.zone.key}
-    _done(p, "Logged", p.add_entry(fields), json_)
+    _done(p, "Logged", p.logbook.add(fields), json_)
 
 
 @app.command("list", epilog=example("practiceplan log list --from 'last monday'", "practiceplan log list --limit 500 --json"))
@@ -116,10 +116,10 @@ def list_(
     from practiceplan import dates
     from practiceplan.domain.occurrences import local_day_start
 
-    p = planner(ctx)
+    p = session(ctx)
     start = local_day_start(dates.parse_date(from_, p.zone, p.now, "--from"), p.zone) if from_ else None
     end = local_day_start(dates.parse_date(to, p.zone, p.now, "--to") + timedelta(days=1), p.zone) if to else None
-    entries = p.entries_between(start, end, limit or None)
+    entries = p.logbook.between(start, end, limit or None)
     if json_:
         from practiceplan.render.output import emit_json
 
@@ -134,7 +134,7 @@ def list_(
 @handle_errors
 def show(ctx: typer.Context, entry_id: EntryId, json_: Json = False) -> None:
     """Show one logbook entry."""
-    p = planner(ctx)
+    p = session(ctx)
     entry = p.store.resolve("logbook_entry", entry_id)
     if json_:
         from practiceplan.render.output import emit_json
@@ -155,22 +155,22 @@ def edit(
     mood: MoodOpt = None, type_: TypeOpt = None, notes: Notes = None, tag: Tag = None, json_: Json = False,
 ) -> None:
     """Change a logbook entry (only the options you give)."""
-    p = planner(ctx)
+    p = session(ctx)
     fields = _fields(p, minutes=minutes, when=when, instrument=instrument, piece=piece, technique=technique,
                      mood=mood, type_=type_, notes=notes, tag=tag)
     if not fields:
         from practiceplan.errors import UsageError
 
         raise UsageError("nothing to change", hint="give at least one option, e.g. --minutes 30")
-    _done(p, "Updated", p.edit_entry(entry_id, fields), json_)
+    _done(p, "Updated", p.logbook.edit(entry_id, fields), json_)
 
 
 @app.command("delete", epilog=example("practiceplan log delete 8kq2m1"))
 @handle_errors
 def delete(ctx: typer.Context, entry_id: EntryId, json_: Json = False) -> None:
     """Delete a logbook entry (soft delete, synced as a deletion)."""
-    p = planner(ctx)
-    _done(p, "Deleted", p.delete_entry(entry_id), json_)
+    p = session(ctx)
+    _done(p, "Deleted", p.logbook.delete(entry_id), json_)
 
 
 @app.command("import", epilog=example("practiceplan log import history.jsonl", "practiceplan log import export.json"))
@@ -183,9 +183,9 @@ def import_(
     """Import logbook entries in one transaction: any invalid item rejects the whole file."""
     from practiceplan.render.output import progress
 
-    p = planner(ctx)
+    p = session(ctx)
     with progress("importing") as update:
-        new, replaced = p.import_entries(path, None if json_ else update)
+        new, replaced = p.logbook.import_file(path, None if json_ else update)
     if json_:
         from practiceplan.render.output import emit_json
 

@@ -2,11 +2,11 @@
 constants as the validator so the two cannot drift (a test compares the file with :func:`build_schema`).
 
 The schema describes the structure (fields, types, enums, lengths, counts). Some rules need code and are
-checked only by :func:`practiceplan.templates.format.parse_and_validate`: the RRULE grammar and its wire
+checked only by :func:`practiceplan.formats.templates.format.parse_and_validate`: the RRULE grammar and its wire
 form, schedule consistency (end after start, fixed needs a time), parameter targets and placeholders,
 duplicate keys, nesting depth, NaN/Infinity and lone surrogates.
 
-Regenerate the file with ``python -m practiceplan.templates.schema > docs/template.schema.json``.
+Regenerate the file with ``python -m practiceplan.formats.templates.schema > docs/template.schema.json``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from practiceplan.domain import templates as dt
-from practiceplan.templates import format as tf
+from practiceplan.formats.templates import format as tf
 
 SCHEMA_ID = "urn:practiceplan:template-file:1"
 SINGLE_LINE = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*$"

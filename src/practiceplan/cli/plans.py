@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, planner
+from practiceplan.cli._common import example, handle_errors, new_app, session
 
 app = new_app("Create and manage practice plans (recurring or one-off sessions).")
 
@@ -116,12 +116,12 @@ def add(
     exdate: Exdate = None, description: Description = None, json_: Json = False,
 ) -> None:
     """Add a plan and materialise its sessions over the planning horizon."""
-    p = planner(ctx)
+    p = session(ctx)
     inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
                       interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
                       instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
                       prompt=prompt, target=target, exdate=exdate)
-    plan, count = p.add_plan(inp)
+    plan, count = p.plans.add(inp)
     _report(p, "Added", plan, count, json_)
 
 
@@ -144,12 +144,12 @@ def edit(
 ) -> None:
     """Change a plan. Future sessions you have not touched are regenerated; completed, skipped and
     rescheduled ones are never changed."""
-    p = planner(ctx)
+    p = session(ctx)
     inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
                       interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
                       instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
                       prompt=prompt, target=target, exdate=exdate, clear_end=no_end)
-    plan, count = p.edit_plan(plan_id, inp)
+    plan, count = p.plans.edit(plan_id, inp)
     _report(p, "Updated", plan, count, json_)
 
 
@@ -161,7 +161,7 @@ def list_(
     json_: Json = False,
 ) -> None:
     """List plans."""
-    p = planner(ctx)
+    p = session(ctx)
     plans = [x for x in p.store.plans() if all_ or x.get("status", "active") == "active"]
     plans.sort(key=lambda x: ((x.get("title") or "").lower(), x["id"]))
     if json_:
@@ -184,9 +184,9 @@ def show(
     """Show one plan with its next sessions."""
     from practiceplan.domain.models import iso_z
 
-    p = planner(ctx)
+    p = session(ctx)
     plan = p.store.resolve("practice_plan", plan_id)
-    p.ensure_horizon()
+    p.plans.extend_horizon()
     upcoming = p.store.occurrences(plan_id=plan["id"], start_from=iso_z(p.now), limit=5)
     if json_:
         from practiceplan.render.output import emit_json
@@ -206,8 +206,8 @@ def _status_command(name: str, status: str, doc: str, verb: str) -> None:
         plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
         json_: Json = False,
     ) -> None:
-        p = planner(ctx)
-        plan, count = p.set_plan_status(plan_id, status)
+        p = session(ctx)
+        plan, count = p.plans.set_status(plan_id, status)
         _report(p, verb, plan, count, json_)
 
     command.__doc__ = doc
@@ -225,6 +225,6 @@ def delete(
     json_: Json = False,
 ) -> None:
     """Delete a plan and its sessions (soft delete: synced as a deletion; logbook entries stay)."""
-    p = planner(ctx)
-    plan, count = p.delete_plan(plan_id)
+    p = session(ctx)
+    plan, count = p.plans.delete(plan_id)
     _report(p, "Deleted", plan, count, json_)

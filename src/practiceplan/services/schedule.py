@@ -1,4 +1,4 @@
-"""Scheduling as a service: skip, unskip, reschedule (with cascades), defer, the calendar grid, suggestions,
+"""Schedule as a service: skip, unskip, reschedule (with cascades), defer, the calendar grid, suggestions,
 reminders and the ICS export. Each change is computed from occurrences re-read inside one ``BEGIN IMMEDIATE``
 transaction and saved (with its outbox rows) in that same transaction; ``dry_run`` computes the same result
 without opening a write transaction. The decisions themselves live in :mod:`practiceplan.domain.schedule`.
@@ -29,7 +29,7 @@ from practiceplan.domain.models import (
 )
 from practiceplan.domain.occurrences import local_day_start, occurrence_minutes
 from practiceplan.errors import InvalidInputError, NotFoundError
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 
 RATE_WINDOW_DAYS = 84  # suggestions learn completion rates from the last 12 weeks (as the stats trend)
 REMIND_LOOKBACK = timedelta(days=8)  # a session is reminded of at most this long after it started
@@ -54,19 +54,19 @@ class Outcome:
                 "moves": [m.as_json() for m in self.moves], "warnings": self.warnings}
 
 
-class Scheduling:
-    def __init__(self, planner: Planner) -> None:
-        self.p = planner
+class Schedule:
+    def __init__(self, session: Session) -> None:
+        self.s = session
 
     # ------------------------------------------------------------------ helpers
 
     @property
     def now(self) -> datetime:
-        return self.p.now
+        return self.s.now
 
     @cached_property
     def plans(self) -> dict[str, dict[str, Any]]:
-        return self.p.plans_by_id(include_deleted=True)
+        return self.s.plans.by_id(include_deleted=True)
 
     def plan_of(self, occ: dict[str, Any]) -> dict[str, Any]:
         plan = self.plans.get(occ.get("planId", ""))
@@ -86,20 +86,20 @@ class Scheduling:
             return lambda day: cap
         from practiceplan.settings import parse_weekday_capacity
 
-        config = self.p.settings.config
+        config = self.s.settings.config
         table = {day: config["daily_capacity"] for day in range(7)}
         if config["weekday_capacity"]:
             table.update(parse_weekday_capacity(config["weekday_capacity"]))
         return lambda day: table[day.weekday()]
 
     def today(self) -> date:
-        return self.now.astimezone(self.p.zone).date()
+        return self.now.astimezone(self.s.zone).date()
 
     def short(self, occ_id: str) -> str:
-        return self.p.store.short_id("plan_occurrence", occ_id)
+        return self.s.store.short_id("plan_occurrence", occ_id)
 
     def _fresh(self, occ: dict[str, Any]) -> dict[str, Any]:
-        current = self.p.store.get("plan_occurrence", occ["id"])
+        current = self.s.store.get("plan_occurrence", occ["id"])
         if current is None:
             raise NotFoundError(f"occurrence {occ['id']} was deleted meanwhile")
         return current
@@ -109,15 +109,15 @@ class Scheduling:
         if dry_run:
             moves = compute()
         else:
-            with self.p.store.write():
+            with self.s.store.write():
                 moves = compute()
-                self.p.store.save_many("plan_occurrence", [m.after for m in moves], iso_z(self.now))
+                self.s.store.save_many("plan_occurrence", [m.after for m in moves], iso_z(self.now))
         outcome = Outcome(action, moves, dry_run)
         outcome.warnings = self._same_day_warnings(moves)
         return outcome
 
     def _same_day_warnings(self, moves: list[sch.Move]) -> list[str]:
-        zone = self.p.zone
+        zone = self.s.zone
         moving = {m.id for m in moves}
         warnings = []
         for step in moves:
@@ -125,7 +125,7 @@ class Scheduling:
             if start is None or step.after.get("status") != "scheduled" or step.before.get("scheduledStart") == step.after.get("scheduledStart"):
                 continue
             day = sch.day_of(start, zone)
-            others = self.p.store.occurrences(
+            others = self.s.store.occurrences(
                 plan_id=step.after["planId"], start_from=iso_z(local_day_start(day, zone)),
                 start_before=iso_z(local_day_start(day + timedelta(days=1), zone)),
             )
@@ -138,7 +138,7 @@ class Scheduling:
     # ------------------------------------------------------------------ skip / unskip
 
     def skip(self, ref: str, reason: str | None, dry_run: bool = False) -> Outcome:
-        occ = self.p.store.resolve("plan_occurrence", ref)
+        occ = self.s.store.resolve("plan_occurrence", ref)
 
         def compute() -> list[sch.Move]:
             current = occ if dry_run else self._fresh(occ)
@@ -147,7 +147,7 @@ class Scheduling:
         return self._commit("skip", compute, dry_run)
 
     def unskip(self, ref: str, reason: str | None, dry_run: bool = False) -> Outcome:
-        occ = self.p.store.resolve("plan_occurrence", ref)
+        occ = self.s.store.resolve("plan_occurrence", ref)
 
         def compute() -> list[sch.Move]:
             current = occ if dry_run else self._fresh(occ)
@@ -161,7 +161,7 @@ class Scheduling:
         """``--to``: a date-time, or a bare day (``2026-03-05``, ``friday``) which keeps the session's time."""
         from practiceplan import dates
 
-        zone = self.p.zone
+        zone = self.s.zone
         word = " ".join(text.strip().lower().split())
         if _DATE_ONLY.match(word):
             day = dates.parse_date(text, zone, self.now, "--to")
@@ -171,10 +171,10 @@ class Scheduling:
         return dates.parse_datetime(text, zone, self.now, "--to")
 
     def _check_not_past(self, instant: datetime) -> None:
-        floor = local_day_start(self.today(), self.p.zone)
+        floor = local_day_start(self.today(), self.s.zone)
         if instant < floor:
             raise InvalidInputError(
-                f"cannot move a session into the past ({instant.astimezone(self.p.zone):%a %d %b %Y %H:%M})",
+                f"cannot move a session into the past ({instant.astimezone(self.s.zone):%a %d %b %Y %H:%M})",
                 hint="pick today or a later day",
             )
 
@@ -196,7 +196,7 @@ class Scheduling:
         if cascade not in (None, "shift", "spread"):
             raise InvalidInputError(f"--cascade takes 'spread' or nothing, not '{cascade}'",
                                     hint="--cascade shifts later sessions; --cascade spread spreads missed ones")
-        occ = self.p.store.resolve("plan_occurrence", ref)
+        occ = self.s.store.resolve("plan_occurrence", ref)
         plan = self.plan_of(occ)
         sch.check_movable(occ)
         if cascade == "spread":
@@ -204,7 +204,7 @@ class Scheduling:
             if to is not None:
                 instant = to if isinstance(to, datetime) else self.target_instant(to, occ)
                 self._check_not_past(instant)
-                first_day = sch.day_of(instant, self.p.zone)
+                first_day = sch.day_of(instant, self.s.zone)
             return self._spread(occ, plan, first_day=first_day, cap=cap, days=days, reason=reason, dry_run=dry_run)
         if to is None:
             raise InvalidInputError("--to WHEN is required", hint="e.g. --to 'tomorrow 18:00' (or use `practiceplan defer`)")
@@ -216,11 +216,11 @@ class Scheduling:
         if cascade == "shift":
             from zoneinfo import ZoneInfo
 
-            zone = ZoneInfo(plan_zone_name(plan, self.p.zone.key))
+            zone = ZoneInfo(plan_zone_name(plan, self.s.zone.key))
 
             def compute() -> list[sch.Move]:
                 current = occ if dry_run else self._fresh(occ)
-                siblings = self.p.store.occurrences(plan_id=occ["planId"], start_from=current["scheduledStart"])
+                siblings = self.s.store.occurrences(plan_id=occ["planId"], start_from=current["scheduledStart"])
                 return sch.cascade_shift(current, siblings, instant, now=self.now, zone=zone, reason=reason,
                                          length=length)
 
@@ -234,8 +234,8 @@ class Scheduling:
 
     def _spread(self, occ: dict[str, Any], plan: dict[str, Any], *, first_day: date, cap: int | None, days: int,
                 reason: str | None, dry_run: bool) -> Outcome:
-        zone = self.p.zone
-        week_start = self.p.settings.week_start
+        zone = self.s.zone
+        week_start = self.s.settings.week_start
         today = self.today()
         recent = local_day_start(today - timedelta(days=sch.CATCH_UP_DAYS), zone)
         lo = min(recent, occurrence_start(occ) or recent) - timedelta(days=8)
@@ -244,7 +244,7 @@ class Scheduling:
 
         def compute() -> list[sch.Move]:
             current = occ if dry_run else self._fresh(occ)
-            window = self.p.store.occurrences(start_from=iso_z(lo), start_before=iso_z(hi))
+            window = self.s.store.occurrences(start_from=iso_z(lo), start_before=iso_z(hi))
             window = [o for o in window if plan_is_live(self.plans.get(o.get("planId", ""), {"status": "x"}))]
             group = [o for o in sch.missed([o for o in window if o["planId"] == current["planId"]], now=self.now,
                                             zone=zone, week_start=week_start)
@@ -259,10 +259,10 @@ class Scheduling:
 
     def defer(self, ref: str, reason: str | None, dry_run: bool = False) -> Outcome:
         """Move a session to the plan's next free day (no other session of the plan), same time of day."""
-        occ = self.p.store.resolve("plan_occurrence", ref)
+        occ = self.s.store.resolve("plan_occurrence", ref)
         plan = self.plan_of(occ)
         sch.check_movable(occ)
-        zone = self.p.zone
+        zone = self.s.zone
 
         def compute() -> list[sch.Move]:
             current = occ if dry_run else self._fresh(occ)
@@ -270,7 +270,7 @@ class Scheduling:
             assert start is not None
             first = max(sch.day_of(start, zone), self.today())
             lo, hi = local_day_start(first, zone), local_day_start(first + timedelta(days=400), zone)
-            mine = self.p.store.occurrences(plan_id=current["planId"], start_from=iso_z(lo), start_before=iso_z(hi),
+            mine = self.s.store.occurrences(plan_id=current["planId"], start_from=iso_z(lo), start_before=iso_z(hi),
                                             include_deleted=True)
             occupied = {
                 sch.day_of(occurrence_start(o) or start, zone) for o in mine
@@ -289,34 +289,34 @@ class Scheduling:
         from practiceplan.domain import recurrence as rec
         from practiceplan.domain.occurrences import plan_recurrence
 
-        recurrence = plan_recurrence(plan, self.p.zone.key)
+        recurrence = plan_recurrence(plan, self.s.zone.key)
         if recurrence is None:
             return set()
         return {
-            sch.day_of(slot.start, self.p.zone) for slot in rec.expand(recurrence, lo, hi)
+            sch.day_of(slot.start, self.s.zone) for slot in rec.expand(recurrence, lo, hi)
             if rec.occurrence_id(plan["id"], slot.key) not in known
         }
 
     # ------------------------------------------------------------------ views
 
     def history(self, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        occ = self.p.store.resolve("plan_occurrence", ref)
-        return occ, sch.describe_history(occ, self.p.zone)
+        occ = self.s.store.resolve("plan_occurrence", ref)
+        return occ, sch.describe_history(occ, self.s.zone)
 
     def calendar(self, plan_id: str | None, first_day: date | None, weeks: int) -> dict[str, Any]:
-        zone = self.p.zone
-        self.p.ensure_horizon()
+        zone = self.s.zone
+        self.s.plans.extend_horizon()
         first_day = first_day or self.today() - timedelta(days=7)
         lo = local_day_start(first_day - timedelta(days=15), zone)
         hi = local_day_start(first_day + timedelta(days=7 * weeks + 15), zone)
-        found = self.p.store.occurrences(plan_id=plan_id, start_from=iso_z(lo), start_before=iso_z(hi))
+        found = self.s.store.occurrences(plan_id=plan_id, start_from=iso_z(lo), start_before=iso_z(hi))
         found = [o for o in found if o.get("planId") in self.plans and not self.plans[o["planId"]].get("deletedAt")]
         titles = {pid: str(plan.get("title") or "?") for pid, plan in self.plans.items()}
         grid_lo = local_day_start(first_day - timedelta(days=7), zone)
         shown = [o["id"] for o in found if o["scheduledStart"] >= iso_z(grid_lo) and o["scheduledStart"] < iso_z(hi)]
         return sch.calendar(found, titles, now=self.now, zone=zone, first_day=first_day, weeks=weeks,
-                            week_start=self.p.settings.week_start,
-                            short_ids=self.p.store.short_ids("plan_occurrence", shown))
+                            week_start=self.s.settings.week_start,
+                            short_ids=self.s.store.short_ids("plan_occurrence", shown))
 
     # ------------------------------------------------------------------ suggestions
 
@@ -326,11 +326,11 @@ class Scheduling:
         Loads come from the analytics forecast (with capacity) over the coming days; completion rates from the
         RateModel fitted on the last RATE_WINDOW_DAYS, only when the better-time step needs them. ``near`` may be
         an Insights over a window that already covers the last 16 days and the next days + 22 (as `today`'s)."""
-        from practiceplan.insights import Insights
+        from practiceplan.services.insights import Insights
 
-        p = self.p
+        p = self.s
         zone = p.zone
-        p.ensure_horizon()
+        p.plans.extend_horizon()
         today = self.today()
         end = local_day_start(today + timedelta(days=max(days, sch.SPREAD_DAYS) + 8), zone)
         if near is None or (near.window and (near.window[0] > iso_z(self.now - timedelta(days=16))
@@ -400,9 +400,9 @@ class Scheduling:
     def _reminder_candidates(self, within: timedelta) -> list[sch.Reminder]:
         from practiceplan.domain.occurrences import deadline, next_starts
 
-        zone = self.p.zone
+        zone = self.s.zone
         now = self.now
-        occurrences = self.p.store.occurrences(
+        occurrences = self.s.store.occurrences(
             start_from=iso_z(now - REMIND_LOOKBACK), start_before=iso_z(now + max(within, REMIND_LOOKBACK))
         )
         following = next_starts(occurrences)
@@ -415,7 +415,7 @@ class Scheduling:
             if occ.get("status", "scheduled") != "scheduled" or is_completed(occ) or start > now + within:
                 continue
             all_day = not plan_has_time(plan)
-            due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=self.p.settings.week_start)
+            due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=self.s.settings.week_start)
             assert due_by is not None
             result.append(sch.Reminder(
                 occ["id"], occ["planId"], str(plan.get("title") or "Practice"), start,
@@ -432,10 +432,10 @@ class Scheduling:
 
     def remind(self, *, within: timedelta, grace: timedelta, channel: str, dry_run: bool = False) -> dict[str, Any]:
         """Decide and record, in one transaction, the reminders this channel has not had yet."""
-        from practiceplan.store import reminders as sent_store
+        from practiceplan.store import schedule as sent_store
 
-        p = self.p
-        p.ensure_horizon()
+        p = self.s
+        p.plans.extend_horizon()
         conn = p.store.conn
         stamp = iso_z(self.now)
 
@@ -476,29 +476,29 @@ class Scheduling:
 
     def forget(self, channel: str, occurrence_ids: list[str]) -> None:
         """A notification failed: drop its records so that the next run sends it again."""
-        from practiceplan.store import reminders as sent_store
+        from practiceplan.store import schedule as sent_store
 
         if not occurrence_ids:
             return
-        with self.p.store.write():
-            sent_store.forget(self.p.store.conn, channel, occurrence_ids)
+        with self.s.store.write():
+            sent_store.forget(self.s.store.conn, channel, occurrence_ids)
 
     # ------------------------------------------------------------------ calendar export
 
     def ics(self, plan_id: str | None, first_day: date | None, days: int) -> str:
         from practiceplan import __version__
 
-        zone = self.p.zone
-        self.p.ensure_horizon()
+        zone = self.s.zone
+        self.s.plans.extend_horizon()
         first_day = first_day or self.today()
-        found = self.p.store.occurrences(
+        found = self.s.store.occurrences(
             plan_id=plan_id, start_from=iso_z(local_day_start(first_day, zone)),
             start_before=iso_z(local_day_start(first_day + timedelta(days=days), zone)),
         )
         events = [(o, self.plans[o["planId"]]) for o in found
                   if o.get("planId") in self.plans and not self.plans[o["planId"]].get("deletedAt")]
         return sch.build_ics(events, now=self.now, zone=zone,
-                             reminder_minutes=self.p.settings.config["reminder_minutes"],
+                             reminder_minutes=self.s.settings.config["reminder_minutes"],
                              has_time=plan_has_time, version=__version__)
 
 

@@ -1,6 +1,6 @@
 """Ed25519 signatures over the canonical JSON of a template file (the ``cryptography`` package).
 
-* What is signed: :func:`practiceplan.templates.format.signed_content` — the whole document without its
+* What is signed: :func:`practiceplan.formats.templates.format.signed_content` — the whole document without its
   ``signature`` member, as canonical JSON (keys sorted, no whitespace, UTF-8).
 * The ``signature`` member is ``{"algorithm": "ed25519", "publicKey": <64 hex>, "value": <128 hex>}``.
   Nothing else is in it, so changing any byte of a signed file either breaks the JSON, changes the
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
-from practiceplan.templates.format import signed_content
+from practiceplan.formats.templates.format import signed_content
 
 ALGORITHM = "ed25519"
 PUBLIC_PREFIX = "ed25519:"

@@ -1,5 +1,5 @@
 """Analytics as a service: loads exactly the data the metrics need, once per invocation, and calls the pure
-functions in :mod:`practiceplan.domain.analytics`. CLI views, JSON output and (later) the server reuse it.
+functions in :mod:`practiceplan.domain.insights`. CLI views, JSON output and (later) the server reuse it.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
-from practiceplan.domain import analytics as an
+from practiceplan.domain import insights as an
 from practiceplan.domain.models import iso_z, parse_instant, plan_duration, plan_is_live, plan_zone_name
-from practiceplan.planner import Planner
+from practiceplan.services.session import Session
 from practiceplan.settings import parse_weekday_capacity
-from practiceplan.store import analytics as queries
+from practiceplan.store import insights as queries
 
 TREND_WEEKS = 12
 HEATMAP_WEEKS = 12
@@ -25,36 +25,36 @@ RECENT_WEEKS = 8
 class Insights:
     """``window`` (ISO-Z instants) restricts which occurrences are read, for views that need only recent weeks."""
 
-    def __init__(self, planner: Planner, window: tuple[str, str] | None = None) -> None:
-        self.p = planner
+    def __init__(self, session: Session, window: tuple[str, str] | None = None) -> None:
+        self.s = session
         self.window = window
 
     # ------------------------------------------------------------------ loading (memoised)
 
     @cached_property
     def now_ms(self) -> int:
-        return int(self.p.now.timestamp() * 1000)
+        return int(self.s.now.timestamp() * 1000)
 
     @cached_property
     def plans(self) -> dict[str, dict[str, Any]]:
-        return {plan["id"]: plan for plan in self.p.store.plans()}
+        return {plan["id"]: plan for plan in self.s.store.plans()}
 
     @cached_property
     def rows(self) -> list[tuple[Any, ...]]:
-        self.p.ensure_horizon()
+        self.s.plans.extend_horizon()
         lo, hi = self.window or (None, None)
-        return queries.occurrence_rows(self.p.store.conn, include_deleted=True, start_from=lo, start_before=hi)
+        return queries.occurrence_rows(self.s.store.conn, include_deleted=True, start_from=lo, start_before=hi)
 
     @cached_property
     def clock(self) -> an.DayClock:
         starts = [row[2] for row in self.rows if row[2] is not None]
-        lo, hi = (None, None) if self.window else queries.entry_range(self.p.store.conn)
+        lo, hi = (None, None) if self.window else queries.entry_range(self.s.store.conn)
         points = [self.now_ms, *(x for x in (lo, hi) if x is not None)]
         if starts:
             points += [min(starts), max(starts)]
         margin = (40 if self.window else 400) * an.DAY_MS
         self._clock_range = (min(points) - margin, max(points) + margin)
-        return an.DayClock(self.p.zone, *self._clock_range)
+        return an.DayClock(self.s.zone, *self._clock_range)
 
     @cached_property
     def plan_clocks(self) -> dict[str, an.DayClock]:
@@ -69,8 +69,8 @@ class Insights:
         # deadlines fall at most a week (weekly flex) or one gap between sessions (anytime) after a start
         lo, hi = min(starts) - 2 * an.DAY_MS, max(starts) + 40 * an.DAY_MS
         for plan_id, plan in self.plans.items():
-            zone = plan_zone_name(plan, self.p.zone.key)
-            if zone == self.p.zone.key:
+            zone = plan_zone_name(plan, self.s.zone.key)
+            if zone == self.s.zone.key:
                 continue
             try:
                 if zone not in by_zone:
@@ -94,7 +94,7 @@ class Insights:
     def horizons(self) -> dict[str, int]:
         """Plans -> epoch ms their occurrences are materialised up to (the forecast expands rules beyond it)."""
         result = {}
-        for plan_id, horizon in self.p.store.plan_horizons().items():
+        for plan_id, horizon in self.s.store.plan_horizons().items():
             instant = parse_instant(horizon) if horizon else None
             if instant is not None:
                 result[plan_id] = int(instant.timestamp() * 1000)
@@ -107,7 +107,7 @@ class Insights:
     @cached_property
     def judged(self) -> list[an.Judged]:
         return an.judge(self.facts, self.now_ms, self.clock, plan_clocks=self.plan_clocks,
-                        week_start=self.p.settings.week_start)
+                        week_start=self.s.settings.week_start)
 
     @cached_property
     def by_plan(self) -> dict[str, list[an.Judged]]:
@@ -120,7 +120,7 @@ class Insights:
     def day_totals(self) -> dict[int, an.DayTotals]:
         return {
             day: an.DayTotals(minutes, count, linked)
-            for day, minutes, count, linked in queries.entry_days(self.p.store.conn, self.clock.segments())
+            for day, minutes, count, linked in queries.entry_days(self.s.store.conn, self.clock.segments())
         }
 
     @cached_property
@@ -132,7 +132,7 @@ class Insights:
         return an.RateModel.fit(self.judged, self.clock)
 
     def capacity(self) -> dict[int, int]:
-        config = self.p.settings.config
+        config = self.s.settings.config
         result = {day: config["daily_capacity"] for day in range(7)}
         if config["weekday_capacity"]:
             result.update(parse_weekday_capacity(config["weekday_capacity"]))
@@ -142,7 +142,7 @@ class Insights:
 
     def _block(self, judged: list[an.Judged], first: int | None, last: int | None) -> dict[str, Any]:
         return an.block(judged, first_day=first, last_day=last, today=self.today,
-                        week_start=self.p.settings.week_start, now_ms=self.now_ms, clock=self.clock)
+                        week_start=self.s.settings.week_start, now_ms=self.now_ms, clock=self.clock)
 
     def stats(self, *, plan_id: str | None = None, first: date | None = None, last: date | None = None) -> dict[str, Any]:
         first_day = an.day_number(first) if first else None
@@ -159,10 +159,10 @@ class Insights:
             plans.append(entry)
         current, longest = an.day_streak(self.day_totals, self.today)
         week_rows = an.weeks(judged, self.day_totals, self._linked_minutes, now_ms=self.now_ms, clock=self.clock,
-                             count=max(TREND_WEEKS, RECENT_WEEKS), week_start=self.p.settings.week_start)
+                             count=max(TREND_WEEKS, RECENT_WEEKS), week_start=self.s.settings.week_start)
         result = {
-            "now": iso_z(self.p.now),
-            "timezone": self.p.zone.key,
+            "now": iso_z(self.s.now),
+            "timezone": self.s.zone.key,
             "from": first.isoformat() if first else None,
             "to": last.isoformat() if last else None,
             "overall": self._block(judged, first_day, last_day),
@@ -174,13 +174,13 @@ class Insights:
             "trend": [{"weekStart": row["weekStart"], "adherence": row["adherence"], "percent": row["percent"],
                        "completed": row["completed"], "missed": row["missed"]} for row in week_rows[-TREND_WEEKS:]],
             "heatmap": an.heatmap(self.day_totals, today=self.today, weeks_back=HEATMAP_WEEKS,
-                                  week_start=self.p.settings.week_start),
+                                  week_start=self.s.settings.week_start),
         }
         return result
 
     @cached_property
     def _linked_minutes(self) -> dict[str, int]:
-        return queries.minutes_by_occurrence(self.p.store.conn)
+        return queries.minutes_by_occurrence(self.s.store.conn)
 
     def forecast(self, days: int, *, plan_id: str | None = None, predict: bool = True) -> dict[str, Any]:
         """The forecast; ``predict=False`` skips the expected-completion model (callers needing only load)."""
@@ -188,13 +188,13 @@ class Insights:
         judged = [item for item in self.judged if item.fact.plan_id in plans]
         return an.forecast(judged, plans, now_ms=self.now_ms, clock=self.clock, days=days,
                            capacity=self.capacity(), model=self.model if predict else None,
-                           default_zone=self.p.zone.key,
-                           week_start=self.p.settings.week_start, known_ids=self.deleted_ids,
+                           default_zone=self.s.zone.key,
+                           week_start=self.s.settings.week_start, known_ids=self.deleted_ids,
                            horizons=self.horizons)
 
     def summary(self) -> dict[str, Any]:
         """The one-line summary `today` shows: this week's adherence, practice streak, missed this week."""
-        week = an.week_first(self.today, self.p.settings.week_start)
+        week = an.week_first(self.today, self.s.settings.week_start)
         this_week = an.tally(self.judged, week, week + 6).as_json()
         current = self.current_practice_streak()
         return {"thisWeek": this_week, "practiceStreak": current,
@@ -203,8 +203,8 @@ class Insights:
     def current_practice_streak(self) -> int:
         """The practice-day streak. Cached in the database per (zone, day, logbook revision): a long streak
         costs one index probe per day to count, and `today` should not pay that on every run."""
-        conn = self.p.store.conn
-        key = {"zone": self.p.zone.key, "day": self.today, "rev": queries.logbook_revision(conn)}
+        conn = self.s.store.conn
+        key = {"zone": self.s.zone.key, "day": self.today, "rev": queries.logbook_revision(conn)}
         hit = queries.cached(conn, "practiceStreak")
         if hit and {k: hit.get(k) for k in key} == key:
             return int(hit["streak"])
@@ -213,7 +213,7 @@ class Insights:
         return streak
 
     def _count_practice_streak(self) -> int:
-        recent = queries.entry_day_numbers(self.p.store.conn, self.clock.segments(),
+        recent = queries.entry_day_numbers(self.s.store.conn, self.clock.segments(),
                                            since_ms=self.clock.midnight(self.today - 40))
         current, _ = an.day_streak(recent, self.today)
         if current < 39:
@@ -223,7 +223,7 @@ class Insights:
     def _streak_back(self, anchor: int) -> int:
         """Count consecutive days with entries back from ``anchor``: runs of days with one UTC offset are probed
         in SQL (an index seek a day), the days around a DST change with the exact local midnights."""
-        clock, conn, day, count = self.full_clock, self.p.store.conn, anchor, 0
+        clock, conn, day, count = self.full_clock, self.s.store.conn, anchor, 0
         while True:
             start, end = clock.midnight(day), clock.midnight(day + 1)
             offset = clock.offset(start)
@@ -245,19 +245,19 @@ class Insights:
     @cached_property
     def full_clock(self) -> an.DayClock:
         """A clock over the whole logbook (the window clock may not reach back far enough)."""
-        lo, hi = queries.entry_range(self.p.store.conn)
-        return an.DayClock(self.p.zone, min(lo or self.now_ms, self.now_ms), max(hi or self.now_ms, self.now_ms))
+        lo, hi = queries.entry_range(self.s.store.conn)
+        return an.DayClock(self.s.zone, min(lo or self.now_ms, self.now_ms), max(hi or self.now_ms, self.now_ms))
 
     # ------------------------------------------------------------------ telemetry
 
     def record_view(self, name: str, kpis: list[str]) -> None:
-        with self.p.store.write():
-            self.p.store.add_event(name, iso_z(self.p.now), {"kpis": kpis})
+        with self.s.store.write():
+            self.s.store.add_event(name, iso_z(self.s.now), {"kpis": kpis})
 
     def check_dips(self) -> list[dict[str, Any]]:
         """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip."""
-        threshold = self.p.settings.config["adherence_alert"]
-        week = an.week_first(self.today, self.p.settings.week_start)
+        threshold = self.s.settings.config["adherence_alert"]
+        week = an.week_first(self.today, self.s.settings.week_start)
         week_start = an.day_date(week).isoformat()
         dips = []
         for pid, judged in self.by_plan.items():
@@ -270,17 +270,17 @@ class Insights:
                          "completed": counts["completed"], "missed": counts["missed"], "threshold": threshold})
         if not dips:
             return []
-        seen = queries.dip_keys(self.p.store.conn)
+        seen = queries.dip_keys(self.s.store.conn)
         new = [d for d in dips if (d["planId"], d["weekStart"]) not in seen]
         if not new:
             return []
-        with self.p.store.write():
-            fresh = queries.dip_keys(self.p.store.conn)
+        with self.s.store.write():
+            fresh = queries.dip_keys(self.s.store.conn)
             new = [d for d in new if (d["planId"], d["weekStart"]) not in fresh]
             for dip in new:
-                self.p.store.add_event("adherence.dip", iso_z(self.p.now), dip)
+                self.s.store.add_event("adherence.dip", iso_z(self.s.now), dip)
         for dip in new:
-            run_hook(self.p.settings.config["dip_hook"], dip)
+            run_hook(self.s.settings.config["dip_hook"], dip)
         return new
 
 
@@ -301,13 +301,13 @@ def run_hook(command: str, details: dict[str, Any]) -> None:
         sys.stderr.write(f"practiceplan: warning: dip_hook failed: {exc}\n")
 
 
-def for_today(planner: Planner) -> Insights:
+def for_today(session: Session) -> Insights:
     """Insights over just the occurrences `today`'s summary needs (this week, plus what decides deadlines)."""
-    now = planner.now
-    return Insights(planner, (iso_z(now - timedelta(days=16)), iso_z(now + timedelta(days=70))))
+    now = session.now
+    return Insights(session, (iso_z(now - timedelta(days=16)), iso_z(now + timedelta(days=70))))
 
 
-def parse_range(p: Planner, first: str | None, last: str | None) -> tuple[date | None, date | None]:
+def parse_range(p: Session, first: str | None, last: str | None) -> tuple[date | None, date | None]:
     from practiceplan import dates
     from practiceplan.errors import InvalidInputError
 

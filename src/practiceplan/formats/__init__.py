@@ -1,0 +1,1 @@
+"""Files we read and write: template files and signatures, ICS calendars, JSON documents."""

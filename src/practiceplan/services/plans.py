@@ -1,0 +1,171 @@
+"""Plans: add, edit, archive or re-activate, delete, list, show; and the rolling horizon of their sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from practiceplan import clock
+from practiceplan.domain.models import is_touched, iso_z, parse_instant, plan_is_live
+from practiceplan.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from practiceplan.domain.plans import PlanInput
+    from practiceplan.services.session import Session
+
+PLAN_FLOOR = datetime(1970, 1, 1, tzinfo=clock.UTC)  # a new plan's sessions are materialised from its start
+
+
+class Plans:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    # ------------------------------------------------------------------ horizon
+
+    def extend_horizon(self) -> int:
+        """Materialise occurrences of active plans up to now + horizon. Writes only when a plan is behind."""
+        from practiceplan.domain.occurrences import reconcile
+
+        s = self.s
+        target = s.horizon_target()
+        # Re-extend at most once a day per plan, so read commands rarely write.
+        behind_before = iso_z(target - timedelta(days=1))
+        stale = [pid for pid, h in s.store.plan_horizons().items() if not h or h < behind_before]
+        if not stale:
+            return 0
+        written = 0
+        with s.store.write():
+            for plan_id in stale:
+                plan = s.store.get("practice_plan", plan_id)
+                if plan is None or not plan_is_live(plan):
+                    continue
+                horizon = s.store.plan_horizon(plan_id)
+                if horizon and horizon >= behind_before:
+                    continue  # another process extended it while we waited for the lock
+                start = (parse_instant(horizon) if horizon else None) or PLAN_FLOOR
+                existing = s.store.occurrences(plan_id=plan_id, include_deleted=True)
+                changes = reconcile(plan, existing, s.zone.key, start, target, s.now)
+                written += s.store.save_many("plan_occurrence", changes, iso_z(s.now))
+                s.store.set_horizon(plan_id, iso_z(target))
+        return written
+
+    # ------------------------------------------------------------------ actions
+
+    def add(self, inp: PlanInput) -> tuple[dict[str, Any], int]:
+        """A new plan and its sessions up to the horizon. Returns (plan, sessions created)."""
+        from practiceplan.domain.plans import apply_input
+
+        plan = apply_input(None, inp, now=self.s.now, default_zone=self.s.zone.key)
+        return plan, self.save_new(plan)
+
+    def edit(self, ref: str, inp: PlanInput) -> tuple[dict[str, Any], int]:
+        """Edit a plan; untouched occurrences from now on are regenerated, decisions are kept."""
+        from practiceplan.domain.plans import apply_input
+
+        s = self.s
+        plan = s.store.resolve("practice_plan", ref)
+        apply_input(plan, inp, now=s.now, default_zone=s.zone.key)  # validate before the transaction opens
+
+        def edited(current: dict[str, Any]) -> dict[str, Any]:
+            return apply_input(current, inp, now=s.now, default_zone=s.zone.key)
+
+        return self.save_edit(plan, edited)
+
+    def save_new(self, plan: dict[str, Any], also: Callable[[int], None] | None = None) -> int:
+        """Save a new plan with its sessions up to the horizon in one transaction; ``also(count)`` runs inside it
+        (template adoption records its event there). Returns the number of sessions created."""
+        from practiceplan.domain.occurrences import reconcile
+
+        s = self.s
+        target = s.horizon_target()
+        occurrences = reconcile(plan, [], s.zone.key, PLAN_FLOOR, target, s.now)
+        with s.store.write():
+            s.store.save("practice_plan", plan, iso_z(s.now))
+            s.store.save_many("plan_occurrence", occurrences, iso_z(s.now))
+            s.store.set_horizon(plan["id"], iso_z(target))
+            if also is not None:
+                also(len(occurrences))
+        return len(occurrences)
+
+    def save_edit(self, plan: dict[str, Any], edit: Callable[[dict[str, Any]], dict[str, Any]],
+                  also: Callable[[int], None] | None = None) -> tuple[dict[str, Any], int]:
+        """Replace ``plan`` by ``edit(current)`` and regenerate its untouched sessions from now on, in one
+        transaction; ``also(count)`` runs inside it. Returns (edited plan, sessions changed)."""
+        from practiceplan.domain.occurrences import reconcile
+
+        s = self.s
+        target = s.horizon_target()
+        with s.store.write():
+            current = s.store.get("practice_plan", plan["id"])
+            if current is None:
+                raise InvalidInputError(f"plan '{plan.get('title')}' was deleted meanwhile; nothing changed")
+            edited = edit(current)
+            existing = s.store.occurrences(plan_id=plan["id"], include_deleted=True)
+            changes = []
+            if plan_is_live(edited):
+                changes = reconcile(edited, existing, s.zone.key, s.now, target, s.now)
+            s.store.save("practice_plan", edited, iso_z(s.now))
+            s.store.save_many("plan_occurrence", changes, iso_z(s.now))
+            s.store.set_horizon(plan["id"], iso_z(target) if plan_is_live(edited) else None)
+            if also is not None:
+                also(len(changes))
+        return edited, len(changes)
+
+    def set_status(self, ref: str, status: str) -> tuple[dict[str, Any], int]:
+        """Archive (drop untouched future sessions) or re-activate (regenerate them) a plan."""
+        from practiceplan.domain.occurrences import reconcile
+
+        s = self.s
+        plan = s.store.resolve("practice_plan", ref)
+        if plan.get("status") == status:
+            raise InvalidInputError(f"plan '{plan.get('title')}' is already {status}")
+        stamp = iso_z(s.now)
+        updated = {**plan, "status": status, "updatedAt": stamp, "archivedAt": stamp if status == "archived" else None}
+        target = s.horizon_target()
+        with s.store.write():
+            existing = s.store.occurrences(plan_id=plan["id"], include_deleted=True)
+            if status == "active":
+                changes = reconcile(updated, existing, s.zone.key, s.now, target, s.now)
+            else:
+                changes = [
+                    {**o, "deletedAt": stamp, "updatedAt": stamp}
+                    for o in existing
+                    if not o.get("deletedAt") and not is_touched(o) and (o.get("scheduledStart") or "") >= stamp
+                ]
+            s.store.save("practice_plan", updated, stamp)
+            s.store.save_many("plan_occurrence", changes, stamp)
+            s.store.set_horizon(plan["id"], iso_z(target) if status == "active" else None)
+        return updated, len(changes)
+
+    def delete(self, ref: str) -> tuple[dict[str, Any], int]:
+        """Soft-delete a plan and all of its occurrences (tombstones sync as deletions)."""
+        s = self.s
+        plan = s.store.resolve("practice_plan", ref)
+        stamp = iso_z(s.now)
+        with s.store.write():
+            occurrences = s.store.occurrences(plan_id=plan["id"])
+            gone = [{**o, "deletedAt": stamp, "updatedAt": stamp} for o in occurrences]
+            deleted = {**plan, "deletedAt": stamp, "updatedAt": stamp}
+            s.store.save("practice_plan", deleted, stamp)
+            s.store.save_many("plan_occurrence", gone, stamp)
+            s.store.set_horizon(plan["id"], None)
+        return deleted, len(gone)
+
+    # ------------------------------------------------------------------ reads
+
+    def by_id(self, include_deleted: bool = False) -> dict[str, dict[str, Any]]:
+        return {p["id"]: p for p in self.s.store.plans(include_deleted=include_deleted)}
+
+    def listing(self, include_archived: bool = False) -> list[dict[str, Any]]:
+        """Plans sorted by title (active ones, or all with ``include_archived``)."""
+        plans = [x for x in self.s.store.plans() if include_archived or x.get("status", "active") == "active"]
+        plans.sort(key=lambda x: ((x.get("title") or "").lower(), x["id"]))
+        return plans
+
+    def show(self, ref: str, upcoming: int = 5) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One plan and its next ``upcoming`` sessions."""
+        s = self.s
+        plan = s.store.resolve("practice_plan", ref)
+        self.extend_horizon()
+        return plan, s.store.occurrences(plan_id=plan["id"], start_from=iso_z(s.now), limit=upcoming)

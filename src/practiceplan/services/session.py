@@ -1,0 +1,118 @@
+"""The session of one command: settings, the clock read once, and the store opened on first use.
+
+Every service takes a :class:`Session`; Python callers (scripts, tests, the sync code) open one and use the
+services without the CLI::
+
+    session = Session(Settings())
+    plan, created = session.plans.add(PlanInput(title="Scales", every="daily"))
+    session.close()
+
+The services are imported only when first used, so a read command pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from practiceplan import clock
+from practiceplan.settings import Settings
+from practiceplan.store.repo import Store
+
+if TYPE_CHECKING:
+    from practiceplan.services.data import Data
+    from practiceplan.services.insights import Insights
+    from practiceplan.services.logbook import Logbook
+    from practiceplan.services.occurrences import Occurrences
+    from practiceplan.services.plans import Plans
+    from practiceplan.services.schedule import Schedule
+    from practiceplan.services.templates import Templates
+    from practiceplan.services.today import Today
+
+
+@dataclass
+class Session:
+    settings: Settings = field(default_factory=Settings)
+    _now: datetime | None = None
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return self.settings.zone
+
+    @property
+    def now(self) -> datetime:
+        """The clock for this invocation, read once (PRACTICEPLAN_NOW fixes it)."""
+        if self._now is None:
+            self._now = clock.now(self.zone)
+        return self._now
+
+    def at(self, moment: datetime) -> Session:
+        """Act as if it were ``moment`` (demo data, tests)."""
+        self._now = moment
+        return self
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.settings.db_path)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def horizon_target(self) -> datetime:
+        """How far ahead occurrences are materialised: now + ``horizon_days``."""
+        return self.now + timedelta(days=self.settings.config["horizon_days"])
+
+    # ------------------------------------------------------------------ the services (imported on first use)
+
+    @cached_property
+    def plans(self) -> Plans:
+        from practiceplan.services.plans import Plans
+
+        return Plans(self)
+
+    @cached_property
+    def occurrences(self) -> Occurrences:
+        from practiceplan.services.occurrences import Occurrences
+
+        return Occurrences(self)
+
+    @cached_property
+    def logbook(self) -> Logbook:
+        from practiceplan.services.logbook import Logbook
+
+        return Logbook(self)
+
+    @cached_property
+    def today(self) -> Today:
+        from practiceplan.services.today import Today
+
+        return Today(self)
+
+    @property
+    def insights(self) -> Insights:
+        """A fresh analytics view (it memoises what it loads for the current clock)."""
+        from practiceplan.services.insights import Insights
+
+        return Insights(self)
+
+    @cached_property
+    def schedule(self) -> Schedule:
+        from practiceplan.services.schedule import Schedule
+
+        return Schedule(self)
+
+    @cached_property
+    def templates(self) -> Templates:
+        from practiceplan.services.templates import Templates
+
+        return Templates(self)
+
+    @cached_property
+    def data(self) -> Data:
+        from practiceplan.services.data import Data
+
+        return Data(self)

@@ -1,4 +1,5 @@
-"""The fast entry path for `today`/`next` behaves exactly like the Typer commands, without importing Typer."""
+"""The fast entry path for the read commands (`today`, `next`, `stats`, `forecast`, `occurrences`, with their
+options) behaves exactly like the Typer commands, without importing Typer."""
 
 from __future__ import annotations
 
@@ -15,11 +16,22 @@ TYPER_MAIN = "import sys; sys.argv[0] = 'practiceplan'; from practiceplan.cli.ap
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["today"], ("today", None, False)),
-        (["next", "--json"], ("next", None, True)),
-        (["--db", "x.db", "today", "--json"], ("today", "x.db", True)),
-        (["--db=x.db", "next"], ("next", "x.db", False)),
-        (["stats", "--json"], ("stats", None, True)), (["stats", "--plan", "x"], None),
+        (["today"], ("today", None, False, {})),
+        (["next", "--json"], ("next", None, True, {})),
+        (["--db", "x.db", "today", "--json"], ("today", "x.db", True, {})),
+        (["--db=x.db", "next"], ("next", "x.db", False, {})),
+        (["stats", "--json"], ("stats", None, True, {})),
+        (["stats", "--plan", "x"], ("stats", None, False, {"plan": "x"})),
+        (["stats", "--from=2026-01-01", "--to", "today", "--json"],
+         ("stats", None, True, {"from_": "2026-01-01", "to": "today"})),
+        (["forecast", "--days", "14"], ("forecast", None, False, {"days": 14})),
+        (["occurrences", "--status", "completed", "--plan", "ab"],
+         ("occurrences", None, False, {"status": "completed", "plan": "ab"})),
+        # what Typer must judge (usage errors, help, anything unknown) goes to Typer
+        (["forecast", "--days", "0"], None), (["forecast", "--days", "x"], None), (["forecast", "--days", "367"], None),
+        (["occurrences", "--status", "done"], None), (["stats", "--plan"], None), (["stats", "--plan", "-x"], None),
+        (["stats", "--plan", "a", "--plan", "b"], None), (["stats", "--bogus", "1"], None), (["stats", "-h"], None),
+        (["stats", "--svg", ""], None), (["next", "--plan", "x"], None),
         (["today", "--help"], None), (["today", "--json", "--json"], None), (["plan", "list"], None),
         (["--db"], None), (["--db=", "today"], None), ([], None), (["--version"], None),
     ],
@@ -38,13 +50,26 @@ def home(tmp_path):
     return env
 
 
-@pytest.mark.parametrize("args", [["today"], ["today", "--json"], ["next"], ["next", "--json"], ["stats"],
-                                  ["stats", "--json"]])
+@pytest.mark.parametrize("args", [
+    ["today"], ["today", "--json"], ["next"], ["next", "--json"], ["stats"], ["stats", "--json"],
+    ["stats", "--from", "2026-03-01", "--to", "today"], ["stats", "--plan", "plan_", "--json"],
+    ["forecast"], ["forecast", "--days", "3", "--json"], ["occurrences", "--from", "yesterday"],
+    ["occurrences", "--status", "scheduled", "--json"],
+])
 def test_fast_path_prints_what_the_typer_command_prints(home, args):
     fast = subprocess.run([sys.executable, "-m", "practiceplan", *args], env=home, capture_output=True, text=True)
     slow = subprocess.run([sys.executable, "-c", TYPER_MAIN, *args], env=home, capture_output=True, text=True)
     assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
     assert fast.returncode == 0 and fast.stdout
+
+
+@pytest.mark.parametrize("args", [["stats", "--plan", "nope"], ["stats", "--from", "2026-03-05", "--to", "2026-03-01"],
+                                  ["occurrences", "--from", "not a date at all"], ["occurrences", "--history", "zzz"]])
+def test_fast_path_user_errors_match_typer(home, args):
+    fast = subprocess.run([sys.executable, "-m", "practiceplan", *args], env=home, capture_output=True, text=True)
+    slow = subprocess.run([sys.executable, "-c", TYPER_MAIN, *args], env=home, capture_output=True, text=True)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
+    assert fast.returncode in (3, 65) and fast.stderr.startswith("practiceplan: error: ")
 
 
 def test_fast_path_errors_match_and_skip_typer(home, tmp_path):

@@ -1,17 +1,16 @@
-"""Shared CLI plumbing: error mapping, the session of a command, option helpers, examples in help."""
+"""Shared CLI plumbing: the error guard and session of a command (from cli/run.py), --json and Output, option helpers, examples in help."""
 
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from practiceplan.cli._report import report
-from practiceplan.errors import PracticePlanError
+from practiceplan.cli.run import guard, open_session
+from practiceplan.render.output import Output
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -37,37 +36,32 @@ def example(*lines: str) -> str:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn user errors into one line on stderr (plus a hint) and their documented exit code."""
+    """Run the command through the one error guard (cli/run.py): user errors become one line on stderr (plus
+    a hint) and their documented exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PracticePlanError as error:
-            report(error)
-            raise typer.Exit(int(error.exit_code)) from None
-        except KeyboardInterrupt:
-            sys.stderr.write("practiceplan: interrupted\n")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            # stdout closed early (e.g. `| head`): not an error for the user
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(0) from None
+        code = guard(lambda: fn(*args, **kwargs), passthrough=(typer.Exit, typer.Abort))
+        if code:
+            raise typer.Exit(code)
 
     return wrapper  # type: ignore[return-value]
 
 
 def session(ctx: typer.Context) -> Session:
-    """The session for this invocation (settings come from the root callback's ``--db``); closed on exit."""
-    from practiceplan.services.session import Session
-    from practiceplan.settings import Settings
-
+    """The session for this invocation (``--db`` from the root callback); closed when the command ends."""
     root = ctx.find_root()
-    settings = root.obj if isinstance(root.obj, Settings) else Settings()
-    instance = Session(settings)
+    instance = open_session(root.obj if isinstance(root.obj, str) else None)
     ctx.call_on_close(instance.close)
     return instance
+
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def output(json_: bool) -> Output:
+    """How this command prints: JSON with --json, else the human view (plain text off a terminal)."""
+    return Output(json_)
 
 
 def stdin_is_tty() -> bool:

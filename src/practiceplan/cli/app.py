@@ -11,7 +11,8 @@ import typer
 
 from practiceplan import __version__
 from practiceplan.cli import config as config_cli
-from practiceplan.cli import daily
+from practiceplan.cli import occurrences as occurrences_cli
+from practiceplan.cli import today as today_cli
 from practiceplan.cli import data as data_cli
 from practiceplan.cli import insights as insights_cli
 from practiceplan.cli import logbook as log_cli
@@ -19,7 +20,7 @@ from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import template as template_cli
 from practiceplan.cli._common import example, handle_errors, new_app
-from practiceplan.cli._report import internal_error
+from practiceplan.cli.run import internal_error
 from practiceplan.cli.export_ics import add_ics_command
 
 ROOT_HELP = "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing."
@@ -50,9 +51,7 @@ def root(
 ) -> None:
     """Plan practice, check in, keep a logbook. Exit codes: 0 ok, 1 bug, 2 usage, 3 not found,
     65 invalid input, 69 remote unavailable, 75 busy, 77 not authorised."""
-    from practiceplan.settings import Settings
-
-    ctx.obj = Settings(db_flag=str(db) if db else None)
+    ctx.obj = str(db) if db else None  # the --db flag; cli/_common.session() opens the session from it
 
 
 add_ics_command(data_cli.export_app)  # `export ics` joins the data feature's `export` group
@@ -71,7 +70,8 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     lambda app: app.add_typer(plan_cli.app, name="plan"),
     lambda app: app.add_typer(log_cli.app, name="log"),
     lambda app: app.add_typer(config_cli.app, name="config"),
-    daily.register,
+    today_cli.register,
+    occurrences_cli.register,
     data_cli.register,
     lambda app: app.add_typer(template_cli.app, name="template"),
     insights_cli.register,

@@ -6,17 +6,14 @@ from typing import Annotated, Any
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app
+from practiceplan.cli._common import example, handle_errors, new_app, session
 
 app = new_app("Show where data and config live, and read or change settings.")
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _settings(ctx: typer.Context) -> Any:
-    from practiceplan.settings import Settings
-
-    root = ctx.find_root()
-    return root.obj if isinstance(root.obj, Settings) else Settings()
+    return session(ctx).settings
 
 
 @app.command("path", epilog=example("practiceplan config path", "practiceplan config path --json"))

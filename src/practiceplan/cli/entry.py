@@ -1,30 +1,95 @@
 """Console-script entry point.
 
-`today` and `next` are what cron jobs, status bars and shell prompts run, often every minute, and `stats` is
-what dashboards poll, so their plain forms (`[--db PATH] today|next|stats [--json]`) skip Typer and Click
-(~35 ms to import and build) and call the same code the Typer commands call (cli/today_view.py,
-cli/stats_view.py). Everything else, including `--help` and any other option, goes to the Typer app.
+The read commands scripts and status bars run often (`today`, `next`, `stats`, `forecast`, `occurrences`, with
+their options and `--json`) skip Typer and Click (~35 ms to import and build) and call the same bodies the
+Typer commands call (cli/views.py), through the same session construction and error guard (cli/run.py). Any
+command line this small parser is not sure of (`--help`, an unknown or repeated option, a value Typer would
+reject) goes to the Typer app, which answers it exactly as before.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from typing import Any
 
-FAST_COMMANDS = ("today", "next", "stats")
+# command -> {option: (keyword, kind)}; every fast command also takes --json.
+FAST_OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "today": {},
+    "next": {},
+    "stats": {"--plan": ("plan", "text"), "--from": ("from_", "text"), "--to": ("to", "text"),
+              "--svg": ("svg", "path")},
+    "forecast": {"--days": ("days", "days"), "--plan": ("plan", "text"), "--svg": ("svg", "path")},
+    "occurrences": {"--plan": ("plan", "text"), "--from": ("from_", "text"), "--to": ("to", "text"),
+                    "--status": ("status", "status"), "--history": ("history", "text")},
+}
+FAST_COMMANDS = tuple(FAST_OPTIONS)
 
 
-def fast_form(argv: list[str]) -> tuple[str, str | None, bool] | None:
-    """(command, --db value, --json) when ``argv`` is exactly ``[--db PATH] today|next|stats [--json]``."""
+def _value(kind: str, text: str) -> Any:
+    """The option value as the Typer command would receive it, or None when Typer should judge it."""
+    if kind == "days":
+        try:
+            number = int(text)
+        except ValueError:
+            return None
+        return number if 1 <= number <= 366 else None
+    if kind == "status":
+        from practiceplan.cli.views import STATUSES
+
+        return text if text in STATUSES else None
+    if kind == "path":
+        from pathlib import Path
+
+        return Path(text) if text else None
+    return text
+
+
+def _split(args: list[str]) -> list[tuple[str, str | None]] | None:
+    """``--opt value`` / ``--opt=value`` / ``--json`` pairs, or None for anything else."""
+    pairs: list[tuple[str, str | None]] = []
+    rest = list(args)
+    while rest:
+        word = rest.pop(0)
+        if word == "--json":
+            pairs.append((word, None))
+        elif word.startswith("--") and "=" in word:
+            name, _, value = word.partition("=")
+            pairs.append((name, value))
+        elif word.startswith("--") and rest and not rest[0].startswith("-"):
+            pairs.append((word, rest.pop(0)))
+        else:
+            return None
+    return pairs
+
+
+def fast_form(argv: list[str]) -> tuple[str, str | None, bool, dict[str, Any]] | None:
+    """(command, --db value, --json, keyword options) when the fast path can run ``argv`` exactly as Typer
+    would; None otherwise."""
     db = None
     rest = list(argv)
     if rest[:1] == ["--db"] and len(rest) >= 2:
         db, rest = rest[1], rest[2:]
     elif rest and rest[0].startswith("--db="):
         db, rest = rest[0][5:], rest[1:]
-    if not rest or rest[0] not in FAST_COMMANDS or rest[1:] not in ([], ["--json"]) or db == "":
+    if not rest or rest[0] not in FAST_OPTIONS or db == "":
         return None
-    return rest[0], db, rest[1:] == ["--json"]
+    spec = FAST_OPTIONS[rest[0]]
+    pairs = _split(rest[1:])
+    names = [name for name, _ in pairs or []]
+    if pairs is None or len(set(names)) != len(names):
+        return None
+    options: dict[str, Any] = {}
+    for name, text in pairs:
+        if name == "--json":
+            continue
+        if name not in spec or text is None:
+            return None
+        keyword, kind = spec[name]
+        value = _value(kind, text)
+        if value is None:
+            return None
+        options[keyword] = value
+    return rest[0], db, "--json" in names, options
 
 
 def main() -> None:
@@ -37,30 +102,15 @@ def main() -> None:
     sys.exit(run_fast(*form))
 
 
-def run_fast(command: str, db: str | None, json_: bool) -> int:
-    from practiceplan.cli._report import internal_error, report
-    from practiceplan.cli.stats_view import show_stats
-    from practiceplan.cli.today_view import show_next, show_today
-    from practiceplan.errors import PracticePlanError
-    from practiceplan.services.session import Session
-    from practiceplan.settings import Settings
+def run_fast(command: str, db: str | None, json_: bool, options: dict[str, Any] | None = None) -> int:
+    from practiceplan.cli import views
+    from practiceplan.cli.run import guard, open_session
+    from practiceplan.render.output import Output
 
-    planner = Session(Settings(db_flag=db))
+    body = {"today": views.today, "next": views.next_, "stats": views.stats, "forecast": views.forecast,
+            "occurrences": views.occurrences}[command]
+    session = open_session(db)
     try:
-        {"today": show_today, "next": show_next, "stats": show_stats}[command](planner, json_)
-        sys.stdout.flush()
-        return 0
-    except PracticePlanError as error:
-        report(error)
-        return int(error.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("practiceplan: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except Exception as exc:  # noqa: BLE001 - the last line of defence, as in the Typer path
-        return internal_error(exc)
+        return guard(lambda: body(session, Output(json_), **(options or {})))
     finally:
-        planner.close()
+        session.close()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, session
+from practiceplan.cli import views
+from practiceplan.cli._common import Json, example, handle_errors, output, session
 
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also save the rendered view as an SVG picture.", metavar="FILE")]
+PlanOpt = Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")]
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +27,7 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def stats(
     ctx: typer.Context,
-    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    plan: PlanOpt = None,
     from_: Annotated[Optional[str], typer.Option("--from", help="Adherence range start (default: all time).", metavar="DATE")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Adherence range end, inclusive.", metavar="DATE")] = None,
     json_: Json = False,
@@ -33,37 +35,20 @@ def stats(
 ) -> None:
     """Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week
     trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md."""
-    from practiceplan.cli.stats_view import show_stats
-
-    show_stats(session(ctx), json_, plan=plan, first=from_, last=to, svg=svg)
+    views.stats(session(ctx), output(json_), plan=plan, from_=from_, to=to, svg=svg)
 
 
 @handle_errors
 def forecast(
     ctx: typer.Context,
     days: Annotated[int, typer.Option("--days", help="How many days, starting today.", min=1, max=366)] = 7,
-    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    plan: PlanOpt = None,
     json_: Json = False,
     svg: Svg = None,
 ) -> None:
     """Planned sessions and minutes per day against your daily capacity, with overload marks and the number of
     sessions you are likely to complete (from your own history)."""
-    from practiceplan.services.insights import Insights
-
-    p = session(ctx)
-    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
-    insights = Insights(p)
-    data = insights.forecast(days, plan_id=plan_id)
-    insights.record_view("forecast.viewed", ["forecast", "capacity", "predicted"])
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json(data)
-        return
-    from practiceplan.cli.stats_view import render, rich_view
-    from practiceplan.render.plain import forecast_lines
-
-    render(rich_view("print_forecast"), data, svg, "practiceplan forecast", forecast_lines)
+    views.forecast(session(ctx), output(json_), days=days, plan=plan, svg=svg)
 
 
 @handle_errors
@@ -73,19 +58,12 @@ def events(
     json_: Json = False,
 ) -> None:
     """Local telemetry: what was viewed and when adherence dipped (ids and numbers only; never leaves the machine)."""
-    from practiceplan.store.insights import events as load_events
+    rows = session(ctx).insights.events(limit or None)
 
-    p = session(ctx)
-    rows = load_events(p.store.conn, limit or None)
-    if json_:
-        from practiceplan.render.output import emit_json
+    def human() -> None:
+        if not rows:
+            typer.echo("No events recorded yet.")
+        for row in rows:
+            typer.echo(f"{row['at']}  {row['name']:<18} {json.dumps(row['data'], sort_keys=True)}")
 
-        emit_json({"events": rows})
-        return
-    if not rows:
-        typer.echo("No events recorded yet.")
-        return
-    import json
-
-    for row in rows:
-        typer.echo(f"{row['at']}  {row['name']:<18} {json.dumps(row['data'], sort_keys=True)}")
+    output(json_).show({"events": rows}, human)

@@ -1,7 +1,7 @@
 """Schedule verbs: skip, unskip, reschedule (cascades), defer, calendar, suggest, remind, cron.
 
 Parse, call practiceplan.services.schedule, render. Everything heavier than typer is imported inside the commands so
-that `--help` and `today` stay fast.
+that `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, session
-
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+from practiceplan.cli._common import Json, example, handle_errors, output, session
+from practiceplan.errors import ExitCode, InvalidInputError
+from practiceplan.render.output import Output, message
 OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the session's history).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the before/after table and change nothing.")]
@@ -49,17 +49,16 @@ def register(app: typer.Typer) -> None:
     ))(cron)
 
 
-def _emit_outcome(p: Any, outcome: Any, json_: bool) -> None:
+def _show_outcome(p: Any, outcome: Any, out: Output, document: dict[str, Any] | None = None) -> None:
     data = outcome.as_json()
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json(data)
-        return
-    from practiceplan.render.schedule import print_moves
+    def human() -> None:
+        from practiceplan.render.schedule import print_moves
 
-    short = p.store.short_ids("plan_occurrence", [m["id"] for m in data["moves"]])
-    print_moves(data, p.plans.by_id(include_deleted=True), short, p.zone)
+        short = p.store.short_ids("plan_occurrence", [m["id"] for m in data["moves"]])
+        print_moves(data, p.plans.by_id(include_deleted=True), short, p.zone)
+
+    out.show(document or data, human)
 
 
 def _reason(reason: str | None) -> str | None:
@@ -75,7 +74,7 @@ def skip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun 
     """Skip a session: it is excused (not missed, does not break a streak). `unskip` reverts it."""
 
     p = session(ctx)
-    _emit_outcome(p, p.schedule.skip(occ, _reason(reason), dry_run), json_)
+    _show_outcome(p, p.schedule.skip(occ, _reason(reason), dry_run), output(json_))
 
 
 @handle_errors
@@ -83,7 +82,7 @@ def unskip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRu
     """Revert a skip: the session is scheduled again."""
 
     p = session(ctx)
-    _emit_outcome(p, p.schedule.unskip(occ, _reason(reason), dry_run), json_)
+    _show_outcome(p, p.schedule.unskip(occ, _reason(reason), dry_run), output(json_))
 
 
 @handle_errors
@@ -108,8 +107,6 @@ def reschedule(
 ) -> None:
     """Move a session to another time; it keeps its id, its original slot is remembered, the move is recorded.
     Prints a before/after table; a cascade is one transaction."""
-    from practiceplan.errors import InvalidInputError
-
     if mode is not None and not cascade:
         raise InvalidInputError(f"unexpected '{mode}'", hint="did you mean --cascade spread?")
     if mode not in (None, "spread", "shift"):
@@ -127,7 +124,7 @@ def reschedule(
     p = session(ctx)
     outcome = p.schedule.reschedule(occ, to, cascade=kind, cap=cap_minutes, days=days, keep_duration=keep_duration,
                                        reason=_reason(reason), dry_run=dry_run)
-    _emit_outcome(p, outcome, json_)
+    _show_outcome(p, outcome, output(json_))
 
 
 @handle_errors
@@ -135,7 +132,7 @@ def defer(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun
     """Move a session to the plan's next free day (a day without another session of the plan), same time."""
 
     p = session(ctx)
-    _emit_outcome(p, p.schedule.defer(occ, _reason(reason), dry_run), json_)
+    _show_outcome(p, p.schedule.defer(occ, _reason(reason), dry_run), output(json_))
 
 
 @handle_errors
@@ -150,22 +147,17 @@ def calendar(
     """A week-by-week grid of sessions and their state: done, due, missed, skipped, moved (with the original
     slot), so the effect of a cascade is visible at a glance."""
 
+    from practiceplan.cli.views import day, plan_id
+
     p = session(ctx)
-    first = None
-    if from_:
-        from practiceplan import dates
+    data = p.schedule.calendar(plan_id(p, plan), day(p, from_, "--from"), weeks)
 
-        first = dates.parse_date(from_, p.zone, p.now, "--from")
-    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
-    data = p.schedule.calendar(plan_id, first, weeks)
-    if json_:
-        from practiceplan.render.output import emit_json
+    def human() -> None:
+        from practiceplan.render.schedule import print_calendar
 
-        emit_json(data)
-        return
-    from practiceplan.render.schedule import print_calendar
+        print_calendar(data)
 
-    print_calendar(data)
+    output(json_).show(data, human)
 
 
 @handle_errors
@@ -180,33 +172,25 @@ def suggest(
     up, better times), each as a ready-to-run command. Deterministic for the same data."""
 
     p = session(ctx)
-    service = p.schedule
+    out = output(json_)
     if apply is not None:
-        item, outcome = service.apply_suggestion(apply, days, dry_run)
-        if json_:
-            from practiceplan.render.output import emit_json
-
-            emit_json({"suggestion": item, **outcome.as_json()})
-            return
-        from practiceplan.render.output import message
-
-        message(f"Suggestion {apply}: {item['message']}")
-        _emit_outcome(p, outcome, False)
+        item, outcome = p.schedule.apply_suggestion(apply, days, dry_run)
+        if not out.json:
+            message(f"Suggestion {apply}: {item['message']}")
+        _show_outcome(p, outcome, out, {"suggestion": item, **outcome.as_json()})
         return
     if dry_run:
-        from practiceplan.errors import InvalidInputError
-
         raise InvalidInputError("--dry-run goes with --apply N", hint="practiceplan suggest --apply 1 --dry-run")
-    items = service.suggestions(days)
-    if json_:
-        from practiceplan.domain.models import iso_z
-        from practiceplan.render.output import emit_json
+    items = p.schedule.suggestions(days)
 
-        emit_json({"now": iso_z(p.now), "days": days, "suggestions": items})
-        return
-    from practiceplan.render.schedule import print_suggestions
+    def human() -> None:
+        from practiceplan.render.schedule import print_suggestions
 
-    print_suggestions(items)
+        print_suggestions(items)
+
+    from practiceplan.domain.models import iso_z
+
+    out.show({"now": iso_z(p.now), "days": days, "suggestions": items}, human)
 
 
 def _duration(text: str | None, default: int, what: str) -> Any:
@@ -241,56 +225,39 @@ def remind(
 ) -> None:
     """Remind of sessions starting within the window or due and not done yet: each one exactly once per
     channel, however many reminder processes run at once. Meant for cron (see `practiceplan cron`)."""
-    from practiceplan.services.schedule import channel_for, notify, split_command
+    from practiceplan.services.schedule import channel_for, split_command
 
     p = session(ctx)
+    out = output(json_)
     config = p.settings.config
     window = _duration(within, config["remind_within"], "--within")
     grace_window = _duration(grace, config["remind_grace"], "--grace")
-    service = p.schedule
     if check:
-        due = service.due(window)
-        if json_:
+        due = p.schedule.due(window)
+        if out.json:
             from practiceplan.domain.models import iso_z
-            from practiceplan.render.output import emit_json
 
-            emit_json({"now": iso_z(p.now), "due": [r.as_json(p.zone, p.now) for r in due]})
-        raise typer.Exit(0 if due else 1)
+            out.show({"now": iso_z(p.now), "due": [r.as_json(p.zone, p.now) for r in due]}, lambda: None)
+        return 0 if due else 1
     if notify_cmd is not None:
         split_command(notify_cmd)  # refuse a malformed command before recording anything
     name = channel_for(notify_cmd, channel)
-    result = service.remind(within=window, grace=grace_window, channel=name, dry_run=dry_run)
-    failed: list[str] = []
     if notify_cmd and not dry_run:
-        from practiceplan.render.output import message
+        result, warnings = p.schedule.send_reminders(notify_cmd, within=window, grace=grace_window, channel=name)
+        for warning in warnings:
+            message(f"practiceplan: warning: {warning}")
+        if out.json:
+            out.show(result, lambda: None)
+        return int(ExitCode.TEMPFAIL) if result["failed"] else 0
+    result = p.schedule.remind(within=window, grace=grace_window, channel=name, dry_run=dry_run)
 
-        for item in result["reminders"]:
-            error = notify(notify_cmd, item, channel=name)
-            if error:
-                message(f"practiceplan: warning: reminder for {item['shortId']} not sent: {error}")
-                failed.append(item["occurrenceId"])
-        summary = result["summary"]
-        if summary:
-            payload = {"kind": "summary", "message": summary["message"], "count": summary["count"],
-                       "title": "practiceplan", "reminders": summary["reminders"]}
-            error = notify(notify_cmd, payload, channel=name)
-            if error:
-                message(f"practiceplan: warning: summary of {summary['count']} reminders not sent: {error}")
-                failed += [r["occurrenceId"] for r in summary["reminders"]]
-        service.forget(name, failed)
-        result["failed"] = failed
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json(result)
-    elif not notify_cmd or dry_run:
+    def human() -> None:
         from practiceplan.render.schedule import print_reminders
 
         print_reminders(result)
-    if failed:
-        from practiceplan.errors import ExitCode
 
-        raise typer.Exit(int(ExitCode.TEMPFAIL))
+    out.show(result, human)
+    return 0
 
 
 @handle_errors
@@ -314,10 +281,5 @@ def cron(
 
         minutes = parse_minutes(within, "--within", maximum=1440)
     data = cron_line(p.settings, every=every, notify_cmd=notify_cmd, within=minutes)
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json(data)
-        return
-    typer.echo("# practiceplan reminders (install with `crontab -e`, or pipe this into `crontab -`)")
-    typer.echo(data["line"])
+    output(json_).done(data, "# practiceplan reminders (install with `crontab -e`, or pipe this into `crontab -`)",
+                       data["line"])

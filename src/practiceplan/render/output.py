@@ -60,6 +60,36 @@ def console(stderr: bool = False, record: bool = False) -> Any:
     )
 
 
+class Output:
+    """Where a command's result goes, decided in one place: one JSON document with ``--json``; otherwise the
+    human view on a terminal, or its plain-text twin (same words, no Rich, no ANSI) when stdout is a pipe.
+
+    Every command that prints a result takes ``--json`` and hands its document to :meth:`show` or :meth:`done`,
+    so the JSON and human forms cannot drift apart or be forgotten.
+    """
+
+    def __init__(self, json_: bool = False) -> None:
+        self.json = json_
+
+    def show(self, document: Any, human: Callable[[], None], plain: Callable[[], None] | None = None) -> None:
+        """A read command's result: ``document`` as JSON, else ``human()`` (or ``plain()`` off a terminal)."""
+        if self.json:
+            emit_json(document)
+        elif plain is not None and not color_enabled():
+            plain()
+        else:
+            human()
+
+    def done(self, document: Any, *lines: str) -> None:
+        """A change's result: ``document`` as JSON, else the confirmation ``lines`` on stdout."""
+        if self.json:
+            emit_json(document)
+            return
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()

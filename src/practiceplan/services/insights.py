@@ -14,12 +14,14 @@ from typing import Any
 from practiceplan.domain import insights as an
 from practiceplan.domain.models import iso_z, parse_instant, plan_duration, plan_is_live, plan_zone_name
 from practiceplan.services.session import Session
+from practiceplan.errors import InvalidInputError
 from practiceplan.settings import parse_weekday_capacity
 from practiceplan.store import insights as queries
 
 TREND_WEEKS = 12
 HEATMAP_WEEKS = 12
 RECENT_WEEKS = 8
+STATS_KPIS = ["adherence", "streaks", "missed", "trend", "weeks", "heatmap", "forecast"]
 
 
 class Insights:
@@ -192,6 +194,22 @@ class Insights:
                            week_start=self.s.settings.week_start, known_ids=self.deleted_ids,
                            horizons=self.horizons)
 
+    def report(self, *, plan_id: str | None = None, first: date | None = None, last: date | None = None
+               ) -> dict[str, Any]:
+        """The `stats` command: the statistics, after noting adherence dips (once per plan and week)."""
+        if first and last and last < first:
+            raise InvalidInputError(f"--to {last} is before --from {first}")
+        data = self.stats(plan_id=plan_id, first=first, last=last)
+        self.check_dips()
+        self.record_view("stats.viewed", STATS_KPIS)
+        return data
+
+    def forecast_report(self, days: int, *, plan_id: str | None = None) -> dict[str, Any]:
+        """The `forecast` command."""
+        data = self.forecast(days, plan_id=plan_id)
+        self.record_view("forecast.viewed", ["forecast", "capacity", "predicted"])
+        return data
+
     def summary(self) -> dict[str, Any]:
         """The one-line summary `today` shows: this week's adherence, practice streak, missed this week."""
         week = an.week_first(self.today, self.s.settings.week_start)
@@ -250,6 +268,10 @@ class Insights:
 
     # ------------------------------------------------------------------ telemetry
 
+    def events(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The local telemetry events, newest first."""
+        return queries.events(self.s.store.conn, limit)
+
     def record_view(self, name: str, kpis: list[str]) -> None:
         with self.s.store.write():
             self.s.store.add_event(name, iso_z(self.s.now), {"kpis": kpis})
@@ -305,16 +327,3 @@ def for_today(session: Session) -> Insights:
     """Insights over just the occurrences `today`'s summary needs (this week, plus what decides deadlines)."""
     now = session.now
     return Insights(session, (iso_z(now - timedelta(days=16)), iso_z(now + timedelta(days=70))))
-
-
-def parse_range(p: Session, first: str | None, last: str | None) -> tuple[date | None, date | None]:
-    from practiceplan import dates
-    from practiceplan.errors import InvalidInputError
-
-    start = dates.parse_date(first, p.zone, p.now, "--from") if first else None
-    end = dates.parse_date(last, p.zone, p.now, "--to") if last else None
-    if start and end and end < start:
-        raise InvalidInputError(f"--to {end} is before --from {start}")
-    return start, end
-
-

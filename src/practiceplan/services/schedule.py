@@ -474,6 +474,32 @@ class Schedule:
                         "reminders": [item(r, "summary") for r in summary]} if summary else None,
         }
 
+    def send_reminders(self, notify_cmd: str, *, within: timedelta, grace: timedelta, channel: str
+                       ) -> tuple[dict[str, Any], list[str]]:
+        """`remind --notify-cmd`: record this channel's new reminders, run ``notify_cmd`` once per reminder (and
+        once for the summary), and forget the ones whose command failed so that the next run sends them again.
+        Returns the result (with ``failed`` occurrence ids) and one warning per failed notification."""
+        split_command(notify_cmd)  # refuse a malformed command before recording anything
+        result = self.remind(within=within, grace=grace, channel=channel)
+        failed: list[str] = []
+        warnings: list[str] = []
+        for item in result["reminders"]:
+            error = notify(notify_cmd, item, channel=channel)
+            if error:
+                warnings.append(f"reminder for {item['shortId']} not sent: {error}")
+                failed.append(item["occurrenceId"])
+        summary = result["summary"]
+        if summary:
+            payload = {"kind": "summary", "message": summary["message"], "count": summary["count"],
+                       "title": "practiceplan", "reminders": summary["reminders"]}
+            error = notify(notify_cmd, payload, channel=channel)
+            if error:
+                warnings.append(f"summary of {summary['count']} reminders not sent: {error}")
+                failed += [r["occurrenceId"] for r in summary["reminders"]]
+        self.forget(channel, failed)
+        result["failed"] = failed
+        return result, warnings
+
     def forget(self, channel: str, occurrence_ids: list[str]) -> None:
         """A notification failed: drop its records so that the next run sends it again."""
         from practiceplan.store import schedule as sent_store

@@ -1,32 +1,21 @@
-"""Top-level verbs for daily use: today, next, occurrences, checkin, uncheck."""
+"""Planned sessions: list them (`occurrences`), check in, undo a check-in."""
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, session, stdin_is_tty
+from practiceplan.cli import views
+from practiceplan.cli._common import Json, example, handle_errors, output, session, stdin_is_tty
+from practiceplan.errors import InvalidInputError
 
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
-
-
-class Status(str, Enum):
-    scheduled = "scheduled"
-    completed = "completed"
-    skipped = "skipped"
-    expired = "expired"
-
-
-def _short_occurrences(p: Any, occurrences: list[dict[str, Any]]) -> dict[str, str]:
-    return p.store.short_ids("plan_occurrence", [o["id"] for o in occurrences if o])
+Status = Enum("Status", {name: name for name in views.STATUSES}, type=str)  # type: ignore[misc]
 
 
 def register(app: typer.Typer) -> None:
-    app.command("today", epilog=example("practiceplan today", "practiceplan today --json | jq .next"))(today)
-    app.command("next", epilog=example("practiceplan next", "practiceplan next --json"))(next_)
     app.command("occurrences", epilog=example(
         "practiceplan occurrences --from today --to 'next sunday'",
         "practiceplan occurrences --plan 3f2a1c --status completed --json",
@@ -37,22 +26,6 @@ def register(app: typer.Typer) -> None:
         "practiceplan checkin 9c41d2 --answer 'What went well?=the left hand' --metric tempo=88",
     ))(checkin)
     app.command("uncheck", epilog=example("practiceplan uncheck 9c41d2 --reason 'wrong session'"))(uncheck)
-
-
-@handle_errors
-def today(ctx: typer.Context, json_: Json = False) -> None:
-    """Overdue, due today and upcoming sessions, weekly progress per plan, and what to do next."""
-    from practiceplan.cli.today_view import show_today
-
-    show_today(session(ctx), json_)
-
-
-@handle_errors
-def next_(ctx: typer.Context, json_: Json = False) -> None:
-    """Only the next actionable session (overdue first, then due today, then upcoming)."""
-    from practiceplan.cli.today_view import show_next
-
-    show_next(session(ctx), json_)
 
 
 @handle_errors
@@ -67,57 +40,12 @@ def occurrences(
     json_: Json = False,
 ) -> None:
     """List planned sessions in a date range, or (--history OCC) what happened to one session."""
-    from datetime import timedelta
-
-    from practiceplan import dates
-    from practiceplan.domain.models import iso_z
-    from practiceplan.domain.occurrences import local_day_start
-
-    p = session(ctx)
-    if history is not None:
-        _history(p, history, json_)
-        return
-    first = dates.parse_date(from_, p.zone, p.now, "--from") if from_ else p.now.astimezone(p.zone).date()
-    last = dates.parse_date(to, p.zone, p.now, "--to") if to else first + timedelta(days=13)
-    if last < first:
-        from practiceplan.errors import InvalidInputError
-
-        raise InvalidInputError(f"--to {last} is before --from {first}")
-    plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
-    p.plans.extend_horizon()
-    found = p.store.occurrences(
-        plan_id=plan_id,
-        start_from=iso_z(local_day_start(first, p.zone)),
-        start_before=iso_z(local_day_start(last + timedelta(days=1), p.zone)),
-        status=status.value if status else None,
-    )
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json({"from": first.isoformat(), "to": last.isoformat(), "occurrences": found})
-        return
-    from practiceplan.render.views import print_occurrences
-
-    print_occurrences(found, p.plans.by_id(include_deleted=True), _short_occurrences(p, found), p.zone)
-
-
-def _history(p: Any, ref: str, json_: bool) -> None:
-
-    occ, lines = p.schedule.history(ref)
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json({"occurrence": occ, "history": lines})
-        return
-    from practiceplan.render.schedule import print_history
-
-    plan = p.store.get("practice_plan", occ["planId"], include_deleted=True) or {}
-    print_history(occ, lines, plan.get("title") or "?", p.store.short_id("plan_occurrence", occ["id"]), p.zone)
+    views.occurrences(session(ctx), output(json_), plan=plan, from_=from_, to=to,
+                      status=status.value if status else None, history=history)
 
 
 def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:
     from practiceplan.domain.models import clean_text
-    from practiceplan.errors import InvalidInputError
 
     answers: dict[str, str] = {}
     for item in raw or []:
@@ -149,7 +77,6 @@ def checkin(
     On a terminal, the plan's reflection prompts are asked (never when stdin is not a TTY)."""
     from practiceplan import dates
     from practiceplan.domain.models import MOODS, clean_text, parse_key_value, parse_piece
-    from practiceplan.errors import InvalidInputError
 
     p = session(ctx)
     if mood is not None and mood not in MOODS:
@@ -175,15 +102,12 @@ def checkin(
         answers=answers,
         force=force,
     )
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json({"entry": entry, "occurrence": updated})
-        return
     short_entry = p.store.short_id("logbook_entry", entry["id"])
-    typer.echo(
+    short_occ = p.store.short_id("plan_occurrence", updated["id"])
+    output(json_).done(
+        {"entry": entry, "occurrence": updated},
         f"Checked in: {entry['duration']} min logged as entry {short_entry}; "
-        f"undo within {p.settings.config['undo_minutes']} min with `practiceplan uncheck {p.store.short_id('plan_occurrence', updated['id'])}`"
+        f"undo within {p.settings.config['undo_minutes']} min with `practiceplan uncheck {short_occ}`",
     )
 
 
@@ -199,9 +123,5 @@ def uncheck(
 
     p = session(ctx)
     updated = p.occurrences.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json({"occurrence": updated})
-        return
-    typer.echo("Check-in undone: the session is scheduled again; its logbook entry was kept.")
+    output(json_).done({"occurrence": updated},
+                       "Check-in undone: the session is scheduled again; its logbook entry was kept.")

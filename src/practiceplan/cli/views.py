@@ -1,0 +1,140 @@
+"""The read commands' bodies: parse the option values, call one service, render through one Output.
+
+No Typer here: the Typer commands and the fast entry path (cli/entry.py) call these same functions, so both
+print the same bytes. Options arrive as the strings the user typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from practiceplan.render.output import Output, color_enabled
+
+if TYPE_CHECKING:
+    from practiceplan.services.session import Session
+
+STATUSES = ("scheduled", "completed", "skipped", "expired")
+
+
+def day(p: Session, text: str | None, flag: str) -> date | None:
+    """A user's day (``--from today``, ``--to 2026-03-01``) in their zone, or None when not given."""
+    if not text:
+        return None
+    from practiceplan import dates
+
+    return dates.parse_date(text, p.zone, p.now, flag)
+
+
+def plan_id(p: Session, ref: str | None) -> str | None:
+    return p.store.resolve("practice_plan", ref)["id"] if ref else None
+
+
+def render(data: dict[str, Any], *, rich: str, plain: Callable[[dict[str, Any]], list[str]] | None, svg: Path | None,
+           title: str) -> None:
+    """Rich on a terminal (or for --svg, which records it); otherwise the same words as plain text without Rich."""
+    if svg is None and plain is not None and not color_enabled():
+        from practiceplan.render.plain import print_lines
+
+        print_lines(plain(data))
+        return
+    from practiceplan.render import insights
+    from practiceplan.render.output import console
+
+    out = console(record=svg is not None)
+    getattr(insights, rich)(data, out)
+    if svg is not None:
+        from practiceplan.errors import InvalidInputError
+
+        try:
+            out.save_svg(str(svg), title=title)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write {svg}: {exc.strerror}") from None
+
+
+def today(p: Session, out: Output) -> None:
+    view = p.today.view()
+    if out.json:
+        out.show(view, lambda: None)
+        return
+    shown = view["overdue"] + view["dueToday"] + view["upcoming"] + ([view["next"]] if view["next"] else [])
+    plans = {rail["plan"]["id"]: rail["plan"] for rail in view["plans"]}
+    short = p.store.short_ids("plan_occurrence", [o["id"] for o in shown])
+
+    def human() -> None:
+        from practiceplan.render.views import print_today
+
+        print_today(view, plans, short, p.zone)
+
+    def plain() -> None:  # pipes and cron: the same words, no Rich
+        from practiceplan.render.plain import print_today
+
+        print_today(view, plans, short, p.zone)
+
+    out.show(view, human, plain)
+
+
+def next_(p: Session, out: Output) -> None:
+    view = p.today.next()
+    nxt = view["next"]
+
+    def text() -> None:
+        import sys
+
+        if nxt is None:
+            sys.stdout.write("Nothing planned.\n")
+            return
+        from practiceplan.render.output import safe
+        from practiceplan.render.plain import local
+
+        plan = p.store.get("practice_plan", nxt["planId"]) or {}
+        short = p.store.short_id("plan_occurrence", nxt["id"])
+        sys.stdout.write(f"{short}  {local(nxt['scheduledStart'], p.zone, '%a %d %b %H:%M')}  {safe(plan.get('title'))}\n")
+
+    out.show(view, text)
+
+
+def stats(p: Session, out: Output, *, plan: str | None = None, from_: str | None = None, to: str | None = None,
+          svg: Path | None = None) -> None:
+    from practiceplan.render.plain import stats_lines
+
+    data = p.insights.report(plan_id=plan_id(p, plan), first=day(p, from_, "--from"), last=day(p, to, "--to"))
+    out.show(data, lambda: render(data, rich="print_stats", plain=stats_lines, svg=svg, title="practiceplan stats"))
+
+
+def forecast(p: Session, out: Output, *, days: int = 7, plan: str | None = None, svg: Path | None = None) -> None:
+    from practiceplan.render.plain import forecast_lines
+
+    data = p.insights.forecast_report(days, plan_id=plan_id(p, plan))
+    out.show(data, lambda: render(data, rich="print_forecast", plain=forecast_lines, svg=svg,
+                                  title="practiceplan forecast"))
+
+
+def occurrences(p: Session, out: Output, *, plan: str | None = None, from_: str | None = None, to: str | None = None,
+                status: str | None = None, history: str | None = None) -> None:
+    if history is not None:
+        show_history(p, out, history)
+        return
+    first, last, found = p.occurrences.between(day(p, from_, "--from"), day(p, to, "--to"), plan=plan, status=status)
+
+    def human() -> None:
+        from practiceplan.render.views import print_occurrences
+
+        short = p.store.short_ids("plan_occurrence", [o["id"] for o in found])
+        print_occurrences(found, p.plans.by_id(include_deleted=True), short, p.zone)
+
+    out.show({"from": first.isoformat(), "to": last.isoformat(), "occurrences": found}, human)
+
+
+def show_history(p: Session, out: Output, ref: str) -> None:
+    occ, lines = p.schedule.history(ref)
+
+    def human() -> None:
+        from practiceplan.render.schedule import print_history
+
+        plan = p.store.get("practice_plan", occ["planId"], include_deleted=True) or {}
+        print_history(occ, lines, plan.get("title") or "?", p.store.short_id("plan_occurrence", occ["id"]), p.zone)
+
+    out.show({"occurrence": occ, "history": lines}, human)

@@ -201,7 +201,8 @@ def test_today_plain_and_rich_views_say_the_same(cli, set_now, monkeypatch):
     """Not a terminal: plain text, no Rich import, the same words and numbers as the Rich view."""
     import re
 
-    from practiceplan.render import plain, views
+    from practiceplan.render import plain
+    from practiceplan.render import today as views
 
     cli("plan", "add", "Daily", "--every", "daily", "--at", "08:00", "--start", "2026-03-01")
     cli("plan", "add", "Evening", "--every", "daily", "--at", "21:00", "--start", "2026-03-01")
@@ -218,7 +219,7 @@ def test_today_plain_and_rich_views_say_the_same(cli, set_now, monkeypatch):
     from rich.console import Console
 
     buffer = io.StringIO()
-    monkeypatch.setattr("practiceplan.render.views.console", lambda: Console(file=buffer, width=200, no_color=True))
+    monkeypatch.setattr("practiceplan.render.today.console", lambda: Console(file=buffer, width=200, no_color=True))
     views.print_today(view, plans, short, __import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     words = lambda s: re.findall(r"[\w%·—:]+", s)  # noqa: E731
     assert words("\n".join(lines)) == words(buffer.getvalue())

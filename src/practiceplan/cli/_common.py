@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: the error guard and session of a command (from cli/run.py), --json and Output, option helpers, examples in help."""
+"""Shared CLI plumbing: the error guard and session of a command (from cli/run.py), the --json option, option helpers, examples in help."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from practiceplan.cli.run import guard, open_session
-from practiceplan.render.output import Output
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -57,11 +56,6 @@ def session(ctx: typer.Context) -> Session:
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-def output(json_: bool) -> Output:
-    """How this command prints: JSON with --json, else the human view (plain text off a terminal)."""
-    return Output(json_)
 
 
 def stdin_is_tty() -> bool:

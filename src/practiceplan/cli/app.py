@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from practiceplan import __version__
 from practiceplan.cli import config as config_cli
-from practiceplan.cli import occurrences as occurrences_cli
-from practiceplan.cli import today as today_cli
 from practiceplan.cli import data as data_cli
 from practiceplan.cli import insights as insights_cli
 from practiceplan.cli import logbook as log_cli
+from practiceplan.cli import occurrences as occurrences_cli
 from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import template as template_cli
+from practiceplan.cli import today as today_cli
 from practiceplan.cli._common import example, handle_errors, new_app
-from practiceplan.cli.run import internal_error
 from practiceplan.cli.export_ics import add_ics_command
+from practiceplan.cli.run import internal_error
 
 ROOT_HELP = "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing."
 ROOT_EPILOG = example(

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, session
+from practiceplan.cli._common import Json, example, handle_errors, new_app, session
+from practiceplan.render.output import Output
 
 app = new_app("Show where data and config live, and read or change settings.")
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _settings(ctx: typer.Context) -> Any:
@@ -22,13 +22,12 @@ def path(ctx: typer.Context, json_: Json = False) -> None:
     """Print the database, data folder and config file locations."""
     s = _settings(ctx)
     paths = {"database": str(s.db_path), "dataDir": str(s.data_dir), "configFile": str(s.config_file)}
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json(paths)
-        return
-    for key, value in (("database", paths["database"]), ("data dir", paths["dataDir"]), ("config", paths["configFile"])):
-        typer.echo(f"{key + ':':<10} {value}")
+    def human() -> None:
+        for key, value in (("database", paths["database"]), ("data dir", paths["dataDir"]), ("config", paths["configFile"])):
+            typer.echo(f"{key + ':':<10} {value}")
+
+    Output(json_).show(paths, human)
 
 
 @app.command("show", epilog=example("practiceplan config show", "practiceplan config show --json"))
@@ -40,13 +39,12 @@ def show(ctx: typer.Context, json_: Json = False) -> None:
     s = _settings(ctx)
     values = dict(s.config)
     values["timezone"] = s.zone_name
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json(values)
-        return
-    for key in CONFIG_KEYS:
-        typer.echo(f"{key} = {values[key]}    # {CONFIG_KEYS[key][2]}")
+    def human() -> None:
+        for key in CONFIG_KEYS:
+            typer.echo(f"{key} = {values[key]}    # {CONFIG_KEYS[key][2]}")
+
+    Output(json_).show(values, human)
 
 
 @app.command("set", epilog=example("practiceplan config set timezone Europe/Berlin", "practiceplan config set daily_capacity 90"))

@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, session
+from practiceplan.cli._common import Json, example, handle_errors, new_app, session
+from practiceplan.errors import InvalidInputError
+from practiceplan.render.output import Output, message, progress, safe
 
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")]
-Output = Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to FILE instead of stdout.",
+OutFile = Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to FILE instead of stdout.",
                                                 metavar="FILE")]
 
 export_app = new_app("Export your data: everything as lossless JSON, the logbook or sessions as CSV, and more.")
@@ -61,7 +62,7 @@ def _size(n: int) -> str:
 @handle_errors
 def backup(
     ctx: typer.Context,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE",
+    out_file: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE",
                                                    help="Write the backup here (plus FILE's .json manifest) "
                                                         "instead of a new generation in the backups folder.")] = None,
     force: Force = False,
@@ -70,32 +71,27 @@ def backup(
 ) -> None:
     """Take an online backup (SQLite backup API, safe while other commands run) with a manifest
     (schema version, app version, sha256, row counts). Keeps the newest `backup_keep` generations (5)."""
-    from practiceplan.render.output import emit_json, safe
-
     s = session(ctx)
-    settings = s.settings
     if list_:
         backups = s.data.list_backups()
-        if json_:
-            emit_json({"backups": backups})
-            return
-        if not backups:
-            typer.echo("No backups yet. Take one with `practiceplan backup`.")
-            return
-        for item in backups:
-            counts = item.get("rowCounts") or {}
-            typer.echo(f"{safe(Path(item['path']).name)}  {item.get('created', '?')}  "
-                       f"{_size(int(item.get('bytes') or 0))}  {counts.get('logbook_entries', 0)} entries  "
-                       f"{safe(item.get('reason', ''))}")
+
+        def listing() -> None:
+            if not backups:
+                typer.echo("No backups yet. Take one with `practiceplan backup`.")
+            for item in backups:
+                counts = item.get("rowCounts") or {}
+                typer.echo(f"{safe(Path(item['path']).name)}  {item.get('created', '?')}  "
+                           f"{_size(int(item.get('bytes') or 0))}  {counts.get('logbook_entries', 0)} entries  "
+                           f"{safe(item.get('reason', ''))}")
+
+        Output(json_).show({"backups": backups}, listing)
         return
-    result = s.data.backup(output=output, force=force)
-    if json_:
-        emit_json(result)
-        return
-    typer.echo(f"Backed up to {safe(result['path'])} (schema {result['schemaVersion']}, {_size(result['bytes'])}, "
-               f"sha256 {result['sha256'][:12]})")
+    result = s.data.backup(output=out_file, force=force)
+    lines = [f"Backed up to {safe(result['path'])} (schema {result['schemaVersion']}, {_size(result['bytes'])}, "
+             f"sha256 {result['sha256'][:12]})"]
     if result["pruned"]:
-        typer.echo(f"Removed {len(result['pruned'])} older generation(s); keeping {settings.config['backup_keep']}.")
+        lines.append(f"Removed {len(result['pruned'])} older generation(s); keeping {s.settings.config['backup_keep']}.")
+    Output(json_).done(result, *lines)
 
 
 @handle_errors
@@ -108,19 +104,14 @@ def restore(
 ) -> None:
     """Replace the database by a backup. Checks the manifest's sha256 and `integrity_check` before touching
     anything, refuses while another process writes (exit 75), and keeps the current database as a generation."""
-    from practiceplan.render.output import emit_json, safe
-
-    s = session(ctx)
-    result = s.data.restore(file, force=force)
-    if json_:
-        emit_json(result)
-        return
-    typer.echo(f"Restored {safe(result['restored'])} (schema {result['schemaVersion']}, "
-               f"{result['rowCounts'].get('logbook_entries', 0)} logbook entries).")
+    result = session(ctx).data.restore(file, force=force)
+    lines = [f"Restored {safe(result['restored'])} (schema {result['schemaVersion']}, "
+             f"{result['rowCounts'].get('logbook_entries', 0)} logbook entries)."]
     if result["generation"]:
-        typer.echo(f"The previous database is kept as {safe(result['generation'])}")
+        lines.append(f"The previous database is kept as {safe(result['generation'])}")
     if result["setAside"]:
-        typer.echo(f"The damaged database was moved aside to {safe(result['setAside'])}")
+        lines.append(f"The damaged database was moved aside to {safe(result['setAside'])}")
+    Output(json_).done(result, *lines)
 
 
 @handle_errors
@@ -132,33 +123,28 @@ def doctor(
 ) -> None:
     """Check integrity, foreign keys, schema version, links, the horizon, WAL size, file permissions and
     the file system, and say how to fix what it finds. Exit 65 when an error remains."""
-    from practiceplan.errors import InvalidInputError
-    from practiceplan.render.output import emit_json, safe
+    report = session(ctx).data.doctor(fix=fix)
 
-    p = session(ctx)
-    report = p.data.doctor(fix=fix)
-    if json_:
-        emit_json(report)
-    else:
+    def human() -> None:
         marks = {"ok": "ok", "info": "info", "warning": "WARN", "error": "ERROR"}
         for check in report["checks"]:
             mark = "fixed" if check["fixed"] else marks[check["status"]]
             typer.echo(f"{mark:<6} {check['name']:<14} {safe(check['message'])}")
             if check["fix"] and not check["fixed"] and check["status"] in ("warning", "error", "info"):
                 typer.echo(f"{'':<6} {'':<14} fix: {safe(check['fix'])}")
+
+    Output(json_).show(report, human)
     if not report["ok"]:
         raise InvalidInputError(f"doctor found {report['errors']} problem(s) in {report['database']}",
                                 hint="see the fix lines above" if not json_ else "see checks[].fix")
 
 
 @handle_errors
-def export_json(ctx: typer.Context, output: Output = None, force: Force = False) -> None:
+def export_json(ctx: typer.Context, out_file: OutFile = None, force: Force = False) -> None:
     """Export everything (plans, occurrences, logbook, templates, goals, events, sync conflicts), deleted
     items included, in wire format: one JSON document that `import json` merges back losslessly."""
 
-    p = session(ctx)
-    text = p.data.export_json_text()
-    _deliver(text, output, force)
+    _deliver(session(ctx).data.export_json_text(), out_file, force)
 
 
 def _deliver(text: str, output: Path | None, force: bool) -> None:
@@ -167,7 +153,6 @@ def _deliver(text: str, output: Path | None, force: bool) -> None:
         typer.echo(text, nl=False)
         return
     from practiceplan.fileio import write_atomic
-    from practiceplan.render.output import message
 
     write_atomic(output, text.encode("utf-8"), mode=0o600, replace=force)  # exports hold personal data
     message(f"Exported to {output}")
@@ -177,15 +162,13 @@ def _deliver(text: str, output: Path | None, force: bool) -> None:
 def export_csv(
     ctx: typer.Context,
     what: Annotated[CsvKind, typer.Argument(metavar="logbook|occurrences", help="What to export.")],
-    output: Output = None,
+    out_file: OutFile = None,
     force: Force = False,
 ) -> None:
     """Export the logbook or the planned sessions as CSV for spreadsheets (cells that a spreadsheet would
     run as a formula are prefixed with ')."""
 
-    p = session(ctx)
-    text = p.data.export_csv_text(what.value)
-    _deliver(text, output, force)
+    _deliver(session(ctx).data.export_csv_text(what.value), out_file, force)
 
 
 @handle_errors
@@ -196,16 +179,10 @@ def import_json(
 ) -> None:
     """Merge an export back by id in one transaction (all or nothing): new items are added, an item replaces
     the local one only when its updatedAt is newer, identical ones are skipped. Imported changes sync."""
-    from practiceplan.render.output import emit_json, message, progress, safe
-
-    p = session(ctx)
     with progress("importing") as update:
-        result = p.data.import_json(file, None if json_ else update)
-    if json_:
-        emit_json(result)
-    else:
-        typer.echo(f"Imported {safe(result['file'])}: {result['inserted']} new, {result['replaced']} replaced, "
-                   f"{result['unchanged']} unchanged, {result['keptLocal']} kept (local is newer)")
+        result = session(ctx).data.import_json(file, None if json_ else update)
+    Output(json_).done(result, f"Imported {safe(result['file'])}: {result['inserted']} new, {result['replaced']} "
+                               f"replaced, {result['unchanged']} unchanged, {result['keptLocal']} kept (local is newer)")
     from practiceplan.domain.data import LABELS
 
     for key, n in result["skipped"].items():

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from practiceplan.cli import views
-from practiceplan.cli._common import Json, example, handle_errors, output, session
+from practiceplan.cli._common import Json, example, handle_errors, session
+from practiceplan.render.output import Output
 
 Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also save the rendered view as an SVG picture.", metavar="FILE")]
 PlanOpt = Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")]
@@ -35,7 +36,7 @@ def stats(
 ) -> None:
     """Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week
     trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md."""
-    views.stats(session(ctx), output(json_), plan=plan, from_=from_, to=to, svg=svg)
+    views.stats(session(ctx), Output(json_), plan=plan, from_=from_, to=to, svg=svg)
 
 
 @handle_errors
@@ -48,7 +49,7 @@ def forecast(
 ) -> None:
     """Planned sessions and minutes per day against your daily capacity, with overload marks and the number of
     sessions you are likely to complete (from your own history)."""
-    views.forecast(session(ctx), output(json_), days=days, plan=plan, svg=svg)
+    views.forecast(session(ctx), Output(json_), days=days, plan=plan, svg=svg)
 
 
 @handle_errors
@@ -66,4 +67,4 @@ def events(
         for row in rows:
             typer.echo(f"{row['at']}  {row['name']:<18} {json.dumps(row['data'], sort_keys=True)}")
 
-    output(json_).show({"events": rows}, human)
+    Output(json_).show({"events": rows}, human)

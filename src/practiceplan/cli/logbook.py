@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, session
+from practiceplan.cli._common import Json, example, handle_errors, new_app, session
+from practiceplan.render.output import Output, progress
 
 app = new_app("Log free practice and browse the logbook.")
 
@@ -36,7 +37,6 @@ MoodOpt = Annotated[Optional[Mood], typer.Option("--mood", help="How it went.")]
 TypeOpt = Annotated[Optional[EntryType], typer.Option("--type", help="Kind of session.")]
 Notes = Annotated[Optional[str], typer.Option("--notes", help="Free text.")]
 Tag = Annotated[Optional[list[str]], typer.Option("--tag", help="Tag (repeatable).")]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 EntryId = Annotated[str, typer.Argument(metavar="ID", help="Entry id or unique prefix.")]
 
 
@@ -69,13 +69,8 @@ def _fields(p: Any, *, minutes: int | None, when: str | None, instrument: str | 
 
 
 def _done(p: Any, verb: str, entry: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        from practiceplan.render.output import emit_json
-
-        emit_json({"entry": entry})
-        return
     short = p.store.short_id("logbook_entry", entry["id"])
-    typer.echo(f"{verb} entry {short}: {entry.get('duration')} min {entry.get('type', 'practice')}")
+    Output(as_json).done({"entry": entry}, f"{verb} entry {short}: {entry.get('duration')} min {entry.get('type', 'practice')}")
 
 
 @app.command("add", epilog=example(
@@ -120,14 +115,13 @@ def list_(
     start = local_day_start(dates.parse_date(from_, p.zone, p.now, "--from"), p.zone) if from_ else None
     end = local_day_start(dates.parse_date(to, p.zone, p.now, "--to") + timedelta(days=1), p.zone) if to else None
     entries = p.logbook.between(start, end, limit or None)
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"entries": entries})
-        return
-    from practiceplan.render.views import print_entries
+    def human() -> None:
+        from practiceplan.render.logbook import print_entries
 
-    print_entries(entries, p.store.short_ids("logbook_entry", [e["id"] for e in entries]), p.zone)
+        print_entries(entries, p.store.short_ids("logbook_entry", [e["id"] for e in entries]), p.zone)
+
+    Output(json_).show({"entries": entries}, human)
 
 
 @app.command("show", epilog=example("practiceplan log show 8kq2m1"))
@@ -136,14 +130,13 @@ def show(ctx: typer.Context, entry_id: EntryId, json_: Json = False) -> None:
     """Show one logbook entry."""
     p = session(ctx)
     entry = p.store.resolve("logbook_entry", entry_id)
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"entry": entry})
-        return
-    from practiceplan.render.views import print_entry
+    def human() -> None:
+        from practiceplan.render.logbook import print_entry
 
-    print_entry(entry, p.zone)
+        print_entry(entry, p.zone)
+
+    Output(json_).show({"entry": entry}, human)
 
 
 @app.command("edit", epilog=example("practiceplan log edit 8kq2m1 --minutes 35 --notes 'slow practice'"))
@@ -181,14 +174,8 @@ def import_(
     json_: Json = False,
 ) -> None:
     """Import logbook entries in one transaction: any invalid item rejects the whole file."""
-    from practiceplan.render.output import progress
-
     p = session(ctx)
     with progress("importing") as update:
         new, replaced = p.logbook.import_file(path, None if json_ else update)
-    if json_:
-        from practiceplan.render.output import emit_json
-
-        emit_json({"imported": new + replaced, "new": new, "replaced": replaced})
-    else:
-        typer.echo(f"Imported {new + replaced} entries ({new} new, {replaced} replaced)")
+    Output(json_).done({"imported": new + replaced, "new": new, "replaced": replaced},
+                       f"Imported {new + replaced} entries ({new} new, {replaced} replaced)")

@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from practiceplan.cli import views
-from practiceplan.cli._common import Json, example, handle_errors, output, session, stdin_is_tty
+from practiceplan.cli._common import Json, example, handle_errors, session, stdin_is_tty
 from practiceplan.errors import InvalidInputError
+from practiceplan.render.output import Output
 
 OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
 Status = Enum("Status", {name: name for name in views.STATUSES}, type=str)  # type: ignore[misc]
@@ -40,7 +41,7 @@ def occurrences(
     json_: Json = False,
 ) -> None:
     """List planned sessions in a date range, or (--history OCC) what happened to one session."""
-    views.occurrences(session(ctx), output(json_), plan=plan, from_=from_, to=to,
+    views.occurrences(session(ctx), Output(json_), plan=plan, from_=from_, to=to,
                       status=status.value if status else None, history=history)
 
 
@@ -76,7 +77,12 @@ def checkin(
     """Check in to a planned session: writes a linked logbook entry and marks the session completed.
     On a terminal, the plan's reflection prompts are asked (never when stdin is not a TTY)."""
     from practiceplan import dates
-    from practiceplan.domain.models import MOODS, clean_text, parse_key_value, parse_piece
+    from practiceplan.domain.models import (
+        MOODS,
+        clean_text,
+        parse_key_value,
+        parse_piece,
+    )
 
     p = session(ctx)
     if mood is not None and mood not in MOODS:
@@ -104,7 +110,7 @@ def checkin(
     )
     short_entry = p.store.short_id("logbook_entry", entry["id"])
     short_occ = p.store.short_id("plan_occurrence", updated["id"])
-    output(json_).done(
+    Output(json_).done(
         {"entry": entry, "occurrence": updated},
         f"Checked in: {entry['duration']} min logged as entry {short_entry}; "
         f"undo within {p.settings.config['undo_minutes']} min with `practiceplan uncheck {short_occ}`",
@@ -123,5 +129,5 @@ def uncheck(
 
     p = session(ctx)
     updated = p.occurrences.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
-    output(json_).done({"occurrence": updated},
+    Output(json_).done({"occurrence": updated},
                        "Check-in undone: the session is scheduled again; its logbook entry was kept.")

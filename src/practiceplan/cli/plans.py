@@ -7,7 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, session
+from practiceplan.cli._common import Json, example, handle_errors, new_app, session
+from practiceplan.render.output import Output, safe
 
 app = new_app("Create and manage practice plans (recurring or one-off sessions).")
 
@@ -46,7 +47,6 @@ Prompt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Reflectio
 Target = Annotated[Optional[list[str]], typer.Option("--target", help="key=value target, e.g. tempo=92 (repeatable).")]
 Exdate = Annotated[Optional[list[str]], typer.Option("--exdate", help="A day with no session (repeatable).", metavar="DATE")]
 Description = Annotated[Optional[str], typer.Option("--description", help="Free text about the plan.")]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def build_input(p: Any, *, title: str | None, description: str | None, once: str | None, rrule: str | None,
@@ -91,13 +91,9 @@ def build_input(p: Any, *, title: str | None, description: str | None, once: str
 
 
 def _report(p: Any, verb: str, plan: dict[str, Any], count: int, as_json: bool) -> None:
-    from practiceplan.render.output import emit_json, safe
-
-    if as_json:
-        emit_json({"plan": plan, "occurrencesChanged": count})
-        return
     short = p.store.short_id("practice_plan", plan["id"])
-    typer.echo(f"{verb} plan {short} \"{safe(plan.get('title'))}\" ({count} sessions changed)")
+    Output(as_json).done({"plan": plan, "occurrencesChanged": count},
+                         f"{verb} plan {short} \"{safe(plan.get('title'))}\" ({count} sessions changed)")
 
 
 @app.command("add", epilog=example(
@@ -162,16 +158,14 @@ def list_(
 ) -> None:
     """List plans."""
     p = session(ctx)
-    plans = [x for x in p.store.plans() if all_ or x.get("status", "active") == "active"]
-    plans.sort(key=lambda x: ((x.get("title") or "").lower(), x["id"]))
-    if json_:
-        from practiceplan.render.output import emit_json
+    plans = p.plans.listing(include_archived=all_)
 
-        emit_json({"plans": plans})
-        return
-    from practiceplan.render.views import print_plans
+    def human() -> None:
+        from practiceplan.render.plans import print_plans
 
-    print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]))
+        print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]))
+
+    Output(json_).show({"plans": plans}, human)
 
 
 @app.command("show", epilog=example("practiceplan plan show 3f2a1c", "practiceplan plan show 3f2a1c --json"))
@@ -182,20 +176,15 @@ def show(
     json_: Json = False,
 ) -> None:
     """Show one plan with its next sessions."""
-    from practiceplan.domain.models import iso_z
-
     p = session(ctx)
-    plan = p.store.resolve("practice_plan", plan_id)
-    p.plans.extend_horizon()
-    upcoming = p.store.occurrences(plan_id=plan["id"], start_from=iso_z(p.now), limit=5)
-    if json_:
-        from practiceplan.render.output import emit_json
+    plan, upcoming = p.plans.show(plan_id)
 
-        emit_json({"plan": plan, "upcoming": upcoming})
-        return
-    from practiceplan.render.views import print_plan
+    def human() -> None:
+        from practiceplan.render.plans import print_plan
 
-    print_plan(plan, upcoming, p.store.short_ids("plan_occurrence", [o["id"] for o in upcoming]), p.zone)
+        print_plan(plan, upcoming, p.store.short_ids("plan_occurrence", [o["id"] for o in upcoming]), p.zone)
+
+    Output(json_).show({"plan": plan, "upcoming": upcoming}, human)
 
 
 def _status_command(name: str, status: str, doc: str, verb: str) -> None:

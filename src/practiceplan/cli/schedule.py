@@ -10,9 +10,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import Json, example, handle_errors, output, session
+from practiceplan.cli._common import Json, example, handle_errors, session
 from practiceplan.errors import ExitCode, InvalidInputError
 from practiceplan.render.output import Output, message
+
 OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the session's history).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the before/after table and change nothing.")]
@@ -74,7 +75,7 @@ def skip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun 
     """Skip a session: it is excused (not missed, does not break a streak). `unskip` reverts it."""
 
     p = session(ctx)
-    _show_outcome(p, p.schedule.skip(occ, _reason(reason), dry_run), output(json_))
+    _show_outcome(p, p.schedule.skip(occ, _reason(reason), dry_run), Output(json_))
 
 
 @handle_errors
@@ -82,7 +83,7 @@ def unskip(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRu
     """Revert a skip: the session is scheduled again."""
 
     p = session(ctx)
-    _show_outcome(p, p.schedule.unskip(occ, _reason(reason), dry_run), output(json_))
+    _show_outcome(p, p.schedule.unskip(occ, _reason(reason), dry_run), Output(json_))
 
 
 @handle_errors
@@ -124,7 +125,7 @@ def reschedule(
     p = session(ctx)
     outcome = p.schedule.reschedule(occ, to, cascade=kind, cap=cap_minutes, days=days, keep_duration=keep_duration,
                                        reason=_reason(reason), dry_run=dry_run)
-    _show_outcome(p, outcome, output(json_))
+    _show_outcome(p, outcome, Output(json_))
 
 
 @handle_errors
@@ -132,7 +133,7 @@ def defer(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun
     """Move a session to the plan's next free day (a day without another session of the plan), same time."""
 
     p = session(ctx)
-    _show_outcome(p, p.schedule.defer(occ, _reason(reason), dry_run), output(json_))
+    _show_outcome(p, p.schedule.defer(occ, _reason(reason), dry_run), Output(json_))
 
 
 @handle_errors
@@ -157,7 +158,7 @@ def calendar(
 
         print_calendar(data)
 
-    output(json_).show(data, human)
+    Output(json_).show(data, human)
 
 
 @handle_errors
@@ -172,7 +173,7 @@ def suggest(
     up, better times), each as a ready-to-run command. Deterministic for the same data."""
 
     p = session(ctx)
-    out = output(json_)
+    out = Output(json_)
     if apply is not None:
         item, outcome = p.schedule.apply_suggestion(apply, days, dry_run)
         if not out.json:
@@ -228,7 +229,7 @@ def remind(
     from practiceplan.services.schedule import channel_for, split_command
 
     p = session(ctx)
-    out = output(json_)
+    out = Output(json_)
     config = p.settings.config
     window = _duration(within, config["remind_within"], "--within")
     grace_window = _duration(grace, config["remind_grace"], "--grace")
@@ -281,5 +282,5 @@ def cron(
 
         minutes = parse_minutes(within, "--within", maximum=1440)
     data = cron_line(p.settings, every=every, notify_cmd=notify_cmd, within=minutes)
-    output(json_).done(data, "# practiceplan reminders (install with `crontab -e`, or pipe this into `crontab -`)",
+    Output(json_).done(data, "# practiceplan reminders (install with `crontab -e`, or pipe this into `crontab -`)",
                        data["line"])

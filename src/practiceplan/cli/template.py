@@ -9,7 +9,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, session, stdin_is_tty
+from practiceplan.cli._common import (
+    Json,
+    example,
+    handle_errors,
+    new_app,
+    session,
+    stdin_is_tty,
+)
 from practiceplan.cli.plans import (
     At,
     Description,
@@ -20,7 +27,7 @@ from practiceplan.cli.plans import (
     Focus,
     Instrument,
     Interval,
-    Json,
+    Minutes,
     On,
     Once,
     Piece,
@@ -31,9 +38,9 @@ from practiceplan.cli.plans import (
     Target,
     Technique,
     Tz,
-    Minutes,
     build_input,
 )
+from practiceplan.render.output import Output, message, safe
 
 app = new_app(
     "Plan templates: create and publish them (tutors), import, adopt and upgrade them (learners).",
@@ -110,8 +117,6 @@ def _params(values: list[str] | None) -> dict[str, str]:
 
 def _ask_param(param: dict[str, Any], error: str | None) -> str:
     """Ask for a missing parameter on the terminal (stderr, so stdout stays data)."""
-    from practiceplan.render.output import safe
-
     if error:
         typer.echo(f"  {safe(error)}", err=True)
     label = safe(param.get("label") or param["name"])
@@ -125,12 +130,11 @@ def _ask_param(param: dict[str, Any], error: str | None) -> str:
 
 
 def _decide(change: Any) -> str:
-    from practiceplan.render.output import safe
-    from practiceplan.render.templates import _value
+    from practiceplan.render.templates import value_text
 
     typer.echo(f"clash in {safe(change.path)}:", err=True)
-    typer.echo(f"  yours:    {safe(_value(change.as_json()['mine']))}", err=True)
-    typer.echo(f"  template: {safe(_value(change.as_json()['theirs']))}", err=True)
+    typer.echo(f"  yours:    {safe(value_text(change.as_json()['mine']))}", err=True)
+    typer.echo(f"  template: {safe(value_text(change.as_json()['theirs']))}", err=True)
     while True:
         answer = str(typer.prompt("keep [m]ine or take [t]heirs", default="m", err=True)).strip().lower()
         if answer in ("m", "mine"):
@@ -140,8 +144,6 @@ def _decide(change: Any) -> str:
 
 
 def _say(text: str) -> None:
-    from practiceplan.render.output import safe
-
     typer.echo(safe(text))
 
 
@@ -168,13 +170,9 @@ def _options(title: Any, description: Any, kind: Any, visibility: Any, tag: Any,
 
 
 def _report(service: Any, verb: str, template: dict[str, Any], as_json: bool, extra: str = "") -> None:
-    if as_json:
-        from practiceplan.render.output import emit_json
-
-        emit_json({"template": template})
-        return
     short = service.store.short_id("plan_template", template["id"])
-    _say(f'{verb} template {short} "{template.get("title")}" (version {template.get("templateVersion")}){extra}')
+    Output(as_json).done({"template": template}, safe(
+        f'{verb} template {short} "{template.get("title")}" (version {template.get("templateVersion")}){extra}'))
 
 
 # ---------------------------------------------------------------------------------------------- tutor
@@ -265,14 +263,13 @@ def list_(
     """List templates: yours (draft or published) and imported ones."""
     service = _service(ctx)
     items = service.listing(include_imported=not mine)
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"templates": items})
-        return
-    from practiceplan.render.templates import print_templates
+    def human() -> None:
+        from practiceplan.render.templates import print_templates
 
-    print_templates(items, service.store.short_ids("plan_template", [i["template"]["id"] for i in items]))
+        print_templates(items, service.store.short_ids("plan_template", [i["template"]["id"] for i in items]))
+
+    Output(json_).show({"templates": items}, human)
 
 
 @app.command("show", epilog=example("practiceplan template show 9d8e7f", "practiceplan template show 9d8e7f --version 1 --json"))
@@ -294,14 +291,13 @@ def show(
         document = service.version_document(entity, version)
         info = {**info, "template": document["template"]}
         parameters = document.get("parameters") or []
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({**info, "parameters": parameters})
-        return
-    from practiceplan.render.templates import print_template
+    def human() -> None:
+        from practiceplan.render.templates import print_template
 
-    print_template(info, parameters, service.store.short_id("plan_template", entity["id"]))
+        print_template(info, parameters, service.store.short_id("plan_template", entity["id"]))
+
+    Output(json_).show({**info, "parameters": parameters}, human)
 
 
 @app.command("publish", epilog=example("practiceplan template publish 9d8e7f", "practiceplan template publish 9d8e7f --visibility public"))
@@ -321,7 +317,7 @@ def publish(ctx: typer.Context, template_id: TemplateId, visibility: VisibilityO
 def export(
     ctx: typer.Context,
     template_id: TemplateId,
-    output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")] = None,
+    out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")] = None,
     version: Annotated[Optional[int], typer.Option("--version", min=1, help="Export this version (default: latest).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
     json_: Json = False,
@@ -329,25 +325,23 @@ def export(
     """Write a published (or imported) version as a template file. Contains only the template: never your
     plans, check-ins, logbook or session history."""
     from practiceplan.errors import InvalidInputError
-    from practiceplan.render.output import emit_json, message
     from practiceplan.services.templates import write_atomically
 
     service = _service(ctx)
-    if output and output != "-" and Path(output).exists() and not force:
-        raise InvalidInputError(f"{output} already exists", hint="pass --force to overwrite it")
+    if out_file and out_file != "-" and Path(out_file).exists() and not force:
+        raise InvalidInputError(f"{out_file} already exists", hint="pass --force to overwrite it")
     data, document, unpublished = service.export(template_id, version)
     number = document["template"]["templateVersion"]
     if unpublished:
         message(f"note: exported version {number}; your unpublished changes are not in it (run `template publish`)")
-    if not output or output == "-":
+    if not out_file or out_file == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    write_atomically(Path(output), data)
-    if json_:
-        emit_json({"path": output, "templateId": document["template"]["id"], "templateVersion": number, "bytes": len(data)})
-    else:
-        _say(f"Exported version {number} of \"{document['template'].get('title')}\" to {output}")
+    write_atomically(Path(out_file), data)
+    Output(json_).done({"path": out_file, "templateId": document["template"]["id"], "templateVersion": number,
+                        "bytes": len(data)},
+                       safe(f"Exported version {number} of \"{document['template'].get('title')}\" to {out_file}"))
 
 
 @app.command("lint", epilog=example("practiceplan template lint scales.json", "practiceplan template lint scales.json --json"))
@@ -355,14 +349,13 @@ def export(
 def lint(ctx: typer.Context, file: FileArg, max_prompts: MaxPrompts = 5, json_: Json = False) -> None:
     """Check a template file as `import` would (exit 65 naming the first bad field) and report its signature."""
     report = _service(ctx).lint(file, _limits(max_prompts))
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json(report)
-        return
-    from practiceplan.render.templates import print_lint
+    def human() -> None:
+        from practiceplan.render.templates import print_lint
 
-    print_lint(report)
+        print_lint(report)
+
+    Output(json_).show(report, human)
 
 
 @app.command("preview", epilog=example(
@@ -386,14 +379,13 @@ def preview(
         file, _params(param), weeks=weeks, start=first, limits=_limits(max_prompts),
         ask=_ask_param if stdin_is_tty() and not json_ else None,
     )
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json(result)
-        return
-    from practiceplan.render.templates import print_preview
+    def human() -> None:
+        from practiceplan.render.templates import print_preview
 
-    print_preview(result, p.zone, p.settings.week_start)
+        print_preview(result, p.zone, p.settings.week_start)
+
+    Output(json_).show(result, human)
 
 
 @app.command("keygen", epilog=example("practiceplan template keygen", "practiceplan template keygen --name lessons --out ~/keys/lessons.key"))
@@ -408,16 +400,15 @@ def keygen(
     """Create an Ed25519 key pair for signing your templates. The private key file is readable only by you
     and is never printed; share the public key with your learners."""
     pair = _service(ctx).keygen(out, name, force)
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"publicKey": pair.public_text, "fingerprint": pair.fingerprint,
-                   "privateKeyPath": str(pair.private_path), "publicKeyPath": str(pair.public_path)})
-        return
-    _say(f"private key: {pair.private_path} (keep it secret)")
-    _say(f"public key:  {pair.public_path}")
-    _say(pair.public_text)
-    _say(f"learners trust it with: practiceplan template trust add {pair.public_text} --name YOUR-NAME")
+    def human() -> None:
+        _say(f"private key: {pair.private_path} (keep it secret)")
+        _say(f"public key:  {pair.public_path}")
+        _say(pair.public_text)
+        _say(f"learners trust it with: practiceplan template trust add {pair.public_text} --name YOUR-NAME")
+
+    Output(json_).show({"publicKey": pair.public_text, "fingerprint": pair.fingerprint,
+                        "privateKeyPath": str(pair.private_path), "publicKeyPath": str(pair.public_path)}, human)
 
 
 @app.command("sign", epilog=example("practiceplan template sign scales.json --key ~/.local/share/practiceplan/keys/tutor.key",
@@ -427,18 +418,17 @@ def sign(
     ctx: typer.Context,
     file: FileArg,
     key: Annotated[str, typer.Option("--key", metavar="KEY", help="Your private key file (from `template keygen`).")],
-    output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: in place).")] = None,
+    out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: in place).")] = None,
     max_prompts: MaxPrompts = 5,
     json_: Json = False,
 ) -> None:
     """Sign a template file (Ed25519 over its canonical JSON). Any later change to the file invalidates it."""
-    target, fingerprint = _service(ctx).sign_file(file, key, output, _limits(max_prompts))
-    if json_:
-        from practiceplan.render.output import emit_json
+    target, fingerprint = _service(ctx).sign_file(file, key, out_file, _limits(max_prompts))
 
-        emit_json({"path": str(target), "fingerprint": fingerprint})
-        return
-    _say(f"Signed {target} with key {fingerprint}")
+    def human() -> None:
+        _say(f"Signed {target} with key {fingerprint}")
+
+    Output(json_).show({"path": str(target), "fingerprint": fingerprint}, human)
 
 
 # ---------------------------------------------------------------------------------------------- learner
@@ -459,16 +449,15 @@ def import_(
     tutor key you trust are accepted (exit 77 otherwise, see `template trust add`)."""
     service = _service(ctx)
     result = service.import_file(file, allow_unsigned=allow_unsigned, limits=_limits(max_prompts))
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"template": result.template, "outcome": result.outcome, "templateVersion": result.version,
-                   "signedBy": result.signer, "allowUnsigned": result.allow_unsigned})
-        return
-    source = f"signed by {result.signer['name']}" if result.signer else "unsigned (--allow-unsigned)"
-    short = service.store.short_id("plan_template", result.template["id"])
-    words = {"imported": "Imported", "updated": "Updated to", "unchanged": "Already had", "stored-older": "Stored older"}
-    _say(f'{words[result.outcome]} version {result.version} of template {short} "{result.template.get("title")}", {source}')
+    def human() -> None:
+        source = f"signed by {result.signer['name']}" if result.signer else "unsigned (--allow-unsigned)"
+        short = service.store.short_id("plan_template", result.template["id"])
+        words = {"imported": "Imported", "updated": "Updated to", "unchanged": "Already had", "stored-older": "Stored older"}
+        _say(f'{words[result.outcome]} version {result.version} of template {short} "{result.template.get("title")}", {source}')
+
+    Output(json_).show({"template": result.template, "outcome": result.outcome, "templateVersion": result.version,
+                        "signedBy": result.signer, "allowUnsigned": result.allow_unsigned}, human)
 
 
 @app.command("gallery", epilog=example("practiceplan template gallery", "practiceplan template gallery --instrument piano --level beginner",
@@ -485,14 +474,13 @@ def gallery(
     """Templates you can adopt, with instrument, level, minutes, version and how often you adopted them."""
     service = _service(ctx)
     items = service.gallery(instrument=instrument, level=level, tag=tag, search=search)
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"templates": items})
-        return
-    from practiceplan.render.templates import print_gallery
+    def human() -> None:
+        from practiceplan.render.templates import print_gallery
 
-    print_gallery(items, service.store.short_ids("plan_template", [i["template"]["id"] for i in items]))
+        print_gallery(items, service.store.short_ids("plan_template", [i["template"]["id"] for i in items]))
+
+    Output(json_).show({"templates": items}, human)
 
 
 @app.command("adopt", epilog=example(
@@ -517,13 +505,12 @@ def adopt(
     plan, count, values = service.adopt(
         template_id, _params(param), start=first, title=title, ask=_ask_param if stdin_is_tty() else None
     )
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"plan": plan, "occurrencesChanged": count, "parameters": values})
-        return
-    short = p.store.short_id("practice_plan", plan["id"])
-    _say(f'Adopted as plan {short} "{plan.get("title")}" ({count} sessions, {p.zone.key})')
+    def human() -> None:
+        short = p.store.short_id("practice_plan", plan["id"])
+        _say(f'Adopted as plan {short} "{plan.get("title")}" ({count} sessions, {p.zone.key})')
+
+    Output(json_).show({"plan": plan, "occurrencesChanged": count, "parameters": values}, human)
 
 
 @app.command("upgrade", epilog=example(
@@ -555,26 +542,25 @@ def upgrade(
         decide=_decide if tty and not dry_run else None, ask=_ask_param if tty else None, to_version=to,
     )
     changes = [c.as_json() for c in result.merge.changes]
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({
-            "plan": result.plan, "templateId": result.template_id, "fromVersion": result.from_version,
-            "toVersion": result.to_version, "changes": changes,
-            "clashes": [c["path"] for c in changes if c["outcome"] == "clash"],
-            "applied": result.applied, "dryRun": dry_run, "occurrencesChanged": result.occurrences_changed,
-        })
-        return
-    if result.to_version == result.from_version:
-        _say(f"Plan \"{result.plan.get('title')}\" already follows version {result.from_version} of its template")
-        return
-    from practiceplan.render.templates import print_upgrade
+    def human() -> None:
+        if result.to_version == result.from_version:
+            _say(f"Plan \"{result.plan.get('title')}\" already follows version {result.from_version} of its template")
+            return
+        from practiceplan.render.templates import print_upgrade
 
-    verb = "Would upgrade" if dry_run else "Upgraded"
-    base = "" if result.has_base else " (the old version is not stored: every difference is a clash)"
-    print_upgrade(changes, f"{verb} \"{result.plan.get('title')}\" from version {result.from_version} to {result.to_version}{base}")
-    if result.applied:
-        _say(f"{result.occurrences_changed} sessions changed")
+        verb = "Would upgrade" if dry_run else "Upgraded"
+        base = "" if result.has_base else " (the old version is not stored: every difference is a clash)"
+        print_upgrade(changes, f"{verb} \"{result.plan.get('title')}\" from version {result.from_version} to {result.to_version}{base}")
+        if result.applied:
+            _say(f"{result.occurrences_changed} sessions changed")
+
+    Output(json_).show({
+        "plan": result.plan, "templateId": result.template_id, "fromVersion": result.from_version,
+        "toVersion": result.to_version, "changes": changes,
+        "clashes": [c["path"] for c in changes if c["outcome"] == "clash"],
+        "applied": result.applied, "dryRun": dry_run, "occurrencesChanged": result.occurrences_changed,
+    }, human)
 
 
 # ---------------------------------------------------------------------------------------------- trust
@@ -591,12 +577,11 @@ def trust_add(
 ) -> None:
     """Trust a tutor's public key: templates signed with it can be imported."""
     key = _service(ctx).trust_add(public_key, name)
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"key": key})
-        return
-    _say(f"Trusted {key['name']} (key {key['fingerprint']})")
+    def human() -> None:
+        _say(f"Trusted {key['name']} (key {key['fingerprint']})")
+
+    Output(json_).show({"key": key}, human)
 
 
 @trust_app.command("list", epilog=example("practiceplan template trust list", "practiceplan template trust list --json"))
@@ -604,14 +589,13 @@ def trust_add(
 def trust_list(ctx: typer.Context, json_: Json = False) -> None:
     """List trusted tutor keys."""
     keys = _service(ctx).trust_list()
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"keys": keys})
-        return
-    from practiceplan.render.templates import print_trusted
+    def human() -> None:
+        from practiceplan.render.templates import print_trusted
 
-    print_trusted(keys)
+        print_trusted(keys)
+
+    Output(json_).show({"keys": keys}, human)
 
 
 @trust_app.command("remove", epilog=example("practiceplan template trust remove 'Ms Lee'", "practiceplan template trust remove 3b6a27bc"))
@@ -623,9 +607,9 @@ def trust_remove(
 ) -> None:
     """Stop trusting a tutor key (templates already imported stay)."""
     key = _service(ctx).trust_remove(key_ref)
-    if json_:
-        from practiceplan.render.output import emit_json
 
-        emit_json({"key": key})
-        return
-    _say(f"Removed {key['name']} (key {key['fingerprint']})")
+    def human() -> None:
+        _say(f"Removed {key['name']} (key {key['fingerprint']})")
+
+    Output(json_).show({"key": key}, human)
+

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from practiceplan.cli import views
-from practiceplan.cli._common import Json, example, handle_errors, output, session
+from practiceplan.cli._common import Json, example, handle_errors, session
+from practiceplan.render.output import Output
 
 
 def register(app: typer.Typer) -> None:
@@ -16,10 +17,10 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def today(ctx: typer.Context, json_: Json = False) -> None:
     """Overdue, due today and upcoming sessions, weekly progress per plan, and what to do next."""
-    views.today(session(ctx), output(json_))
+    views.today(session(ctx), Output(json_))
 
 
 @handle_errors
 def next_(ctx: typer.Context, json_: Json = False) -> None:
     """Only the next actionable session (overdue first, then due today, then upcoming)."""
-    views.next_(session(ctx), output(json_))
+    views.next_(session(ctx), Output(json_))

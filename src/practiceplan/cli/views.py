@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from practiceplan.render.output import Output, color_enabled
+from practiceplan.render.output import Output, color_enabled, console, safe
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -41,7 +41,6 @@ def render(data: dict[str, Any], *, rich: str, plain: Callable[[dict[str, Any]],
         print_lines(plain(data))
         return
     from practiceplan.render import insights
-    from practiceplan.render.output import console
 
     out = console(record=svg is not None)
     getattr(insights, rich)(data, out)
@@ -64,7 +63,7 @@ def today(p: Session, out: Output) -> None:
     short = p.store.short_ids("plan_occurrence", [o["id"] for o in shown])
 
     def human() -> None:
-        from practiceplan.render.views import print_today
+        from practiceplan.render.today import print_today
 
         print_today(view, plans, short, p.zone)
 
@@ -86,7 +85,6 @@ def next_(p: Session, out: Output) -> None:
         if nxt is None:
             sys.stdout.write("Nothing planned.\n")
             return
-        from practiceplan.render.output import safe
         from practiceplan.render.plain import local
 
         plan = p.store.get("practice_plan", nxt["planId"]) or {}
@@ -120,7 +118,7 @@ def occurrences(p: Session, out: Output, *, plan: str | None = None, from_: str 
     first, last, found = p.occurrences.between(day(p, from_, "--from"), day(p, to, "--to"), plan=plan, status=status)
 
     def human() -> None:
-        from practiceplan.render.views import print_occurrences
+        from practiceplan.render.occurrences import print_occurrences
 
         short = p.store.short_ids("plan_occurrence", [o["id"] for o in found])
         print_occurrences(found, p.plans.by_id(include_deleted=True), short, p.zone)

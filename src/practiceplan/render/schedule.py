@@ -15,7 +15,8 @@ from rich.text import Text
 
 from practiceplan.domain.models import parse_instant
 from practiceplan.render.output import console, message, safe
-from practiceplan.render.views import STATE_STYLE, local
+from practiceplan.render.plain import local
+from practiceplan.render.tables import STATE_STYLE
 
 STATE_MARK = {"done": "✓", "due": "•", "missed": "✗", "skipped": "–", "moved": "→"}
 MOVED_AWAY = "↷"

@@ -17,7 +17,8 @@ from rich.text import Text
 
 from practiceplan.domain.models import parse_instant
 from practiceplan.render.output import console, safe
-from practiceplan.render.views import _piece, schedule_summary
+from practiceplan.render.logbook import piece_text
+from practiceplan.render.plans import schedule_summary
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 STATUS_STYLE = {"draft": "yellow", "published": "green", "imported": "cyan"}
@@ -49,7 +50,7 @@ def _minutes(template: dict[str, Any]) -> str:
     return str(minutes) if minutes else "-"
 
 
-def _value(value: Any) -> str:
+def value_text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, str):
@@ -57,7 +58,7 @@ def _value(value: Any) -> str:
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         if all("label" in v for v in value):
             return "; ".join(f"{v['label']} {v.get('durationMinutes', '?')}m" for v in value)
-        return "; ".join(_piece(v) for v in value)
+        return "; ".join(piece_text(v) for v in value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ", ".join(value) or "(none)"
     return json.dumps(value, ensure_ascii=False)
@@ -119,7 +120,7 @@ def _segments(out: Any, template: dict[str, Any]) -> None:
             if segment.get("instructions"):
                 line += f": {segment['instructions']}"
             if segment.get("pieceRefs"):
-                line += f" [{'; '.join(_piece(p) for p in segment['pieceRefs'])}]"
+                line += f" [{'; '.join(piece_text(p) for p in segment['pieceRefs'])}]"
             out.print(_t(line))
     prompts = [p for p in meta.get("reflectionPrompts") or [] if isinstance(p, str)]
     if prompts:
@@ -134,7 +135,7 @@ def print_parameters(out: Any, parameters: list[dict[str, Any]]) -> None:
     out.print(Text("Parameters", style="bold"))
     table = _table("Name", "Type", "Default", "Targets", "Label")
     for param in parameters:
-        default = _value(param["default"]) if "default" in param else "(required)" if param.get("required", True) else "-"
+        default = value_text(param["default"]) if "default" in param else "(required)" if param.get("required", True) else "-"
         if param.get("choices"):
             default += "  of " + ", ".join(str(c) for c in param["choices"])
         table.add_row(
@@ -163,8 +164,8 @@ def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short
         ("level", meta.get("level") or "-"),
         ("focus", ", ".join(template.get("focusAreas") or []) or "-"),
         ("techniques", ", ".join(template.get("techniques") or []) or "-"),
-        ("pieces", "; ".join(_piece(p) for p in template.get("pieceRefs") or []) or "-"),
-        ("targets", ", ".join(f"{k}={_value(v)}" for k, v in (meta.get("targets") or {}).items()) or "-"),
+        ("pieces", "; ".join(piece_text(p) for p in template.get("pieceRefs") or []) or "-"),
+        ("targets", ", ".join(f"{k}={value_text(v)}" for k, v in (meta.get("targets") or {}).items()) or "-"),
         ("tags", ", ".join(template.get("tags") or []) or "-"),
         ("adopted here", info["adoptions"]),
     ]
@@ -234,7 +235,7 @@ def print_preview(result: dict[str, Any], zone: ZoneInfo, week_start: int) -> No
     out.print(_t(f"{len(sessions)} sessions, {total} minutes in {result['weeks']} weeks ({result['timezone']}); "
                  f"first day {result['firstDay']}"))
     if result["parameters"]:
-        out.print(_t("with " + ", ".join(f"{k}={_value(v)}" for k, v in result["parameters"].items())))
+        out.print(_t("with " + ", ".join(f"{k}={value_text(v)}" for k, v in result["parameters"].items())))
     _segments(out, result["plan"])
     signature = result["signature"]
     if not signature["present"]:
@@ -258,7 +259,7 @@ def print_upgrade(changes: list[dict[str, Any]], header: str) -> None:
         if change["outcome"] == "clash" and change["choice"]:
             outcome += f" → {'yours' if change['choice'] == 'mine' else 'template'}"
         table.add_row(
-            _t(change["path"]), _t(_value(change["mine"])), _t(_value(change["theirs"])),
+            _t(change["path"]), _t(value_text(change["mine"])), _t(value_text(change["theirs"])),
             Text(outcome, style="bold red" if change["outcome"] == "clash" and not change["choice"] else ""),
         )
     out.print(table)

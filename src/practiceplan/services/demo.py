@@ -66,7 +66,7 @@ def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Session:
 
 def run_demo(home: Path | None) -> None:
     from practiceplan.render.output import message
-    from practiceplan.render.views import print_today
+    from practiceplan.render.today import print_today
 
     folder = Path(home) if home else Path(tempfile.mkdtemp(prefix="practiceplan-demo-"))
     planner = build_demo(folder)

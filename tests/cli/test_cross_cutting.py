@@ -39,7 +39,7 @@ def test_exit_65_invalid_input(cli):
 
 def test_exit_75_busy(cli, isolated_home, monkeypatch):
     cli("plan", "list")
-    monkeypatch.setattr("practiceplan.store.db.BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr("practiceplan.store.locking.BUSY_TIMEOUT_MS", 200)
     holder = sqlite3.connect(isolated_home / "practiceplan.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:

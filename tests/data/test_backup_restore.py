@@ -133,7 +133,7 @@ def test_concurrent_backups_wait_for_the_folder_lock(cli, isolated_home, monkeyp
     cli("log", "add", "--minutes", "5")
     folder = isolated_home / "backups"
     folder.mkdir()
-    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr("practiceplan.store.locking.BUSY_TIMEOUT_MS", 100)
     fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -268,7 +268,7 @@ def test_restore_refuses_while_another_process_writes(cli, isolated_home, monkey
     good = _backup_of(cli, isolated_home, "5")
     live = isolated_home / "practiceplan.db"
     cli("log", "add", "--minutes", "6")
-    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr("practiceplan.store.locking.BUSY_TIMEOUT_MS", 200)
     holder = sqlite3.connect(live, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:

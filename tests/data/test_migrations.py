@@ -217,7 +217,7 @@ def test_locked_database_is_busy_not_unknown_version(tmp_path, monkeypatch):
 
     path = copy_fixture(FIXTURE_LIST[0], tmp_path / "home")
     dbmod.connect(path).close()  # migrate to head first
-    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 150)
+    monkeypatch.setattr("practiceplan.store.locking.BUSY_TIMEOUT_MS", 150)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")

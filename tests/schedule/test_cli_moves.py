@@ -167,8 +167,8 @@ def test_cascade_is_all_or_nothing(cli, daily, isolated_home, monkeypatch):
 
     before = cli("occurrences", "--json", "--from", "2026-03-02", "--to", "2026-06-30").json["occurrences"]
     monkeypatch.setattr(Store, "save_many", failing)
-    with pytest.raises(RuntimeError):
-        cli("reschedule", occs[2]["id"], "--to", "2026-03-05T18:30", "--cascade")
+    failed = cli("reschedule", occs[2]["id"], "--to", "2026-03-05T18:30", "--cascade", ok=False)
+    assert failed.code == 1 and "internal error: RuntimeError: disk on fire" in failed.stderr
     monkeypatch.setattr(Store, "save_many", real)
     assert calls and calls[0] > 3
     assert cli("occurrences", "--json", "--from", "2026-03-02", "--to", "2026-06-30").json["occurrences"] == before

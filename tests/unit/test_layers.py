@@ -112,3 +112,85 @@ def test_today_for_scripts_does_not_load_rich(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert "RICH=False" in result.stderr, result.stderr
     assert "Scales" in result.stdout
+
+
+# ----------------------------------------------------------------------------------------- services and cli
+
+def _runtime_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import that runs, at module level or inside functions (not TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(child) for child in ast.walk(node))
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            found.extend((alias.name, []) for alias in node.names)
+    return found
+
+
+RUNTIME = {p.relative_to(SRC).as_posix(): _runtime_imports(p) for p in SRC.rglob("*.py")}
+# What cli/ may take from domain/: the input types and parsers a command line needs to validate what it was
+# given before it calls a service. Everything that computes goes through services/.
+CLI_DOMAIN_INPUTS = {"practiceplan.domain.models", "practiceplan.domain.plans", "practiceplan.domain.durations"}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("services/")))
+def test_services_know_nothing_of_the_interface(module):
+    for name in MODULES[module]:
+        assert top(name) not in {"typer", "rich", "click"}, f"{module} imports {name}"
+        assert not name.startswith(("practiceplan.cli", "practiceplan.render")), f"{module} imports {name}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("cli/")))
+def test_cli_goes_through_services(module):
+    for name, _ in RUNTIME[module]:
+        assert not name.startswith("practiceplan.store"), f"{module} reaches past services into {name}"
+        if name.startswith("practiceplan.domain"):
+            assert name in CLI_DOMAIN_INPUTS, f"{module} reaches past services into {name}"
+    source = (SRC / module).read_text(encoding="utf-8")
+    assert ".conn" not in source, f"{module} uses the raw SQLite connection"
+
+
+def test_no_private_name_is_imported_across_modules():
+    for module, imports in RUNTIME.items():
+        for name, names in imports:
+            if name.startswith("practiceplan"):
+                private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+                assert not private, f"{module} imports private {private} from {name}"
+
+
+def test_no_import_cycles():
+    """Module imports (function-level ones included) form no cycle among practiceplan's modules."""
+    def name_of(rel: str) -> str:
+        return "practiceplan." + rel[:-3].replace("/", ".").removesuffix(".__init__")
+
+    modules = {name_of(rel) for rel in RUNTIME}
+    graph: dict[str, set[str]] = {}
+    for rel, imports in RUNTIME.items():
+        edges = set()
+        for name, names in imports:
+            for target in [name, *(f"{name}.{n}" for n in names)]:
+                if target in modules and not target.endswith(("practiceplan", "__init__")):
+                    edges.add(target)
+        graph[name_of(rel)] = edges - {name_of(rel)}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(nxt_ := node, ())):
+            if state.get(nxt) == 1:
+                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[nxt_] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])

@@ -111,9 +111,17 @@ def demo(
                                                  metavar="DIR")] = None,
 ) -> None:
     """Create a demo database (two plans, a few weeks of check-ins and free practice) and show `today`."""
-    from practiceplan.services.demo import run_demo
+    from practiceplan.cli import views
+    from practiceplan.render.output import Output, message
+    from practiceplan.services.demo import create_demo
 
-    run_demo(keep)
+    folder, demo_session = create_demo(keep)
+    try:
+        views.today(demo_session, Output())
+    finally:
+        demo_session.close()
+    message(f"\nDemo data is in {folder}. Explore it with:\n  export PRACTICEPLAN_HOME={folder}\n"
+            "  practiceplan plan list; practiceplan log list; practiceplan occurrences")
 
 
 @handle_errors

@@ -179,11 +179,10 @@ def import_json(
 ) -> None:
     """Merge an export back by id in one transaction (all or nothing): new items are added, an item replaces
     the local one only when its updatedAt is newer, identical ones are skipped. Imported changes sync."""
+    p = session(ctx)
     with progress("importing") as update:
-        result = session(ctx).data.import_json(file, None if json_ else update)
+        result = p.data.import_json(file, None if json_ else update)
     Output(json_).done(result, f"Imported {safe(result['file'])}: {result['inserted']} new, {result['replaced']} "
                                f"replaced, {result['unchanged']} unchanged, {result['keptLocal']} kept (local is newer)")
-    from practiceplan.domain.data import LABELS
-
-    for key, n in result["skipped"].items():
-        message(f"warning: {n} {LABELS[key]} were not imported: this version has no place to store them yet")
+    for warning in p.data.skipped_warnings(result):
+        message(f"warning: {warning}")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from practiceplan.cli._common import Json, example, handle_errors, new_app, session
 from practiceplan.render.output import Output, progress
+
+if TYPE_CHECKING:
+    from practiceplan.services.session import Session
+
 
 app = new_app("Log free practice and browse the logbook.")
 
@@ -40,7 +44,7 @@ Tag = Annotated[Optional[list[str]], typer.Option("--tag", help="Tag (repeatable
 EntryId = Annotated[str, typer.Argument(metavar="ID", help="Entry id or unique prefix.")]
 
 
-def _fields(p: Any, *, minutes: int | None, when: str | None, instrument: str | None, piece: list[str] | None,
+def _fields(p: Session, *, minutes: int | None, when: str | None, instrument: str | None, piece: list[str] | None,
             technique: list[str] | None, mood: Mood | None, type_: EntryType | None, notes: str | None,
             tag: list[str] | None) -> dict[str, Any]:
     from practiceplan import dates
@@ -68,7 +72,7 @@ def _fields(p: Any, *, minutes: int | None, when: str | None, instrument: str | 
     return fields
 
 
-def _done(p: Any, verb: str, entry: dict[str, Any], as_json: bool) -> None:
+def _done(p: Session, verb: str, entry: dict[str, Any], as_json: bool) -> None:
     short = p.store.short_id("logbook_entry", entry["id"])
     Output(as_json).done({"entry": entry}, f"{verb} entry {short}: {entry.get('duration')} min {entry.get('type', 'practice')}")
 
@@ -106,15 +110,10 @@ def list_(
     json_: Json = False,
 ) -> None:
     """List logbook entries, newest first."""
-    from datetime import timedelta
-
-    from practiceplan import dates
-    from practiceplan.domain.occurrences import local_day_start
+    from practiceplan.cli.views import day
 
     p = session(ctx)
-    start = local_day_start(dates.parse_date(from_, p.zone, p.now, "--from"), p.zone) if from_ else None
-    end = local_day_start(dates.parse_date(to, p.zone, p.now, "--to") + timedelta(days=1), p.zone) if to else None
-    entries = p.logbook.between(start, end, limit or None)
+    entries = p.logbook.listing(day(p, from_, "--from"), day(p, to, "--to"), limit or None)
 
     def human() -> None:
         from practiceplan.render.logbook import print_entries

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from practiceplan.cli._common import Json, example, handle_errors, new_app, session
 from practiceplan.render.output import Output, safe
+
+if TYPE_CHECKING:
+    from practiceplan.domain.plans import PlanInput
+    from practiceplan.services.session import Session
+
 
 app = new_app("Create and manage practice plans (recurring or one-off sessions).")
 
@@ -49,12 +54,12 @@ Exdate = Annotated[Optional[list[str]], typer.Option("--exdate", help="A day wit
 Description = Annotated[Optional[str], typer.Option("--description", help="Free text about the plan.")]
 
 
-def build_input(p: Any, *, title: str | None, description: str | None, once: str | None, rrule: str | None,
+def build_input(p: Session, *, title: str | None, description: str | None, once: str | None, rrule: str | None,
                 every: Every | None, on: str | None, interval: int | None, start: str | None, end: str | None,
                 at: str | None, minutes: int | None, tz: str | None, flex: Flex | None, instrument: str | None,
                 focus: list[str] | None, technique: list[str] | None, piece: list[str] | None,
                 segment: list[str] | None, prompt: list[str] | None, target: list[str] | None,
-                exdate: list[str] | None, clear_end: bool = False) -> Any:
+                exdate: list[str] | None, clear_end: bool = False) -> PlanInput:
     """Options -> PlanInput; dates are read in the plan's zone (--tz) or the user's."""
     from practiceplan import dates
     from practiceplan.domain.models import parse_key_value, parse_piece, parse_segment
@@ -90,7 +95,7 @@ def build_input(p: Any, *, title: str | None, description: str | None, once: str
     )
 
 
-def _report(p: Any, verb: str, plan: dict[str, Any], count: int, as_json: bool) -> None:
+def _report(p: Session, verb: str, plan: dict[str, Any], count: int, as_json: bool) -> None:
     short = p.store.short_id("practice_plan", plan["id"])
     Output(as_json).done({"plan": plan, "occurrencesChanged": count},
                          f"{verb} plan {short} \"{safe(plan.get('title'))}\" ({count} sessions changed)")

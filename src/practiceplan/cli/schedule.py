@@ -6,13 +6,18 @@ that `--help` stays fast.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from practiceplan.cli._common import Json, example, handle_errors, session
 from practiceplan.errors import ExitCode, InvalidInputError
 from practiceplan.render.output import Output, message
+
+if TYPE_CHECKING:
+    from practiceplan.services.schedule import Outcome
+    from practiceplan.services.session import Session
+
 
 OccId = Annotated[str, typer.Argument(metavar="OCC", help="Occurrence id or unique prefix.")]
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the session's history).")]
@@ -50,7 +55,7 @@ def register(app: typer.Typer) -> None:
     ))(cron)
 
 
-def _show_outcome(p: Any, outcome: Any, out: Output, document: dict[str, Any] | None = None) -> None:
+def _show_outcome(p: Session, outcome: Outcome, out: Output, document: dict[str, Any] | None = None) -> None:
     data = outcome.as_json()
 
     def human() -> None:

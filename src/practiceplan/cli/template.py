@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -42,6 +42,12 @@ from practiceplan.cli.plans import (
 )
 from practiceplan.render.output import Output, message, safe
 
+if TYPE_CHECKING:
+    from practiceplan.domain.plans import PlanInput
+    from practiceplan.services.session import Session
+    from practiceplan.services.templates import Templates
+
+
 app = new_app(
     "Plan templates: create and publish them (tutors), import, adopt and upgrade them (learners).",
     epilog=example(
@@ -50,6 +56,7 @@ app = new_app(
         "practiceplan template import scales.json && practiceplan template adopt 9d8e7f",
     ),
 )
+
 trust_app = new_app("Tutor keys you trust: templates signed with them can be imported.")
 app.add_typer(trust_app, name="trust")
 
@@ -147,7 +154,7 @@ def _say(text: str) -> None:
     typer.echo(safe(text))
 
 
-def _plan_input(p: Any, **options: Any) -> Any:
+def _plan_input(p: Session, **options: Any) -> PlanInput:
     given = {k: v for k, v in options.items() if v not in (None, [], False)}
     if not given:
         return None
@@ -169,7 +176,7 @@ def _options(title: Any, description: Any, kind: Any, visibility: Any, tag: Any,
     )
 
 
-def _report(service: Any, verb: str, template: dict[str, Any], as_json: bool, extra: str = "") -> None:
+def _report(service: Templates, verb: str, template: dict[str, Any], as_json: bool, extra: str = "") -> None:
     short = service.store.short_id("plan_template", template["id"])
     Output(as_json).done({"template": template}, safe(
         f'{verb} template {short} "{template.get("title")}" (version {template.get("templateVersion")}){extra}'))
@@ -281,16 +288,8 @@ def show(
     json_: Json = False,
 ) -> None:
     """Show a template: schedule, segments, prompts, parameters, versions."""
-    from practiceplan.domain.templates import entity_parameters
-
     service = _service(ctx)
-    entity = service.resolve(template_id)
-    info = service.info(entity)
-    parameters = entity_parameters(entity)
-    if version is not None:
-        document = service.version_document(entity, version)
-        info = {**info, "template": document["template"]}
-        parameters = document.get("parameters") or []
+    entity, info, parameters = service.show(template_id, version)
 
     def human() -> None:
         from practiceplan.render.templates import print_template

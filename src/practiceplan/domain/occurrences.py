@@ -14,7 +14,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.tz import localize
 from practiceplan.domain.models import (
     is_touched,
     iso_z,
@@ -30,6 +29,7 @@ from practiceplan.domain.models import (
     plan_targets,
     plan_zone_name,
 )
+from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
 if TYPE_CHECKING:

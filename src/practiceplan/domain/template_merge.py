@@ -20,7 +20,13 @@ from datetime import date, datetime, time
 from typing import Any
 
 from practiceplan.domain import recurrence as rec
-from practiceplan.domain.models import plan_flex, plan_prompts, plan_segments, plan_targets, plan_zone_name
+from practiceplan.domain.models import (
+    plan_flex,
+    plan_prompts,
+    plan_segments,
+    plan_targets,
+    plan_zone_name,
+)
 from practiceplan.domain.plans import PlanInput, apply_input
 
 

@@ -18,8 +18,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.models import is_completed, iso_z, occurrence_end, occurrence_start, plan_has_time
-from practiceplan.domain.occurrences import deadline, local_day_start, next_starts, week_start_date
+from practiceplan.domain.models import (
+    is_completed,
+    iso_z,
+    occurrence_end,
+    occurrence_start,
+    plan_has_time,
+)
+from practiceplan.domain.occurrences import (
+    deadline,
+    local_day_start,
+    next_starts,
+    week_start_date,
+)
 
 # How far back an occurrence can still be catchable (weekly flex: one week), besides each plan's latest.
 LOOKBACK = timedelta(days=8)

@@ -16,8 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from practiceplan.domain.models import parse_instant
-from practiceplan.render.output import console, safe
 from practiceplan.render.logbook import piece_text
+from practiceplan.render.output import console, safe
 from practiceplan.render.plans import schedule_summary
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from practiceplan import __version__, clock, faults
 from practiceplan.domain import data as portable
 from practiceplan.domain.models import iso_z
-from practiceplan.errors import BusyError, InvalidInputError, NotFoundError, PracticePlanError
+from practiceplan.errors import (
+    BusyError,
+    InvalidInputError,
+    NotFoundError,
+    PracticePlanError,
+)
 from practiceplan.settings import Settings
 
 if TYPE_CHECKING:
@@ -146,10 +151,9 @@ class Data:
         ``Store.save_many`` (so each one also gets its sync outbox row). See ``domain/portable.py`` for the
         merge rule. Sections whose table this version does not have are counted in ``skipped``.
         """
+        from practiceplan.formats.jsonfile import read_json_document
         from practiceplan.store import data as mt
         from practiceplan.store.repo import TABLES
-
-        from practiceplan.formats.jsonfile import read_json_document
 
         parsed = portable.parse_document(read_json_document(path), now=self.s.now, user_zone=self.s.zone.key)
         store = self.s.store
@@ -204,6 +208,12 @@ class Data:
                                                                            "keptLocal")}
         return {"file": str(path), "source": parsed.source, "sections": counts, "skipped": skipped,
                 "ignoredKeys": parsed.ignored, **totals}
+
+    @staticmethod
+    def skipped_warnings(result: dict[str, Any]) -> list[str]:
+        """One line per section an import could not store (its ``skipped`` counts)."""
+        return [f"{n} {portable.LABELS[key]} were not imported: this version has no place to store them yet"
+                for key, n in result["skipped"].items()]
 
     def doctor(self, *, fix: bool = False, mounts: str | None = None) -> dict[str, Any]:
         """Check the database and its surroundings; with ``fix``, repair what is safe. Returns the report."""

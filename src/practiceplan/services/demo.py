@@ -1,4 +1,4 @@
-"""`practiceplan demo`: a realistic database in a temporary folder, then the `today` screen."""
+"""`practiceplan demo`: a realistic database in a temporary folder (the CLI then shows its `today` screen)."""
 
 from __future__ import annotations
 
@@ -64,16 +64,7 @@ def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Session:
     return planner
 
 
-def run_demo(home: Path | None) -> None:
-    from practiceplan.render.output import message
-    from practiceplan.render.today import print_today
-
+def create_demo(home: Path | None) -> tuple[Path, Session]:
+    """The demo in ``home``, or in a new temporary folder: (folder, its session)."""
     folder = Path(home) if home else Path(tempfile.mkdtemp(prefix="practiceplan-demo-"))
-    planner = build_demo(folder)
-    view = planner.today.agenda()
-    shown = view["overdue"] + view["dueToday"] + view["upcoming"] + ([view["next"]] if view["next"] else [])
-    short = planner.store.short_ids("plan_occurrence", [o["id"] for o in shown])
-    print_today(view, {r["plan"]["id"]: r["plan"] for r in view["plans"]}, short, planner.zone)
-    message(f"\nDemo data is in {folder}. Explore it with:\n  export PRACTICEPLAN_HOME={folder}\n"
-            "  practiceplan plan list; practiceplan log list; practiceplan occurrences")
-    planner.close()
+    return folder, build_demo(folder)

@@ -9,14 +9,22 @@ import os
 import sys
 from datetime import date, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from practiceplan.domain import insights as an
-from practiceplan.domain.models import iso_z, parse_instant, plan_duration, plan_is_live, plan_zone_name
-from practiceplan.services.session import Session
+from practiceplan.domain.models import (
+    iso_z,
+    parse_instant,
+    plan_duration,
+    plan_is_live,
+    plan_zone_name,
+)
 from practiceplan.errors import InvalidInputError
 from practiceplan.settings import parse_weekday_capacity
 from practiceplan.store import insights as queries
+
+if TYPE_CHECKING:
+    from practiceplan.services.session import Session
 
 TREND_WEEKS = 12
 HEATMAP_WEEKS = 12

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,15 @@ class Logbook:
             faults.hit("import.before_commit")
         faults.hit("import.after_commit")
         return len(entries) - len(existing), len(existing)
+
+    def listing(self, first: date | None, last: date | None, limit: int | None) -> list[dict[str, Any]]:
+        """Entries on the user's local days ``first``..``last`` (either end open), newest first."""
+        from practiceplan.domain.occurrences import local_day_start
+
+        zone = self.s.zone
+        start = local_day_start(first, zone) if first else None
+        end = local_day_start(last + timedelta(days=1), zone) if last else None
+        return self.between(start, end, limit)
 
     def between(self, start: datetime | None, end: datetime | None, limit: int | None) -> list[dict[str, Any]]:
         """Entries from ``start`` (inclusive) to ``end`` (exclusive), newest first."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from practiceplan.domain import schedule as sch
 from practiceplan.domain.models import (
@@ -29,7 +29,12 @@ from practiceplan.domain.models import (
 )
 from practiceplan.domain.occurrences import local_day_start, occurrence_minutes
 from practiceplan.errors import InvalidInputError, NotFoundError
-from practiceplan.services.session import Session
+
+if TYPE_CHECKING:
+    from practiceplan.services.insights import Insights
+    from practiceplan.services.session import Session
+    from practiceplan.settings import Settings
+
 
 RATE_WINDOW_DAYS = 84  # suggestions learn completion rates from the last 12 weeks (as the stats trend)
 REMIND_LOOKBACK = timedelta(days=8)  # a session is reminded of at most this long after it started
@@ -320,7 +325,7 @@ class Schedule:
 
     # ------------------------------------------------------------------ suggestions
 
-    def suggestions(self, days: int = 7, limit: int | None = None, near: Any = None) -> list[dict[str, Any]]:
+    def suggestions(self, days: int = 7, limit: int | None = None, near: Insights | None = None) -> list[dict[str, Any]]:
         """Numbered, deterministic suggestions, each with a ready-to-run command (see domain.schedule.suggest).
 
         Loads come from the analytics forecast (with capacity) over the coming days; completion rates from the
@@ -373,7 +378,7 @@ class Schedule:
             result.append(data)
         return result
 
-    def top_suggestion(self, near: Any = None) -> dict[str, Any] | None:
+    def top_suggestion(self, near: Insights | None = None) -> dict[str, Any] | None:
         """The first of `suggest`'s list (computed only as far as needed), or None."""
         found = self.suggestions(limit=1, near=near)
         return found[0] if found else None
@@ -602,7 +607,7 @@ def notify(command: str, payload: dict[str, Any], *, channel: str) -> str | None
     return None
 
 
-def cron_line(settings: Any, *, every: int, notify_cmd: str | None, within: int | None) -> dict[str, Any]:
+def cron_line(settings: Settings, *, every: int, notify_cmd: str | None, within: int | None) -> dict[str, Any]:
     """A crontab line for this install: absolute executable, the environment that locates the data."""
     import shlex
     import shutil

@@ -17,15 +17,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from practiceplan.domain import templates as dt
-from practiceplan.domain.models import clean_line, iso_z, new_id, parse_local_date, plan_zone_name
-from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
-from practiceplan.services.session import Session
-from practiceplan.store import templates as st
-from practiceplan.formats.templates import format as tf
+from practiceplan.domain.models import (
+    clean_line,
+    iso_z,
+    new_id,
+    parse_local_date,
+    plan_zone_name,
+)
 from practiceplan.domain.template_merge import Change, Merge
+from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
+from practiceplan.formats.templates import format as tf
+from practiceplan.store import templates as st
+
+if TYPE_CHECKING:
+    from practiceplan.services.session import Session
 
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
@@ -135,6 +143,17 @@ class Templates:
         items = [self.info(e, counts) for e in entities]
         items.sort(key=lambda i: ((i["template"].get("title") or "").lower(), i["template"]["id"]))
         return items
+
+    def show(self, ref: str, version: int | None = None) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        """`template show`: the template, its listing info (with that version's content) and its parameters."""
+        entity = self.resolve(ref)
+        info = self.info(entity)
+        parameters = dt.entity_parameters(entity)
+        if version is not None:
+            document = self.version_document(entity, version)
+            info = {**info, "template": document["template"]}
+            parameters = document.get("parameters") or []
+        return entity, info, parameters
 
     def version_document(self, entity: dict[str, Any], number: int | None) -> dict[str, Any]:
         """The file document of version ``number`` (latest when None)."""
@@ -378,7 +397,11 @@ class Templates:
     ) -> dict[str, Any]:
         """The sessions the template would create for you over ``weeks`` weeks; writes nothing."""
         from practiceplan.domain import recurrence as rec
-        from practiceplan.domain.occurrences import build_occurrence, plan_recurrence, recurrence_key
+        from practiceplan.domain.occurrences import (
+            build_occurrence,
+            plan_recurrence,
+            recurrence_key,
+        )
 
         loaded = tf.parse_and_validate(tf.read_limited(path, limits.max_bytes), limits, path)
         values = self.resolve_values(loaded.parameters, raw_params, ask)
@@ -602,7 +625,12 @@ class Templates:
         decide: DecideClash | None = None, ask: AskParam | None = None, to_version: int | None = None,
     ) -> UpgradeResult:
         """Apply a newer version of the plan's template as a three-way merge (learner edits win)."""
-        from practiceplan.domain.template_merge import apply_merge, logical, merged_fields, three_way
+        from practiceplan.domain.template_merge import (
+            apply_merge,
+            logical,
+            merged_fields,
+            three_way,
+        )
 
         plan = self.store.resolve("practice_plan", plan_ref)
         template_id = plan.get("sourceTemplateId")

@@ -37,9 +37,8 @@ from typing import Any
 
 from practiceplan import __version__, faults
 from practiceplan.errors import BusyError, InvalidInputError, NotFoundError
-from practiceplan.store import db as dbmod
 from practiceplan.store import data as mt
-from practiceplan.store import schema
+from practiceplan.store import locking, schema
 
 BACKUP_DIRNAME = "backups"
 MANIFEST_FORMAT = "practiceplan.backup"
@@ -123,7 +122,7 @@ def dir_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
         return
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + (dbmod.BUSY_TIMEOUT_MS / 1000 if timeout is None else timeout)
+    deadline = time.monotonic() + (locking.BUSY_TIMEOUT_MS / 1000 if timeout is None else timeout)
     try:
         while True:
             try:
@@ -172,9 +171,9 @@ def clean_leftovers(folder: Path, extra: Path | None = None) -> list[Path]:
 
 def _snapshot(db_path: Path, tmp: Path) -> sqlite3.Connection:
     """Copy the live database into ``tmp`` (online backup API); returns an open connection to the copy."""
-    source = sqlite3.connect(db_path, timeout=dbmod.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    source = sqlite3.connect(db_path, timeout=locking.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
-        source.execute(f"PRAGMA busy_timeout = {dbmod.BUSY_TIMEOUT_MS}")
+        source.execute(f"PRAGMA busy_timeout = {locking.BUSY_TIMEOUT_MS}")
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # private from the first byte
         target = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -186,8 +185,8 @@ def _snapshot(db_path: Path, tmp: Path) -> sqlite3.Connection:
             target.close()
             raise
     except sqlite3.OperationalError as exc:
-        if dbmod._locked(exc):
-            raise dbmod.busy_error(db_path) from None
+        if locking.is_locked(exc):
+            raise locking.busy_error(db_path) from None
         raise
     finally:
         source.close()
@@ -481,10 +480,10 @@ def verify_backup(path: Path, *, require_manifest: bool = True) -> dict[str, Any
 def _open_live(db_path: Path) -> sqlite3.Connection:
     new_file = not db_path.exists()
     db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    conn = sqlite3.connect(db_path, timeout=dbmod.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn = sqlite3.connect(db_path, timeout=locking.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     if new_file:
         os.chmod(db_path, 0o600)
-    conn.execute(f"PRAGMA busy_timeout = {dbmod.BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {locking.BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = OFF")  # tables are dropped and recreated wholesale
     conn.execute("PRAGMA synchronous = FULL")
     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
@@ -563,7 +562,7 @@ def _restore_in_place(
     try:
         conn = _open_live(db_path)
     except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError) and dbmod._locked(exc):
+        if isinstance(exc, sqlite3.OperationalError) and locking.is_locked(exc):
             raise _busy(db_path) from None
         if _is_corrupt(exc):
             raise _Damaged() from None
@@ -574,7 +573,7 @@ def _restore_in_place(
             conn.execute("ATTACH DATABASE ? AS src", (_ro_uri(candidate),))
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and dbmod._locked(exc):
+            if isinstance(exc, sqlite3.OperationalError) and locking.is_locked(exc):
                 raise _busy(db_path) from None
             if _is_corrupt(exc):
                 raise _Damaged() from None
@@ -592,7 +591,7 @@ def _restore_in_place(
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.DatabaseError) and _is_corrupt(exc):
                 raise _Damaged() from None
-            if isinstance(exc, sqlite3.OperationalError) and dbmod._locked(exc):
+            if isinstance(exc, sqlite3.OperationalError) and locking.is_locked(exc):
                 raise _busy(db_path) from None
             raise
         faults.hit("restore.after_commit")

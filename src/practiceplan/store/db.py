@@ -15,26 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from practiceplan.errors import BusyError, InvalidInputError
+from practiceplan.errors import InvalidInputError
+from practiceplan.store import locking
+from practiceplan.store.locking import busy_error, is_locked
 from practiceplan.store.schema import SCHEMA_VERSION
-
-BUSY_TIMEOUT_MS = 5000
-
-
-def _locked(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def busy_error(path: Path | str) -> BusyError:
-    return BusyError(
-        f"the database {path} is busy: another practiceplan process holds it",
-        hint="try again in a moment",
-    )
 
 
 def _configure(conn: sqlite3.Connection) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {locking.BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
 
@@ -51,7 +39,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     elif path.is_dir():
         raise InvalidInputError(f"{path} is a folder, not a database file", hint="point --db at a file")
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = sqlite3.connect(path, timeout=locking.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error as exc:
         raise InvalidInputError(f"cannot open the database {path}: {exc}") from None
     try:
@@ -70,7 +58,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
             _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
+        if isinstance(exc, sqlite3.OperationalError) and is_locked(exc):
             raise busy_error(path) from None
         raise InvalidInputError(
             f"{path} is not a usable practiceplan database: {exc}",
@@ -87,7 +75,7 @@ def _ensure_wal(conn: sqlite3.Connection) -> None:
     open a new (or rollback-journal) database at once, retry with backoff up to the busy timeout."""
     import time
 
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + locking.BUSY_TIMEOUT_MS / 1000
     delay = 0.002
     while True:
         try:
@@ -96,7 +84,7 @@ def _ensure_wal(conn: sqlite3.Connection) -> None:
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
                 return
         except sqlite3.OperationalError as exc:
-            if not _locked(exc):
+            if not is_locked(exc):
                 raise
         if time.monotonic() >= deadline:
             raise sqlite3.OperationalError("database is locked")
@@ -138,7 +126,7 @@ def transaction(conn: sqlite3.Connection, path: Path | str = "the database") -> 
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        if _locked(exc):
+        if is_locked(exc):
             raise busy_error(path) from None
         raise
     try:
@@ -152,6 +140,6 @@ def transaction(conn: sqlite3.Connection, path: Path | str = "the database") -> 
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        if _locked(exc):
+        if is_locked(exc):
             raise busy_error(path) from None
         raise

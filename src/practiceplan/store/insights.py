@@ -142,7 +142,7 @@ def store_cached(conn: sqlite3.Connection, key: str, value: dict[str, Any], revi
     """Best effort: store the cache unless the logbook changed meanwhile; never waits long for the lock."""
     import json
 
-    from practiceplan.store.db import BUSY_TIMEOUT_MS
+    from practiceplan.store.locking import BUSY_TIMEOUT_MS
 
     conn.execute("PRAGMA busy_timeout = 50")
     try:

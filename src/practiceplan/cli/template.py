@@ -330,7 +330,7 @@ def export(
     plans, check-ins, logbook or session history."""
     from practiceplan.errors import InvalidInputError
     from practiceplan.render.output import emit_json, message
-    from practiceplan.services.templates import write_atomically
+    from practiceplan.fileio import write_atomic
 
     service = _service(ctx)
     if output and output != "-" and Path(output).exists() and not force:
@@ -343,7 +343,7 @@ def export(
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    write_atomically(Path(output), data)
+    write_atomic(Path(output), data, mode=0o644, replace=force, as_input_error=True)
     if json_:
         emit_json({"path": output, "templateId": document["template"]["id"], "templateVersion": number, "bytes": len(data)})
     else:

@@ -1,12 +1,17 @@
-"""The one atomic file writer: a temp file in the same folder, every byte written and fsynced, renamed into
-place, and the folder fsynced, so the target is either the old file or the whole new one, never a part.
+"""The one atomic file writer: a temp file in the same folder, every byte written and fsynced, put in place,
+and the folder fsynced, so the target is either the old file or the whole new one, never a part.
 
-An existing file is replaced only when asked (``replace=True``); otherwise the rename is a hard link, which
-fails instead of overwriting (on file systems without hard links, an existence check guards the rename).
+* :func:`write_atomic` writes bytes (exports, template files, config, keys, backup manifests).
+* :func:`place` puts a finished temp file that someone else wrote (SQLite's backup API) in place the same way.
+
+An existing file is replaced only when asked (``replace=True``); otherwise the new name is a hard link,
+which fails instead of overwriting (on file systems without hard links, an existence check guards the
+rename).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -35,44 +40,101 @@ def fsync_dir(folder: Path) -> None:
         os.close(dir_fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file that was written by someone else (through another descriptor) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def exists_error(path: Path) -> InvalidInputError:
     return InvalidInputError(f"{path} already exists; nothing was written", hint="add --force to replace it")
 
 
-def write_atomic(path: Path | str, data: bytes, *, mode: int = 0o600, replace: bool = False) -> Path:
-    """Write ``data`` as the whole of ``path`` with permission bits ``mode``. Returns the path written.
-
-    Raises InvalidInputError when ``path`` is a folder or exists (without ``replace``), NotFoundError when its
-    folder does not exist; an OSError while writing leaves the target untouched and no temp file behind.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidInputError(f"{path} is a folder", hint="give a file name")
-    if not path.parent.is_dir():
-        raise NotFoundError(f"the folder {path.parent} does not exist")
-    if path.exists() and not replace:
-        raise exists_error(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _put(tmp: Path, final: Path, replace: bool) -> None:
+    """Give the finished ``tmp`` the name ``final`` (``tmp`` is gone afterwards). FileExistsError when
+    ``final`` is taken and ``replace`` is false (``tmp`` then stays)."""
+    if replace:
+        os.replace(tmp, final)
+        return
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        os.link(tmp, final)  # atomic, and never overwrites
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network and FAT file systems): check, then rename
+        if os.path.lexists(final):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(final)) from None
+        os.replace(tmp, final)
+        return
+    os.unlink(tmp)
+
+
+def place(tmp: Path, final: Path, *, replace: bool = False) -> None:
+    """Put the finished file ``tmp`` (in ``final``'s folder) at ``final`` durably: fsync it, link or rename
+    it, fsync the folder. Raises FileExistsError when ``final`` is taken and ``replace`` is false; ``tmp``
+    then stays, so the caller can try another name (and must remove it in the end)."""
+    fsync_file(tmp)
+    _put(tmp, final, replace)
+    fsync_dir(final.parent)
+
+
+def _write_new(path: Path, data: bytes, mode: int, replace: bool, temp_suffix: str) -> None:
+    """The write itself, failing with OSErrors only; no temp file is left behind."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    if not replace and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{temp_suffix}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
         try:
             os.fchmod(fd, mode)  # the umask must not widen or narrow what was asked
             _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        if replace:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # atomic and never overwrites
-            except FileExistsError:
-                raise exists_error(path) from None
-            except OSError:  # no hard links here (some network and FAT file systems)
-                if path.exists():
-                    raise exists_error(path) from None
-                os.replace(tmp, path)
+        _put(tmp, path, replace)
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+def write_atomic(
+    path: Path | str,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    replace: bool = False,
+    temp_suffix: str = ".tmp",
+    as_input_error: bool = False,
+    hint: str | None = None,
+) -> Path:
+    """Write ``data`` as the whole of ``path`` with permission bits ``mode``. Returns the path written.
+
+    The temp file is ``.<name>.<pid>.<random><temp_suffix>`` beside ``path`` (hidden, so clean-ups can find
+    what a killed process left). An existing ``path`` is refused (:func:`exists_error`) unless ``replace``.
+    Any other failure leaves the target untouched and no temp file behind, and raises:
+
+    * by default, InvalidInputError when ``path`` is a folder, NotFoundError when its folder does not exist,
+      and the OSError itself otherwise (a full disk, no permission);
+    * with ``as_input_error`` (a file the user named), InvalidInputError ``cannot write PATH: <reason>``
+      with ``hint``, whatever the reason.
+    """
+    path = Path(path)
+    try:
+        _write_new(path, data, mode, replace, temp_suffix)
+    except FileExistsError:
+        raise exists_error(path) from None
+    except OSError as exc:
+        if as_input_error:
+            raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}", hint=hint) from None
+        if isinstance(exc, IsADirectoryError):
+            raise InvalidInputError(f"{path} is a folder", hint="give a file name") from None
+        if isinstance(exc, FileNotFoundError):
+            raise NotFoundError(f"the folder {path.parent} does not exist") from None
+        raise
     return path

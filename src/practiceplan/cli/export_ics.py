@@ -63,30 +63,10 @@ def ics(
         from practiceplan.errors import InvalidInputError
 
         raise InvalidInputError(f"{output} exists", hint="add --force to replace it")
-    _write_atomically(target, text.encode("utf-8"))
+    from practiceplan.fileio import write_atomic
     from practiceplan.render.output import message
 
+    write_atomic(target, text.encode("utf-8"), mode=0o600, replace=force, as_input_error=True,
+                 hint="check that the folder exists and is writable")
     message(f"Wrote {text.count('BEGIN:VEVENT')} sessions to {output}")
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    from practiceplan.errors import InvalidInputError
-
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}",
-                                hint="check that the folder exists and is writable") from None

@@ -324,7 +324,7 @@ def export(
     """Write a published (or imported) version as a template file. Contains only the template: never your
     plans, check-ins, logbook or session history."""
     from practiceplan.errors import InvalidInputError
-    from practiceplan.services.templates import write_atomically
+    from practiceplan.fileio import write_atomic
 
     service = _service(ctx)
     if out_file and out_file != "-" and Path(out_file).exists() and not force:
@@ -337,7 +337,7 @@ def export(
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    write_atomically(Path(out_file), data)
+    write_atomic(Path(out_file), data, mode=0o644, replace=force, as_input_error=True)
     Output(json_).done({"path": out_file, "templateId": document["template"]["id"], "templateVersion": number,
                         "bytes": len(data)},
                        safe(f"Exported version {number} of \"{document['template'].get('title')}\" to {out_file}"))

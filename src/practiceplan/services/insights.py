@@ -4,8 +4,6 @@ functions in :mod:`practiceplan.domain.insights`. CLI views, JSON output and (la
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from datetime import date, timedelta
 from functools import cached_property
@@ -318,17 +316,14 @@ def run_hook(command: str, details: dict[str, Any]) -> None:
     """Run the configured hook with details in PRACTICEPLAN_* variables and as JSON on stdin (no shell)."""
     if not command.strip():
         return
-    import shlex
-    import subprocess
+    from practiceplan import hooks
 
-    env = dict(os.environ)
-    env.update({f"PRACTICEPLAN_{key.upper()}": str(value) for key, value in details.items()})
+    env = {f"PRACTICEPLAN_{key.upper()}": str(value) for key, value in details.items()}
     env["PRACTICEPLAN_EVENT"] = "adherence.dip"
-    try:
-        subprocess.run(shlex.split(command), input=json.dumps(details), text=True, env=env, timeout=10,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        sys.stderr.write(f"practiceplan: warning: dip_hook failed: {exc}\n")
+    # quiet and forgiving, as it runs inside read commands: its output is dropped, its exit status ignored
+    error = hooks.run(command, env=env, details=details, timeout=10, keep_stderr=False, check_status=False)
+    if error:
+        sys.stderr.write(f"practiceplan: warning: dip_hook failed: {error}\n")
 
 
 def for_today(session: Session) -> Insights:

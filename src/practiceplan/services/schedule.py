@@ -6,7 +6,6 @@ without opening a write transaction. The decisions themselves live in :mod:`prac
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -550,10 +549,11 @@ def channel_for(notify_cmd: str | None, channel: str | None) -> str:
 
 
 def split_command(command: str) -> list[str]:
-    import shlex
+    """The words of a ``--notify-cmd``; a command that cannot be run is refused before anything is recorded."""
+    from practiceplan import hooks
 
     try:
-        argv = shlex.split(command)
+        argv = hooks.split(command)
     except ValueError as exc:
         raise InvalidInputError(f"--notify-cmd cannot be split into words: {exc}",
                                 hint="quote it like a shell word list, e.g. --notify-cmd 'notify-send Practice {message}'") from None
@@ -562,13 +562,11 @@ def split_command(command: str) -> list[str]:
     return argv
 
 
-PLACEHOLDERS = ("message", "title", "start", "id", "plan", "kind", "minutes")
-
-
 def notify(command: str, payload: dict[str, Any], *, channel: str) -> str | None:
-    """Run the command once (no shell): ``{message}``-style words are replaced inside argv items, details go in
-    ``PRACTICEPLAN_*`` variables and as JSON on stdin. Returns an error text, or None on success."""
-    import subprocess
+    """Run the command once (no shell, see :mod:`practiceplan.hooks`): ``{message}``-style words are replaced
+    inside argv items, details go in ``PRACTICEPLAN_*`` variables and as JSON on stdin. Returns an error text,
+    or None on success."""
+    from practiceplan import hooks
 
     values = {
         "message": str(payload.get("message") or ""),
@@ -579,13 +577,7 @@ def notify(command: str, payload: dict[str, Any], *, channel: str) -> str | None
         "kind": str(payload.get("kind") or ""),
         "minutes": "" if payload.get("minutes") is None else str(payload.get("minutes")),
     }
-    argv = []
-    for word in split_command(command):
-        for name in PLACEHOLDERS:
-            word = word.replace("{" + name + "}", values[name])
-        argv.append(word)
-    env = dict(os.environ)
-    env.update({
+    env = {
         "PRACTICEPLAN_EVENT": "reminder.summary" if payload.get("kind") == "summary" else "reminder",
         "PRACTICEPLAN_CHANNEL": channel,
         "PRACTICEPLAN_MESSAGE": values["message"],
@@ -596,15 +588,8 @@ def notify(command: str, payload: dict[str, Any], *, channel: str) -> str | None
         "PRACTICEPLAN_PLAN_ID": values["plan"],
         "PRACTICEPLAN_MINUTES": values["minutes"],
         "PRACTICEPLAN_COUNT": str(payload.get("count") or 1),
-    })
-    try:
-        done = subprocess.run(argv, input=json.dumps(payload, ensure_ascii=False), text=True, env=env, timeout=30,
-                              stdout=subprocess.DEVNULL, check=False)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        return f"{argv[0]}: {exc}"
-    if done.returncode != 0:
-        return f"{argv[0]} exited with status {done.returncode}"
-    return None
+    }
+    return hooks.run(command, env=env, details=payload, timeout=30, placeholders=values)
 
 
 def cron_line(settings: Settings, *, every: int, notify_cmd: str | None, within: int | None) -> dict[str, Any]:

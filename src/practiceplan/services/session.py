@@ -23,6 +23,7 @@ from practiceplan.settings import Settings
 from practiceplan.store.repo import Store
 
 if TYPE_CHECKING:
+    from practiceplan.services.config import Config
     from practiceplan.services.data import Data
     from practiceplan.services.insights import Insights
     from practiceplan.services.logbook import Logbook
@@ -116,3 +117,9 @@ class Session:
         from practiceplan.services.data import Data
 
         return Data(self)
+
+    @cached_property
+    def config(self) -> Config:
+        from practiceplan.services.config import Config
+
+        return Config(self)

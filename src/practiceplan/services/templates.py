@@ -10,9 +10,7 @@ numbers only.
 from __future__ import annotations
 
 import copy
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -29,6 +27,7 @@ from practiceplan.domain.models import (
 )
 from practiceplan.domain.template_merge import Change, Merge
 from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
+from practiceplan.fileio import write_atomic
 from practiceplan.formats.templates import format as tf
 from practiceplan.store import templates as st
 
@@ -348,7 +347,7 @@ class Templates:
         private = signatures.load_private_key(Path(key).expanduser())
         signed = signatures.sign(loaded.doc, private)
         target = Path(out or path)
-        write_atomically(target, tf.encode(signed))
+        write_atomic(target, tf.encode(signed), mode=0o644, replace=True, as_input_error=True)
         return target, signatures.fingerprint(signed["signature"]["publicKey"])
 
     def signature_status(self, loaded: tf.TemplateFile, *, check_trust: bool) -> dict[str, Any]:
@@ -748,25 +747,3 @@ def _search_text(entity: dict[str, Any]) -> str:
     parts += [str(meta.get("instrument") or ""), str(meta.get("level") or "")]
     parts += [str(s.get("label") or "") for s in meta.get("segments") or [] if isinstance(s, dict)]
     return "\n".join(parts).lower()
-
-
-def write_atomically(target: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``target`` via a temporary file in the same folder and a rename."""
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except OSError as exc:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise InvalidInputError(f"cannot write {target}: {exc.strerror}") from None

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from practiceplan import __version__, faults
+from practiceplan import __version__, faults, fileio
 from practiceplan.errors import BusyError, InvalidInputError, NotFoundError
 from practiceplan.store import data as mt
 from practiceplan.store import locking, schema
@@ -77,27 +77,6 @@ def _stamp(now: datetime) -> str:
 def _iso(now: datetime) -> str:
     utc = now.astimezone(timezone.utc)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not supported (Windows): the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _ro_uri(path: Path) -> str:
@@ -193,36 +172,6 @@ def _snapshot(db_path: Path, tmp: Path) -> sqlite3.Connection:
     return target
 
 
-def _place(tmp: Path, final: Path, *, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, final)
-        return
-    try:
-        os.link(tmp, final)  # atomic, and fails if the name is taken: never overwrites
-    except FileExistsError:
-        raise
-    except OSError:
-        # no hard links on this file system: check, then rename (not atomic against a racing creator)
-        if final.exists():
-            raise FileExistsError(final) from None
-        os.replace(tmp, final)
-        return
-    tmp.unlink()
-
-
-def _write_json_atomic(path: Path, document: dict[str, Any], *, overwrite: bool) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.backup.tmp")
-    data = (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _place(tmp, path, overwrite=overwrite)
-    _fsync_dir(path.parent)
-
-
 def write_backup(
     db_path: Path,
     *,
@@ -287,13 +236,12 @@ def _write_backup(
             finally:
                 copy.close()
             os.chmod(tmp, 0o600)
-            _fsync_file(tmp)
             digest = file_sha256(tmp)
             size = tmp.stat().st_size
             if dest is not None:
                 final = dest
                 try:
-                    _place(tmp, final, overwrite=overwrite)
+                    fileio.place(tmp, final, replace=overwrite)  # fsyncs the file and the folder
                 except FileExistsError:
                     raise InvalidInputError(f"{dest} already exists; nothing was written",
                                             hint="add --force to replace it") from None
@@ -301,7 +249,6 @@ def _write_backup(
                 final = _place_generation(tmp, folder, db_path.stem, now, version)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(final.parent)
         faults.hit("backup.manifest")
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -316,10 +263,15 @@ def _write_backup(
             "rowCounts": counts,
             "source": str(db_path),
         }
-        _write_json_atomic(manifest_path(final), manifest, overwrite=overwrite or dest is None)
+        fileio.write_atomic(manifest_path(final), _manifest_bytes(manifest), mode=0o600,
+                            replace=overwrite or dest is None, temp_suffix=".backup.tmp")
         pruned = prune(folder, db_path.stem, keep, protect=final) if keep is not None else []
     return {**manifest, "path": str(final), "manifestPath": str(manifest_path(final)),
             "pruned": [str(p) for p in pruned]}
+
+
+def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def _place_generation(tmp: Path, folder: Path, stem: str, now: datetime, version: int) -> Path:
@@ -330,7 +282,7 @@ def _place_generation(tmp: Path, folder: Path, stem: str, now: datetime, version
         if manifest_path(final).exists():
             continue
         try:
-            _place(tmp, final, overwrite=False)
+            fileio.place(tmp, final)
             return final
         except FileExistsError:
             continue
@@ -385,7 +337,7 @@ def prune(folder: Path, stem: str, keep: int, *, protect: Path | tuple[Path, ...
         gen.path.unlink(missing_ok=True)
         removed.append(gen.path)
     if removed:
-        _fsync_dir(folder)
+        fileio.fsync_dir(folder)
     return removed
 
 
@@ -639,9 +591,7 @@ def _restore_damaged(
     finally:
         source_conn.close()
     os.chmod(tmp, 0o600)
-    _fsync_file(tmp)
-    os.replace(tmp, db_path)
-    _fsync_dir(db_path.parent)
+    fileio.place(tmp, db_path, replace=True)
     pruned = _prune_after(db_path, keep, None, candidate)
     return {"restored": str(candidate), "database": str(db_path), "schemaVersion": checked["schemaVersion"],
             "rowCounts": checked["rowCounts"], "generation": None, "setAside": str(aside), "pruned": pruned}

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import stat
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
+from practiceplan.fileio import write_atomic
 from practiceplan.formats.templates.format import signed_content
 
 ALGORITHM = "ed25519"
@@ -70,17 +70,6 @@ def parse_public_key(text: str) -> str:
     return value
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def generate(private_path: Path, *, force: bool = False) -> KeyPair:
     """Create a key pair: ``private_path`` (PEM, mode 0600) and ``private_path.pub`` (public, one line)."""
     from cryptography.hazmat.primitives import serialization
@@ -105,8 +94,8 @@ def generate(private_path: Path, *, force: bool = False) -> KeyPair:
     )
     public_hex = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     try:
-        _write_private(private_path, pem)
-        public_path.write_text(PUBLIC_PREFIX + public_hex + "\n", encoding="utf-8")
+        write_atomic(private_path, pem, mode=0o600)
+        write_atomic(public_path, (PUBLIC_PREFIX + public_hex + "\n").encode("utf-8"), mode=0o644)
     except OSError as exc:
         raise InvalidInputError(f"cannot write the key: {exc.strerror}") from None
     return KeyPair(public_hex, private_path, public_path)

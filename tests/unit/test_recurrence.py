@@ -22,13 +22,13 @@ from practiceplan.domain.recurrence import (
     expand,
     first_slots,
     get_zone,
-    localize,
     occurrence_id,
     parse_rule,
     until_date,
     validate,
     wire_rule,
 )
+from practiceplan.domain.tz import localize
 
 UTC = timezone.utc
 

@@ -24,8 +24,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.tz import localize
 from practiceplan.domain.models import plan_duration, plan_flex, plan_is_live, plan_segments
+from practiceplan.domain.tz import localize
 
 UTC = timezone.utc
 DAY_MS = 86_400_000

@@ -14,7 +14,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.tz import localize
 from practiceplan.domain.models import (
     is_touched,
     iso_z,
@@ -30,6 +29,7 @@ from practiceplan.domain.models import (
     plan_targets,
     plan_zone_name,
 )
+from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def recurrence_key(plan: dict[str, Any], recurrence: rec.Recurrence) -> str | No
 
     if recurrence.rule is None:
         return None
-    first = rec.localize(datetime.combine(recurrence.start, recurrence.time or time()), rec.get_zone(recurrence.zone))
+    first = localize(datetime.combine(recurrence.start, recurrence.time or time()), rec.get_zone(recurrence.zone))
     return f"RRULE:{(plan.get('schedule') or {}).get('rule') or recurrence.rule}|DTSTART:{iso_z(first)}"
 
 

@@ -22,6 +22,7 @@ from practiceplan.domain.models import (
     parse_local_date,
 )
 from practiceplan.domain.occurrences import parse_time_of_day, plan_recurrence
+from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
 MAX_SEGMENTS = 10
@@ -291,7 +292,7 @@ def _schedule(
     schedule["startDate"] = start.isoformat()
     schedule["endDate"] = end.isoformat() if end else None
     if kind == "single":
-        first = rec.localize(datetime.combine(start, at or time()), zone)
+        first = localize(datetime.combine(start, at or time()), zone)
         schedule["target"] = iso_z(first)
     elif "target" in old:
         schedule["target"] = old["target"]

@@ -410,8 +410,12 @@ class RateModel:
         return plan_id, weekday, daypart(int(local_ms % DAY_MS // 3_600_000))
 
     def posterior(self, key: tuple[str, int, str]) -> tuple[float, float]:
-        base = (self.completed + 1) / (self.completed + self.missed + 2)
         done, missed = self.counts.get(key, (0, 0))
+        return self.beta(done, missed)
+
+    def beta(self, done: int, missed: int) -> tuple[float, float]:
+        """Beta(a, b) of a cell with ``done`` completed and ``missed`` missed sessions behind it, over the prior."""
+        base = (self.completed + 1) / (self.completed + self.missed + 2)
         return PRIOR_STRENGTH * base + done, PRIOR_STRENGTH * (1 - base) + missed
 
     def predict(self, key: tuple[str, int, str]) -> tuple[float, float, float]:

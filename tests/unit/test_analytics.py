@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from practiceplan.domain import insights as an
 from practiceplan.domain import occurrences as occ_mod
 from practiceplan.domain.plans import PlanInput, apply_input
+from practiceplan.render.plain import sparkline
 
 UTC = timezone.utc
 Z_UTC = ZoneInfo("UTC")
@@ -331,5 +332,5 @@ def test_prediction_in_forecast_uses_history():
 
 
 def test_sparkline_and_rounding():
-    assert an.sparkline([0, 5, 10, None]) == "▁▅█·"
+    assert sparkline([0, 5, 10, None]) == "▁▅█·"
     assert an.round_half_up(12.5) == 13 and an.round_half_up(2.5) == 3

@@ -600,19 +600,3 @@ def block(judged: Sequence[Judged], *, first_day: int | None, last_day: int | No
         "longestStreak": longest,
         "missedWindows": missed_windows(judged, now_ms, clock),
     }
-
-
-def sparkline(values: Sequence[float | None], width: int | None = None) -> str:
-    """Unicode block sparkline; None is a gap (·)."""
-    ticks = "▁▂▃▄▅▆▇█"
-    present = [v for v in values if v is not None]
-    top = max(present) if present else 0
-    out = []
-    for value in values if width is None else values[-width:]:
-        if value is None:
-            out.append("·")
-        elif top <= 0:
-            out.append(ticks[0])
-        else:
-            out.append(ticks[min(len(ticks) - 1, int(value / top * (len(ticks) - 1) + 0.5))])
-    return "".join(out)

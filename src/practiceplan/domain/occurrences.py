@@ -286,6 +286,28 @@ def checkin(
     stamp = iso_z(now)
     minutes = minutes or occurrence_minutes(occ, plan) or 30
     prompts = list(occ.get("reflectionPrompts") or plan_prompts(plan))
+    answers = _answers(answers, prompts)
+    entry = {
+        "id": entry_id,
+        "timestamp": iso_z(when or now),
+        "duration": minutes,
+        "type": "practice",
+        "instrument": plan_instrument(plan) or default_instrument,
+        "pieces": _plan_pieces(plan) if pieces is None else pieces,
+        "techniques": _techniques(plan, occ),
+        "goalIds": [],
+        "notes": notes or None,
+        "mood": mood,
+        "tags": [],
+        "metadata": _entry_metadata(plan, occ, user_zone, prompts, answers, metrics),
+        "createdAt": stamp,
+        "updatedAt": stamp,
+    }
+    return entry, _completed(occ, entry_id, minutes, answers, stamp)
+
+
+def _answers(answers: dict[str, str] | None, prompts: list[str]) -> dict[str, str]:
+    """The non-blank reflection answers; each must answer one of the session's ``prompts``."""
     answers = {k: v for k, v in (answers or {}).items() if v.strip()}
     unknown = [p for p in answers if p not in prompts]
     if unknown:
@@ -293,20 +315,38 @@ def checkin(
             f"'{unknown[0]}' is not one of this session's reflection prompts",
             hint="prompts: " + ("; ".join(prompts) if prompts else "none"),
         )
+    return answers
+
+
+def _techniques(plan: dict[str, Any], occ: dict[str, Any]) -> list[str]:
+    """The plan's techniques, then its segments', trimmed, each once."""
     techniques: list[str] = []
     for technique in [*(plan.get("techniques") or []), *(t for s in occ.get("segments") or [] for t in s.get("techniques") or [])]:
         if isinstance(technique, str) and technique.strip() and technique.strip() not in techniques:
             techniques.append(technique.strip())
-    if pieces is None:
-        pieces = []
-        for ref in plan.get("pieceRefs") or []:
-            if isinstance(ref, dict) and isinstance(ref.get("title"), str) and ref["title"].strip():
-                piece: dict[str, Any] = {"title": ref["title"]}
-                if isinstance(ref.get("composer"), str):
-                    piece["composer"] = ref["composer"]
-                if isinstance(ref.get("scoreId"), str):
-                    piece["id"] = ref["scoreId"]
-                pieces.append(piece)
+    return techniques
+
+
+def _plan_pieces(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Logbook pieces from the plan's ``pieceRefs`` (title, composer, score id as the piece id)."""
+    pieces = []
+    for ref in plan.get("pieceRefs") or []:
+        if isinstance(ref, dict) and isinstance(ref.get("title"), str) and ref["title"].strip():
+            piece: dict[str, Any] = {"title": ref["title"]}
+            if isinstance(ref.get("composer"), str):
+                piece["composer"] = ref["composer"]
+            if isinstance(ref.get("scoreId"), str):
+                piece["id"] = ref["scoreId"]
+            pieces.append(piece)
+    return pieces
+
+
+def _entry_metadata(
+    plan: dict[str, Any], occ: dict[str, Any], user_zone: str, prompts: list[str], answers: dict[str, str],
+    metrics: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A check-in entry's ``metadata``: the link to its plan and session, prompts and answers, focus, targets,
+    metrics."""
     metadata: dict[str, Any] = {
         "source": "practice_plan",
         "planId": plan["id"],
@@ -326,22 +366,11 @@ def checkin(
         metadata["targets"] = dict(occ["targets"])
     if metrics:
         metadata["metrics"] = dict(metrics)
-    entry = {
-        "id": entry_id,
-        "timestamp": iso_z(when or now),
-        "duration": minutes,
-        "type": "practice",
-        "instrument": plan_instrument(plan) or default_instrument,
-        "pieces": pieces,
-        "techniques": techniques,
-        "goalIds": [],
-        "notes": notes or None,
-        "mood": mood,
-        "tags": [],
-        "metadata": metadata,
-        "createdAt": stamp,
-        "updatedAt": stamp,
-    }
+    return metadata
+
+
+def _completed(occ: dict[str, Any], entry_id: str, minutes: int, answers: dict[str, str], stamp: str) -> dict[str, Any]:
+    """A copy of ``occ`` checked in with entry ``entry_id``: status, link, check-in record, history, duration."""
     updated = copy.deepcopy(occ)
     record: dict[str, Any] = {"at": stamp, "action": "checkin", "entryId": entry_id, "minutes": minutes}
     if occ.get("status") == "completed" and occ.get("logEntryId"):
@@ -354,7 +383,7 @@ def checkin(
     )
     updated = _history_add(updated, record)
     updated["metrics"]["actualDuration"] = minutes
-    return entry, updated
+    return updated
 
 
 def uncheck(occ: dict[str, Any], *, now: datetime, undo_minutes: int, reason: str | None) -> dict[str, Any]:

@@ -182,12 +182,8 @@ def show(
     json_: Json = False,
 ) -> None:
     """Show one plan with its next sessions."""
-    from practiceplan.domain.models import iso_z
-
     p = session(ctx)
-    plan = p.store.resolve("practice_plan", plan_id)
-    p.plans.extend_horizon()
-    upcoming = p.store.occurrences(plan_id=plan["id"], start_from=iso_z(p.now), limit=5)
+    plan, upcoming = p.plans.show(plan_id)
     if json_:
         from practiceplan.render.output import emit_json
 

@@ -28,16 +28,9 @@ from practiceplan.errors import InvalidInputError
 UTC = timezone.utc
 
 ENTRY_TYPES = ("practice", "performance", "lesson", "rehearsal", "technique", "status_change")
-USER_ENTRY_TYPES = ENTRY_TYPES[:5]
 MOODS = ("frustrated", "neutral", "satisfied", "excited")
-PLAN_TYPES = ("bootcamp", "course", "custom")
-PLAN_VISIBILITIES = ("private", "shared", "template")
-PLAN_STATUSES = ("draft", "active", "completed", "archived")
-OCCURRENCE_STATUSES = ("scheduled", "completed", "skipped", "expired")
 WIRE_FLEXIBILITY = ("fixed", "same-day", "anytime")
 FLEX_KINDS = (*WIRE_FLEXIBILITY, "weekly")
-# Keys of occurrence.metrics that practiceplan itself manages.
-RESERVED_METRICS = ("history", "actualDuration", "originalStart", "previousCheckIn", "pendingLog")
 
 ID_PREFIXES = {
     "plan": "plan_",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -343,7 +343,3 @@ def _set_flex(schedule: dict[str, Any], meta: dict[str, Any], given: str | None,
         meta["flex"] = "weekly"
     else:
         meta.pop("flex", None)
-
-
-def horizon_end(now: datetime, horizon_days: int) -> datetime:
-    return now + timedelta(days=horizon_days)

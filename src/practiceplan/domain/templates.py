@@ -636,12 +636,6 @@ def template_status(entity: dict[str, Any]) -> str:
     return "published" if entity.get("publishedAt") else "draft"
 
 
-def span_days(template: dict[str, Any]) -> int | None:
-    schedule = template.get("schedule") or {}
-    start, end = parse_local_date(schedule.get("startDate")), parse_local_date(schedule.get("endDate"))
-    return (end - start).days if start and end else None
-
-
 def week_dates(start: date, weeks: int, week_start: int) -> tuple[date, date]:
     """The first day of the week containing ``start`` and the day after ``weeks`` whole weeks."""
     first = start - timedelta(days=(start.weekday() - week_start) % 7)

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from practiceplan.domain.models import plan_duration, plan_flex, plan_is_live, plan_segments
+from practiceplan.domain.occurrences import plan_recurrence
 from practiceplan.domain.tz import localize
 
 UTC = timezone.utc
@@ -463,8 +464,7 @@ def forecast(
     ``horizons`` (plan id -> epoch ms materialised up to) lets plans whose occurrences already cover the
     window skip rule expansion.
     """
-    from practiceplan.domain import recurrence as rec
-    from practiceplan.domain.occurrences import plan_recurrence
+    from practiceplan.domain import recurrence as rec  # lazily: dateutil, only when rules must be expanded
 
     materialised = [item.fact for item in judged]
     today = clock.day(now_ms)

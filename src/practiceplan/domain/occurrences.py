@@ -32,6 +32,9 @@ from practiceplan.domain.models import (
 from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
+# recurrence (with dateutil, ~11 ms) is imported inside the functions that expand rules, so that read paths
+# (`next`, `occurrences`, `log list`) that only judge deadlines never load it. recurrence imports nothing
+# from this module: the lazy import is for start-up time, not a hidden cycle (tests/unit/test_layers.py).
 if TYPE_CHECKING:
     from practiceplan.domain import recurrence as rec
 
@@ -62,7 +65,7 @@ def parse_time_of_day(value: object) -> time | None:
 
 def plan_recurrence(plan: dict[str, Any], default_zone: str) -> rec.Recurrence | None:
     """The plan's schedule as a :class:`Recurrence`, or None when it cannot be expanded."""
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     schedule = plan.get("schedule") or {}
     meta = schedule.get("metadata") or {}
@@ -89,7 +92,7 @@ def plan_recurrence(plan: dict[str, Any], default_zone: str) -> rec.Recurrence |
 
 def recurrence_key(plan: dict[str, Any], recurrence: rec.Recurrence) -> str | None:
     """Mirubato's ``RRULE:<rule>|DTSTART:<ISO-Z of the first start>``, shared by all occurrences of a plan."""
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     if recurrence.rule is None:
         return None
@@ -103,7 +106,7 @@ def is_generated_id(occ_id: str) -> bool:
 
 
 def build_occurrence(plan: dict[str, Any], slot: rec.Slot, key: str | None, now: datetime) -> dict[str, Any]:
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     occ_id = rec.occurrence_id(plan["id"], slot.key)
     minutes = plan_duration(plan)
@@ -146,7 +149,7 @@ def reconcile(
     (same id) or soft-deleted when their slot is gone; touched ones are never rewritten. ``existing`` holds
     all of the plan's occurrences, deleted ones included (a slot that comes back is revived, same id).
     """
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     recurrence = plan_recurrence(plan, default_zone)
     slots = rec.expand(recurrence, window_start, window_end) if recurrence else []

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from practiceplan.domain.models import is_completed, iso_z, occurrence_history, occurrence_start, parse_instant
 from practiceplan.domain.occurrences import deadline, next_starts
-from practiceplan.domain.schedule import is_moved
+from practiceplan.domain.schedule import is_moved, live_sessions
 from practiceplan.domain.tz import day_of
 
 
@@ -47,7 +47,7 @@ def calendar(
     with its original slot) and ``movedAway``: sessions whose original slot was that day."""
     first = first_day - timedelta(days=(first_day.weekday() - week_start) % 7)
     last = first + timedelta(days=7 * weeks)
-    live = [o for o in occurrences if not o.get("deletedAt") and occurrence_start(o) is not None]
+    live = live_sessions(occurrences)
     following = next_starts(live)
     cells: dict[date, dict[str, Any]] = {
         first + timedelta(days=i): {"date": (first + timedelta(days=i)).isoformat(), "sessions": [], "movedAway": []}

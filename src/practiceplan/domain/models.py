@@ -106,17 +106,16 @@ def clean_line(value: str, field: str, *, max_len: int = MAX_TITLE, allow_empty:
     text = value.strip()
     if not text and not allow_empty:
         raise InvalidInputError(f"{field} must not be empty")
-    if _UNSAFE_LINE.search(text):
-        raise InvalidInputError(f"{field} contains control or bidirectional-override characters")
-    if len(text) > max_len:
-        raise InvalidInputError(f"{field} is longer than {max_len} characters")
-    return text
+    return _checked_text(text, field, _UNSAFE_LINE, max_len)
 
 
 def clean_text(value: str, field: str, *, max_len: int = MAX_TEXT) -> str:
     """Validate multi-line user text (notes): newlines and tabs allowed, other controls refused."""
-    text = value.strip()
-    if _UNSAFE_MULTILINE.search(text):
+    return _checked_text(value.strip(), field, _UNSAFE_MULTILINE, max_len)
+
+
+def _checked_text(text: str, field: str, unsafe: re.Pattern[str], max_len: int) -> str:
+    if unsafe.search(text):
         raise InvalidInputError(f"{field} contains control or bidirectional-override characters")
     if len(text) > max_len:
         raise InvalidInputError(f"{field} is longer than {max_len} characters")

@@ -85,23 +85,29 @@ def _require_live(occ: dict[str, Any]) -> None:
         raise InvalidInputError("this session was deleted", hint="list sessions with `practiceplan occurrences`")
 
 
+def _require_to_do(occ: dict[str, Any], verb: str, *, if_skipped: tuple[str, str]) -> None:
+    """A live session still to do: not checked in, not skipped (``if_skipped``: message and hint), not expired.
+    ``verb`` ("skipped", "moved") words the errors."""
+    _require_live(occ)
+    status = occ.get("status", "scheduled")
+    if is_completed(occ):
+        raise InvalidInputError(
+            f"this session is checked in, so it cannot be {verb}",
+            hint="undo the check-in first with `practiceplan uncheck`",
+        )
+    if status == "skipped":
+        raise InvalidInputError(*if_skipped)
+    if status != "scheduled":
+        raise InvalidInputError(f"this session is {status}; only scheduled sessions can be {verb}",
+                                hint="see what happened to it with `practiceplan occurrences --history OCC`")
+
+
 # --------------------------------------------------------------------------- skip / unskip
 
 
 def skip(occ: dict[str, Any], *, now: datetime, reason: str | None) -> dict[str, Any]:
     """Excuse a session: status ``skipped`` (it is neither completed nor missed) plus a history record."""
-    _require_live(occ)
-    status = occ.get("status", "scheduled")
-    if is_completed(occ):
-        raise InvalidInputError(
-            "this session is checked in, so it cannot be skipped",
-            hint="undo the check-in first with `practiceplan uncheck`",
-        )
-    if status == "skipped":
-        raise InvalidInputError("this session is already skipped", hint="`practiceplan unskip` reverts it")
-    if status != "scheduled":
-        raise InvalidInputError(f"this session is {status}; only scheduled sessions can be skipped",
-                                hint="see what happened to it with `practiceplan occurrences --history OCC`")
+    _require_to_do(occ, "skipped", if_skipped=("this session is already skipped", "`practiceplan unskip` reverts it"))
     updated = _with_history(occ, history_record(now, "skip", reason=reason), now)
     updated["status"] = "skipped"
     return updated
@@ -129,18 +135,7 @@ def occurrence_length(occ: dict[str, Any]) -> timedelta | None:
 
 
 def check_movable(occ: dict[str, Any]) -> None:
-    _require_live(occ)
-    if is_completed(occ):
-        raise InvalidInputError(
-            "this session is checked in, so it cannot be moved",
-            hint="undo the check-in first with `practiceplan uncheck`",
-        )
-    status = occ.get("status", "scheduled")
-    if status == "skipped":
-        raise InvalidInputError("this session is skipped", hint="unskip it first with `practiceplan unskip`")
-    if status != "scheduled":
-        raise InvalidInputError(f"this session is {status}; only scheduled sessions can be moved",
-                                hint="see what happened to it with `practiceplan occurrences --history OCC`")
+    _require_to_do(occ, "moved", if_skipped=("this session is skipped", "unskip it first with `practiceplan unskip`"))
     if occurrence_start(occ) is None:
         raise InvalidInputError("this session has no scheduled start, so it cannot be moved",
                                 hint="it came from another device without a time; edit it there")
@@ -234,17 +229,12 @@ def bookings_of(
     zone: ZoneInfo, week_start: int = 0,
 ) -> list[Booking]:
     """Days' loads: live sessions that are completed or still to do (skipped and missed ones use no time)."""
-    live = [o for o in occurrences if not o.get("deletedAt") and occurrence_start(o) is not None]
-    following = next_starts(live)
+    live = live_sessions(occurrences)
+    gone = _missed_ids(live, now=now, zone=zone, week_start=week_start)
     result = []
     for occ in live:
-        status = occ.get("status", "scheduled")
-        if not is_completed(occ):
-            if status != "scheduled":
-                continue
-            due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=week_start)
-            if due_by is not None and due_by <= now:
-                continue  # missed: it takes no time on its day
+        if occ["id"] in gone or (not is_completed(occ) and occ.get("status", "scheduled") != "scheduled"):
+            continue
         start = occurrence_start(occ)
         assert start is not None
         result.append(Booking(occ["id"], occ.get("planId", ""), day_of(start, zone), minutes_of(occ)))
@@ -328,15 +318,27 @@ def missed(
     occurrences: Iterable[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int = 0,
 ) -> list[dict[str, Any]]:
     """Live, still-scheduled occurrences whose deadline has passed (schedule order)."""
-    live = [o for o in occurrences if not o.get("deletedAt") and occurrence_start(o) is not None]
+    live = live_sessions(occurrences)
+    gone = _missed_ids(live, now=now, zone=zone, week_start=week_start)
+    return [occ for occ in sorted(live, key=lambda o: (o["scheduledStart"], o["id"])) if occ["id"] in gone]
+
+
+def live_sessions(occurrences: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The occurrences that are not deleted and have a start."""
+    return [o for o in occurrences if not o.get("deletedAt") and occurrence_start(o) is not None]
+
+
+def _missed_ids(live: list[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int) -> set[str]:
+    """Ids of the still-scheduled sessions among ``live`` whose deadline has passed (an anytime session's
+    deadline is the next start of its plan among ``live``)."""
     following = next_starts(live)
-    result = []
-    for occ in sorted(live, key=lambda o: (o["scheduledStart"], o["id"])):
+    result = set()
+    for occ in live:
         if occ.get("status", "scheduled") != "scheduled" or is_completed(occ):
             continue
         due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=week_start)
         if due_by is not None and due_by <= now:
-            result.append(occ)
+            result.add(occ["id"])
     return result
 
 

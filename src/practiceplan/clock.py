@@ -2,7 +2,7 @@
 
 ``PRACTICEPLAN_NOW`` fixes the clock for tests and scripts: an ISO instant with an offset or ``Z``
 (``2026-03-01T17:00:00Z``) or a local date-time / date (``2026-03-01T18:00``, ``2026-03-01``) read in the
-user's zone.
+user's zone (:func:`practiceplan.domain.tz.localize`: gaps move forward, folds take the first instance).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
 UTC = timezone.utc
@@ -34,5 +35,5 @@ def parse_fixed_now(text: str, zone: ZoneInfo | timezone) -> datetime:
             hint="use e.g. PRACTICEPLAN_NOW=2026-03-01T18:00:00Z",
         ) from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=zone, fold=0)
+        dt = localize(dt, zone)
     return dt.astimezone(UTC)

@@ -2,9 +2,9 @@
 
 A stdlib fast path handles ISO forms and simple words (``today``, ``tomorrow 6pm``, ``next monday 18:00``,
 ``in 3 days``) so most invocations never import dateparser (~170 ms on first use). Anything else falls back
-to dateparser, imported lazily here and nowhere else. Local wall-clock input is read in the user's zone; a
-local time that does not exist (DST gap) moves forward by the gap, an ambiguous one takes its first
-instance (``fold=0``), the same policy as recurrence.
+to dateparser, imported lazily here and nowhere else. Local wall-clock input is read in the user's zone under
+the one time-zone policy (:mod:`practiceplan.domain.tz`): a local time that does not exist (DST gap) moves
+forward by the gap, an ambiguous one takes its first instance.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
 UTC = timezone.utc
@@ -67,7 +68,7 @@ def _simple_date(word: str, today: date) -> date | None:
 
 def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
     """Wall-clock time in ``zone`` -> UTC; gaps move forward, folds take the first instance."""
-    return naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    return localize(naive, zone).astimezone(UTC)
 
 
 def _fast_datetime(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:

@@ -21,18 +21,6 @@ class ExitCode(IntEnum):
     NOPERM = 77  # not authorised (EX_NOPERM)
 
 
-EXIT_CODE_DOCS: dict[ExitCode, str] = {
-    ExitCode.OK: "success",
-    ExitCode.INTERNAL: "internal error (a bug: please report it)",
-    ExitCode.USAGE: "usage error: unknown command or option, missing argument",
-    ExitCode.NOT_FOUND: "not found: no such id, or an id prefix that matches several",
-    ExitCode.DATA: "invalid data or input: bad date, RRULE, time zone, file contents; nothing was written",
-    ExitCode.UNAVAILABLE: "remote unavailable (sync server unreachable)",
-    ExitCode.TEMPFAIL: "busy: the database is locked by another process, or retry later",
-    ExitCode.NOPERM: "not authorised (untrusted signature, bad token)",
-}
-
-
 class PracticePlanError(Exception):
     """Base of every error a user can cause. ``message`` is one line; ``hint`` an optional second."""
 

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from practiceplan.domain import calendar as cal
 from practiceplan.domain import occurrences as occ_mod
 from practiceplan.domain import schedule as sch
+from practiceplan.domain.durations import parse_minutes
 from practiceplan.domain.models import is_touched, iso_z, parse_instant
 from practiceplan.domain.plans import PlanInput, apply_input
 from practiceplan.errors import InvalidInputError
@@ -261,7 +263,7 @@ def test_describe_history():
     occ = sch.skip(occ, now=datetime(2026, 6, 12, 8, tzinfo=UTC), reason="travelling")
     occ = sch.unskip(occ, now=datetime(2026, 6, 12, 9, tzinfo=UTC), reason=None)
     occ = sch.move(occ, at("2026-03-04T17:00:00Z"), now=datetime(2026, 6, 13, 9, tzinfo=UTC), reason="lesson", via="defer")
-    texts = [line["text"] for line in sch.describe_history(occ, BERLIN)]
+    texts = [line["text"] for line in cal.describe_history(occ, BERLIN)]
     assert texts == [
         "Skipped on 12 Jun: travelling",
         "Unskipped on 12 Jun",
@@ -272,10 +274,10 @@ def test_describe_history():
 @pytest.mark.parametrize("text, minutes", [("45", 45), ("45m", 45), ("45 min", 45), ("1h", 60), ("1h30", 90),
                                            ("1h30m", 90), ("2 h", 120), ("90m", 90), ("0", 0)])
 def test_parse_minutes(text, minutes):
-    assert sch.parse_minutes(text, "--cap") == minutes
+    assert parse_minutes(text, "--cap") == minutes
 
 
 @pytest.mark.parametrize("text", ["", "abc", "45x", "-5", "1.5h", "h"])
 def test_parse_minutes_refuses(text):
     with pytest.raises(InvalidInputError):
-        sch.parse_minutes(text, "--cap")
+        parse_minutes(text, "--cap")

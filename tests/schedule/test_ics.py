@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from practiceplan.domain import schedule as sch
+from practiceplan.formats import ics
 
 icalendar = pytest.importorskip("icalendar")
 
@@ -96,9 +96,9 @@ def test_uid_is_stable_and_alarm_follows_config(cli, planned, tmp_path):
 
 def test_folding_and_escaping_unit():
     line = "SUMMARY:" + "é" * 60  # 2 octets each
-    folded = sch.ics_fold(line)
+    folded = ics.ics_fold(line)
     pieces = folded.split("\r\n")[:-1]
     assert all(len(p.encode()) <= 75 for p in pieces) and all(p.startswith(" ") for p in pieces[1:])
     assert "".join(p[1:] if i else p for i, p in enumerate(pieces)) == line  # unfolds to the original
-    assert sch.ics_escape("a,b;c\\d\ne\r\nf\x07") == "a\\,b\\;c\\\\d\\ne\\nf"
-    assert sch.ics_fold("SHORT:x") == "SHORT:x\r\n"
+    assert ics.ics_escape("a,b;c\\d\ne\r\nf\x07") == "a\\,b\\;c\\\\d\\ne\\nf"
+    assert ics.ics_fold("SHORT:x") == "SHORT:x\r\n"

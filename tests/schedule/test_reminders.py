@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from practiceplan.domain import occurrences as occ_mod
-from practiceplan.domain import schedule as sch
+from practiceplan.domain import reminders as rem
 from practiceplan.domain.models import iso_z, parse_instant
 from practiceplan.domain.plans import PlanInput, apply_input
 
@@ -212,8 +212,8 @@ def year_of_reminders(seed: int):
         for occ in occs:
             start = parse_instant(occ["scheduledStart"])
             due = occ_mod.deadline(occ, BERLIN, next_start=following.get(occ["id"]))
-            fire = sch.fire_time(start, within=within, all_day=all_day, zone=BERLIN)
-            items.append(sch.Reminder(occ["id"], plan["id"], spec["title"], start, spec["minutes"], fire, due, all_day))
+            fire = rem.fire_time(start, within=within, all_day=all_day, zone=BERLIN)
+            items.append(rem.Reminder(occ["id"], plan["id"], spec["title"], start, spec["minutes"], fire, due, all_day))
             if rng.random() < 0.4:  # checked in some time after the start, before or after its deadline
                 completed_at[occ["id"]] = start + timedelta(minutes=rng.randint(0, 60 * 30))
     return items, completed_at
@@ -245,14 +245,14 @@ def test_a_year_of_cron_ticks_fires_each_reminder_once():
     sent: dict[str, tuple[str, datetime]] = {}
     summaries_per_tick = Counter()
     pointer = 0
-    active: dict[str, sch.Reminder] = {}
+    active: dict[str, rem.Reminder] = {}
     for tick in ticks:
         while pointer < len(by_fire) and by_fire[pointer].fire_at <= tick:
             active[by_fire[pointer].occ_id] = by_fire[pointer]
             pointer += 1
         candidates = [r for r in active.values()
                       if not (r.occ_id in completed_at and completed_at[r.occ_id] <= tick)]
-        individual, summary = sch.select_reminders(candidates, set(sent), now=tick, grace=grace)
+        individual, summary = rem.select_reminders(candidates, set(sent), now=tick, grace=grace)
         for r in individual:
             assert r.occ_id not in sent, "sent twice"
             sent[r.occ_id] = ("reminder", tick)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from practiceplan.domain import insights as an
 from practiceplan.domain import occurrences as occ_mod
 from practiceplan.domain.plans import PlanInput, apply_input
+from practiceplan.render.plain import sparkline
 
 UTC = timezone.utc
 Z_UTC = ZoneInfo("UTC")
@@ -188,6 +189,50 @@ def test_ms_deadline_matches_the_datetime_rule():
                     assert an.deadline_ms(f, clock, None, week_start) == int(ref.timestamp() * 1000)
 
 
+# Zones with DST (and one without): spring gaps and autumn folds at 02:00/03:00, at midnight (Havana, Santiago,
+# Asuncion, Beirut, Sao Paulo until 2019), by 30 minutes (Lord Howe), and Apia's skipped day (2011-12-30).
+DEADLINE_ZONES = ("Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Havana", "America/Santiago",
+                  "America/Asuncion", "Asia/Beirut", "America/Sao_Paulo", "Pacific/Apia", "UTC")
+_SPAN = (ms(2010, 1, 1), ms(2030, 12, 31))
+
+
+def _transitions(name: str) -> list[int]:
+    """The instants the zone's UTC offset changes within _SPAN (epoch ms)."""
+    return [start for start, _, _ in an.DayClock(ZoneInfo(name), *_SPAN).segments()[1:] if start < _SPAN[1]]
+
+
+TRANSITIONS = {name: _transitions(name) or [ms(2020, 6, 1)] for name in DEADLINE_ZONES}
+
+
+@st.composite
+def deadline_cases(draw):
+    name = draw(st.sampled_from(DEADLINE_ZONES))
+    if draw(st.booleans()):  # near an offset change: the days around it are 23 or 25 hours long (or none)
+        start = draw(st.sampled_from(TRANSITIONS[name])) + draw(st.integers(-4 * 1440, 4 * 1440)) * 60_000
+    else:
+        start = draw(st.integers(_SPAN[0] // 60_000, _SPAN[1] // 60_000)) * 60_000
+    flex = draw(st.sampled_from(("fixed", "same-day", "anytime", "weekly")))
+    end = draw(st.one_of(st.none(), st.integers(0, 36 * 60).map(lambda m: start + m * 60_000)))
+    following = draw(st.one_of(st.none(), st.integers(1, 20 * 1440).map(lambda m: start + m * 60_000)))
+    return name, start, end, flex, following, draw(st.integers(0, 6))
+
+
+@settings(max_examples=600, deadline=None)
+@given(deadline_cases())
+def test_ms_deadline_equals_the_reference_in_dst_zones(case):
+    """insights.deadline_ms (fast, integers) equals occurrences.deadline (the reference) for every flex kind, in
+    zones with every kind of DST transition, with and without an end and a next session, any week start."""
+    name, start, end, flex, following, week_start = case
+    zone = ZoneInfo(name)
+    clock = an.DayClock(zone, start - 30 * an.DAY_MS, start + 30 * an.DAY_MS)
+    instant = lambda value: datetime.fromtimestamp(value / 1000, UTC)  # noqa: E731
+    doc = {"scheduledStart": instant(start).isoformat(), "scheduledEnd": instant(end).isoformat() if end else None,
+           "flexWindow": flex}
+    ref = occ_mod.deadline(doc, zone, next_start=instant(following) if following else None, week_start=week_start)
+    fact = an.OccFact("x", "p", start, end, "scheduled", flex)
+    assert an.deadline_ms(fact, clock, following, week_start) == int(ref.timestamp() * 1000)
+
+
 def test_days_are_calendar_days_across_dst():
     clock = an.DayClock(BERLIN, ms(2026, 3, 1), ms(2026, 4, 30))
     before = ms(2026, 3, 28, 22, 30)  # 23:30 CET Saturday
@@ -331,5 +376,5 @@ def test_prediction_in_forecast_uses_history():
 
 
 def test_sparkline_and_rounding():
-    assert an.sparkline([0, 5, 10, None]) == "▁▅█·"
+    assert sparkline([0, 5, 10, None]) == "▁▅█·"
     assert an.round_half_up(12.5) == 13 and an.round_half_up(2.5) == 3

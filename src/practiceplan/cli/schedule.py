@@ -124,7 +124,7 @@ def reschedule(
         if kind != "spread":
             raise InvalidInputError("--cap only goes with --cascade spread",
                                     hint="practiceplan reschedule OCC --cascade spread --cap 45m")
-        from practiceplan.domain.schedule import parse_minutes
+        from practiceplan.domain.durations import parse_minutes
 
         cap_minutes = parse_minutes(cap, "--cap", minimum=1, maximum=1440)
     p = session(ctx)
@@ -204,7 +204,7 @@ def _duration(text: str | None, default: int, what: str) -> Any:
 
     if text is None:
         return timedelta(minutes=default)
-    from practiceplan.domain.schedule import parse_minutes
+    from practiceplan.domain.durations import parse_minutes
 
     return timedelta(minutes=parse_minutes(text, what, minimum=0, maximum=10_080))
 
@@ -283,7 +283,7 @@ def cron(
         split_command(notify_cmd)
     minutes = None
     if within is not None:
-        from practiceplan.domain.schedule import parse_minutes
+        from practiceplan.domain.durations import parse_minutes
 
         minutes = parse_minutes(within, "--within", maximum=1440)
     data = cron_line(p.settings, every=every, notify_cmd=notify_cmd, within=minutes)

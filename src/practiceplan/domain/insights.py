@@ -24,12 +24,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.models import (
-    plan_duration,
-    plan_flex,
-    plan_is_live,
-    plan_segments,
-)
+from practiceplan.domain.models import plan_duration, plan_flex, plan_is_live, plan_segments
+from practiceplan.domain.occurrences import plan_recurrence
 from practiceplan.domain.tz import localize
 
 UTC = timezone.utc
@@ -186,7 +182,9 @@ def judge(
 
 
 def deadline_ms(fact: OccFact, clock: DayClock, next_start: int | None, week_start: int = 0) -> int:
-    """The instant after which a still-scheduled occurrence is missed (same rule as occurrences.deadline)."""
+    """The instant after which a still-scheduled occurrence is missed: the integer twin, for 100k-row histories,
+    of :func:`practiceplan.domain.occurrences.deadline`, which is the reference (a property test over DST zones
+    and every flex kind keeps them equal)."""
     day = clock.day(fact.start_ms)
     end_of_day = clock.midnight(day + 1)
     if fact.flex == "weekly":
@@ -415,8 +413,12 @@ class RateModel:
         return plan_id, weekday, daypart(int(local_ms % DAY_MS // 3_600_000))
 
     def posterior(self, key: tuple[str, int, str]) -> tuple[float, float]:
-        base = (self.completed + 1) / (self.completed + self.missed + 2)
         done, missed = self.counts.get(key, (0, 0))
+        return self.beta(done, missed)
+
+    def beta(self, done: int, missed: int) -> tuple[float, float]:
+        """Beta(a, b) of a cell with ``done`` completed and ``missed`` missed sessions behind it, over the prior."""
+        base = (self.completed + 1) / (self.completed + self.missed + 2)
         return PRIOR_STRENGTH * base + done, PRIOR_STRENGTH * (1 - base) + missed
 
     def predict(self, key: tuple[str, int, str]) -> tuple[float, float, float]:
@@ -462,8 +464,7 @@ def forecast(
     ``horizons`` (plan id -> epoch ms materialised up to) lets plans whose occurrences already cover the
     window skip rule expansion.
     """
-    from practiceplan.domain import recurrence as rec
-    from practiceplan.domain.occurrences import plan_recurrence
+    from practiceplan.domain import recurrence as rec  # lazily: dateutil, only when rules must be expanded
 
     materialised = [item.fact for item in judged]
     today = clock.day(now_ms)
@@ -601,19 +602,3 @@ def block(judged: Sequence[Judged], *, first_day: int | None, last_day: int | No
         "longestStreak": longest,
         "missedWindows": missed_windows(judged, now_ms, clock),
     }
-
-
-def sparkline(values: Sequence[float | None], width: int | None = None) -> str:
-    """Unicode block sparkline; None is a gap (·)."""
-    ticks = "▁▂▃▄▅▆▇█"
-    present = [v for v in values if v is not None]
-    top = max(present) if present else 0
-    out = []
-    for value in values if width is None else values[-width:]:
-        if value is None:
-            out.append("·")
-        elif top <= 0:
-            out.append(ticks[0])
-        else:
-            out.append(ticks[min(len(ticks) - 1, int(value / top * (len(ticks) - 1) + 0.5))])
-    return "".join(out)

@@ -28,16 +28,9 @@ from practiceplan.errors import InvalidInputError
 UTC = timezone.utc
 
 ENTRY_TYPES = ("practice", "performance", "lesson", "rehearsal", "technique", "status_change")
-USER_ENTRY_TYPES = ENTRY_TYPES[:5]
 MOODS = ("frustrated", "neutral", "satisfied", "excited")
-PLAN_TYPES = ("bootcamp", "course", "custom")
-PLAN_VISIBILITIES = ("private", "shared", "template")
-PLAN_STATUSES = ("draft", "active", "completed", "archived")
-OCCURRENCE_STATUSES = ("scheduled", "completed", "skipped", "expired")
 WIRE_FLEXIBILITY = ("fixed", "same-day", "anytime")
 FLEX_KINDS = (*WIRE_FLEXIBILITY, "weekly")
-# Keys of occurrence.metrics that practiceplan itself manages.
-RESERVED_METRICS = ("history", "actualDuration", "originalStart", "previousCheckIn", "pendingLog")
 
 ID_PREFIXES = {
     "plan": "plan_",
@@ -113,17 +106,16 @@ def clean_line(value: str, field: str, *, max_len: int = MAX_TITLE, allow_empty:
     text = value.strip()
     if not text and not allow_empty:
         raise InvalidInputError(f"{field} must not be empty")
-    if _UNSAFE_LINE.search(text):
-        raise InvalidInputError(f"{field} contains control or bidirectional-override characters")
-    if len(text) > max_len:
-        raise InvalidInputError(f"{field} is longer than {max_len} characters")
-    return text
+    return _checked_text(text, field, _UNSAFE_LINE, max_len)
 
 
 def clean_text(value: str, field: str, *, max_len: int = MAX_TEXT) -> str:
     """Validate multi-line user text (notes): newlines and tabs allowed, other controls refused."""
-    text = value.strip()
-    if _UNSAFE_MULTILINE.search(text):
+    return _checked_text(value.strip(), field, _UNSAFE_MULTILINE, max_len)
+
+
+def _checked_text(text: str, field: str, unsafe: re.Pattern[str], max_len: int) -> str:
+    if unsafe.search(text):
         raise InvalidInputError(f"{field} contains control or bidirectional-override characters")
     if len(text) > max_len:
         raise InvalidInputError(f"{field} is longer than {max_len} characters")
@@ -311,11 +303,21 @@ def normalize_entry(raw: object, now: datetime, *, where: str = "", now_iso: str
     Normalisation: ``timestamp`` becomes ISO-Z (epoch ms and offsets accepted), ``instrument`` is lowercased,
     ``type`` defaults to ``practice``, ``metadata.source`` to ``manual``, ``createdAt``/``updatedAt`` to now,
     a piece ``composer`` of ``null`` is dropped. Unknown fields are kept. ``where`` prefixes messages
-    (e.g. ``"item 7: "``). Raises InvalidInputError naming the field.
+    (e.g. ``"item 7: "``). Raises InvalidInputError naming the field (checked in field order, as below).
     """
     if not isinstance(raw, dict):
         raise InvalidInputError(f"{where}expected a JSON object")
     entry = dict(raw)
+    _normalize_head(entry, where)
+    entry["pieces"] = _normalized_pieces(entry.get("pieces", []), where)
+    _check_lists_and_texts(entry, where)
+    entry["metadata"] = _normalized_metadata(entry.get("metadata"), where)
+    _normalize_stamps(entry, where, now, now_iso)
+    return entry
+
+
+def _normalize_head(entry: dict[str, Any], where: str) -> None:
+    """``id``, ``deletedAt``, ``timestamp``, ``duration``, ``type`` and ``instrument``."""
     entry_id = entry.get("id")
     if not isinstance(entry_id, str) or not entry_id.strip() or len(entry_id) > 200:
         raise _fail(where, "id", "a non-empty string")
@@ -339,7 +341,10 @@ def normalize_entry(raw: object, now: datetime, *, where: str = "", now_iso: str
         if not isinstance(instrument, str) or not instrument.strip():
             raise _fail(where, "instrument", "a non-empty string")
         entry["instrument"] = instrument.strip().lower()
-    pieces = entry.get("pieces", [])
+
+
+def _normalized_pieces(pieces: object, where: str) -> list[dict[str, Any]]:
+    """Each piece an object with a string ``title`` (``composer``, ``id`` strings, ``duration`` a number)."""
     if not isinstance(pieces, list) or len(pieces) > 1000:
         raise _fail(where, "pieces", "an array of pieces")
     clean_pieces = []
@@ -363,7 +368,11 @@ def normalize_entry(raw: object, now: datetime, *, where: str = "", now_iso: str
         ):
             raise _fail(where, f"{path}.duration", "a number")
         clean_pieces.append(piece)
-    entry["pieces"] = clean_pieces
+    return clean_pieces
+
+
+def _check_lists_and_texts(entry: dict[str, Any], where: str) -> None:
+    """String arrays (techniques, tags, goal ids; empty by default), optional strings, and the mood."""
     for key in ("techniques", "tags", "goalIds", "goal_ids"):
         if key in entry:
             _check_str_list(entry[key], where, key)
@@ -377,7 +386,10 @@ def normalize_entry(raw: object, now: datetime, *, where: str = "", now_iso: str
     mood = entry.get("mood")
     if mood is not None and mood not in MOODS:
         raise _fail(where, "mood", "one of " + ", ".join(MOODS) + " or null")
-    metadata = entry.get("metadata")
+
+
+def _normalized_metadata(metadata: object, where: str) -> dict[str, Any]:
+    """An object (absent is empty) with a ``source``: ``practice_plan`` when it links a session, else ``manual``."""
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
@@ -386,7 +398,11 @@ def normalize_entry(raw: object, now: datetime, *, where: str = "", now_iso: str
     if metadata.get("planId") and metadata.get("planOccurrenceId"):
         metadata["source"] = "practice_plan"
     metadata.setdefault("source", "manual")
-    entry["metadata"] = metadata
+    return metadata
+
+
+def _normalize_stamps(entry: dict[str, Any], where: str, now: datetime, now_iso: str | None) -> None:
+    """``createdAt``/``updatedAt`` as ISO-Z (now when absent); the web app's ``created_at``/``updated_at``."""
     for key in ("createdAt", "updatedAt"):
         value = entry.get(key)
         if value is None:
@@ -399,4 +415,3 @@ def normalize_entry(raw: object, now: datetime, *, where: str = "", now_iso: str
     for key in ("created_at", "updated_at"):
         if key in entry and not (_is_int(entry[key]) or parse_instant(entry[key]) is not None):
             raise _fail(where, key, "integer epoch milliseconds or an ISO-8601 instant")
-    return entry

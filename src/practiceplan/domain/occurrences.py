@@ -32,6 +32,9 @@ from practiceplan.domain.models import (
 from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
+# recurrence (with dateutil, ~11 ms) is imported inside the functions that expand rules, so that read paths
+# (`next`, `occurrences`, `log list`) that only judge deadlines never load it. recurrence imports nothing
+# from this module: the lazy import is for start-up time, not a hidden cycle (tests/unit/test_layers.py).
 if TYPE_CHECKING:
     from practiceplan.domain import recurrence as rec
 
@@ -62,7 +65,7 @@ def parse_time_of_day(value: object) -> time | None:
 
 def plan_recurrence(plan: dict[str, Any], default_zone: str) -> rec.Recurrence | None:
     """The plan's schedule as a :class:`Recurrence`, or None when it cannot be expanded."""
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     schedule = plan.get("schedule") or {}
     meta = schedule.get("metadata") or {}
@@ -89,11 +92,11 @@ def plan_recurrence(plan: dict[str, Any], default_zone: str) -> rec.Recurrence |
 
 def recurrence_key(plan: dict[str, Any], recurrence: rec.Recurrence) -> str | None:
     """Mirubato's ``RRULE:<rule>|DTSTART:<ISO-Z of the first start>``, shared by all occurrences of a plan."""
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     if recurrence.rule is None:
         return None
-    first = rec.localize(datetime.combine(recurrence.start, recurrence.time or time()), rec.get_zone(recurrence.zone))
+    first = localize(datetime.combine(recurrence.start, recurrence.time or time()), rec.get_zone(recurrence.zone))
     return f"RRULE:{(plan.get('schedule') or {}).get('rule') or recurrence.rule}|DTSTART:{iso_z(first)}"
 
 
@@ -103,7 +106,7 @@ def is_generated_id(occ_id: str) -> bool:
 
 
 def build_occurrence(plan: dict[str, Any], slot: rec.Slot, key: str | None, now: datetime) -> dict[str, Any]:
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     occ_id = rec.occurrence_id(plan["id"], slot.key)
     minutes = plan_duration(plan)
@@ -146,7 +149,7 @@ def reconcile(
     (same id) or soft-deleted when their slot is gone; touched ones are never rewritten. ``existing`` holds
     all of the plan's occurrences, deleted ones included (a slot that comes back is revived, same id).
     """
-    from practiceplan.domain import recurrence as rec
+    from practiceplan.domain import recurrence as rec  # lazily: see the note above
 
     recurrence = plan_recurrence(plan, default_zone)
     slots = rec.expand(recurrence, window_start, window_end) if recurrence else []
@@ -286,6 +289,28 @@ def checkin(
     stamp = iso_z(now)
     minutes = minutes or occurrence_minutes(occ, plan) or 30
     prompts = list(occ.get("reflectionPrompts") or plan_prompts(plan))
+    answers = _answers(answers, prompts)
+    entry = {
+        "id": entry_id,
+        "timestamp": iso_z(when or now),
+        "duration": minutes,
+        "type": "practice",
+        "instrument": plan_instrument(plan) or default_instrument,
+        "pieces": _plan_pieces(plan) if pieces is None else pieces,
+        "techniques": _techniques(plan, occ),
+        "goalIds": [],
+        "notes": notes or None,
+        "mood": mood,
+        "tags": [],
+        "metadata": _entry_metadata(plan, occ, user_zone, prompts, answers, metrics),
+        "createdAt": stamp,
+        "updatedAt": stamp,
+    }
+    return entry, _completed(occ, entry_id, minutes, answers, stamp)
+
+
+def _answers(answers: dict[str, str] | None, prompts: list[str]) -> dict[str, str]:
+    """The non-blank reflection answers; each must answer one of the session's ``prompts``."""
     answers = {k: v for k, v in (answers or {}).items() if v.strip()}
     unknown = [p for p in answers if p not in prompts]
     if unknown:
@@ -293,20 +318,38 @@ def checkin(
             f"'{unknown[0]}' is not one of this session's reflection prompts",
             hint="prompts: " + ("; ".join(prompts) if prompts else "none"),
         )
+    return answers
+
+
+def _techniques(plan: dict[str, Any], occ: dict[str, Any]) -> list[str]:
+    """The plan's techniques, then its segments', trimmed, each once."""
     techniques: list[str] = []
     for technique in [*(plan.get("techniques") or []), *(t for s in occ.get("segments") or [] for t in s.get("techniques") or [])]:
         if isinstance(technique, str) and technique.strip() and technique.strip() not in techniques:
             techniques.append(technique.strip())
-    if pieces is None:
-        pieces = []
-        for ref in plan.get("pieceRefs") or []:
-            if isinstance(ref, dict) and isinstance(ref.get("title"), str) and ref["title"].strip():
-                piece: dict[str, Any] = {"title": ref["title"]}
-                if isinstance(ref.get("composer"), str):
-                    piece["composer"] = ref["composer"]
-                if isinstance(ref.get("scoreId"), str):
-                    piece["id"] = ref["scoreId"]
-                pieces.append(piece)
+    return techniques
+
+
+def _plan_pieces(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Logbook pieces from the plan's ``pieceRefs`` (title, composer, score id as the piece id)."""
+    pieces = []
+    for ref in plan.get("pieceRefs") or []:
+        if isinstance(ref, dict) and isinstance(ref.get("title"), str) and ref["title"].strip():
+            piece: dict[str, Any] = {"title": ref["title"]}
+            if isinstance(ref.get("composer"), str):
+                piece["composer"] = ref["composer"]
+            if isinstance(ref.get("scoreId"), str):
+                piece["id"] = ref["scoreId"]
+            pieces.append(piece)
+    return pieces
+
+
+def _entry_metadata(
+    plan: dict[str, Any], occ: dict[str, Any], user_zone: str, prompts: list[str], answers: dict[str, str],
+    metrics: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A check-in entry's ``metadata``: the link to its plan and session, prompts and answers, focus, targets,
+    metrics."""
     metadata: dict[str, Any] = {
         "source": "practice_plan",
         "planId": plan["id"],
@@ -326,22 +369,11 @@ def checkin(
         metadata["targets"] = dict(occ["targets"])
     if metrics:
         metadata["metrics"] = dict(metrics)
-    entry = {
-        "id": entry_id,
-        "timestamp": iso_z(when or now),
-        "duration": minutes,
-        "type": "practice",
-        "instrument": plan_instrument(plan) or default_instrument,
-        "pieces": pieces,
-        "techniques": techniques,
-        "goalIds": [],
-        "notes": notes or None,
-        "mood": mood,
-        "tags": [],
-        "metadata": metadata,
-        "createdAt": stamp,
-        "updatedAt": stamp,
-    }
+    return metadata
+
+
+def _completed(occ: dict[str, Any], entry_id: str, minutes: int, answers: dict[str, str], stamp: str) -> dict[str, Any]:
+    """A copy of ``occ`` checked in with entry ``entry_id``: status, link, check-in record, history, duration."""
     updated = copy.deepcopy(occ)
     record: dict[str, Any] = {"at": stamp, "action": "checkin", "entryId": entry_id, "minutes": minutes}
     if occ.get("status") == "completed" and occ.get("logEntryId"):
@@ -354,7 +386,7 @@ def checkin(
     )
     updated = _history_add(updated, record)
     updated["metrics"]["actualDuration"] = minutes
-    return entry, updated
+    return updated
 
 
 def uncheck(occ: dict[str, Any], *, now: datetime, undo_minutes: int, reason: str | None) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from practiceplan.domain import recurrence as rec
 from practiceplan.domain.models import (
@@ -22,6 +23,7 @@ from practiceplan.domain.models import (
     parse_local_date,
 )
 from practiceplan.domain.occurrences import parse_time_of_day, plan_recurrence
+from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
 MAX_SEGMENTS = 10
@@ -198,11 +200,61 @@ def apply_input(
     return result
 
 
+_MANAGED = {"kind", "rule", "durationMinutes", "timeOfDay", "flexibility", "startDate", "endDate", "target"}
+
+
+@dataclass(frozen=True)
+class _When:
+    """When a plan's sessions happen, after the user's options."""
+
+    kind: str  # single | recurring
+    exact: str | None  # the exact RRULE of a recurring plan
+    start: date
+    at: time | None  # local time of day
+    end: date | None
+
+
 def _schedule(
     plan: dict[str, Any], inp: PlanInput, *, creating: bool, now: datetime, default_zone: str
 ) -> dict[str, Any]:
+    """The plan's ``schedule`` after ``inp`` (fields we do not manage are kept); raises InvalidInputError."""
     old = dict(plan.get("schedule") or {})
     meta = dict(old.get("metadata") or {})
+    _check_sources(inp, creating=creating)
+    zone = _zone(inp.zone or meta.get("timezone") or default_zone)
+    meta["timezone"] = zone.key
+    when = _when(old, meta, inp, zone, now)
+    end = when.end
+    schedule: dict[str, Any] = {"kind": when.kind}
+    if when.kind == "recurring":
+        end = _set_rule(schedule, meta, when.exact, end)
+    else:
+        meta.pop("rrule", None)
+        meta.pop("recurrence", None)
+    segments = (plan.get("metadata") or {}).get("segments") or []
+    minutes = inp.minutes if inp.minutes is not None else old.get("durationMinutes")
+    schedule["durationMinutes"] = minutes or sum(s.get("durationMinutes") or 0 for s in segments) or DEFAULT_MINUTES
+    if when.at is not None:
+        schedule["timeOfDay"] = when.at.strftime("%H:%M")
+    _set_flex(schedule, meta, inp.flex or meta.get("flex") or old.get("flexibility"), when.at)
+    schedule["startDate"] = when.start.isoformat()
+    schedule["endDate"] = end.isoformat() if end else None
+    if when.kind == "single":
+        schedule["target"] = iso_z(localize(datetime.combine(when.start, when.at or time()), zone))
+    elif "target" in old:
+        schedule["target"] = old["target"]
+    if inp.exdates is not None:
+        meta["exdates"] = sorted({d.isoformat() for d in inp.exdates})
+    meta["segmentsCount"] = len(segments)
+    schedule["metadata"] = meta
+    for key, value in old.items():  # keep fields we do not manage
+        if key not in _MANAGED:
+            schedule.setdefault(key, value)
+    return schedule
+
+
+def _check_sources(inp: PlanInput, *, creating: bool) -> None:
+    """One of --once, --rrule and --every (a new plan needs one); --on and --interval only with --every."""
     sources = [name for name, v in (("--once", inp.once), ("--rrule", inp.rrule), ("--every", inp.every)) if v]
     if len(sources) > 1:
         raise InvalidInputError(f"{' and '.join(sources)} cannot be combined; give one of them")
@@ -213,13 +265,17 @@ def _schedule(
             "say when to practise: --once WHEN, --every daily|weekly|monthly, or --rrule RULE",
             hint='e.g. practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00',
         )
-    zone_name = inp.zone or meta.get("timezone") or default_zone
+
+
+def _zone(name: str) -> ZoneInfo:
     try:
-        zone = rec.get_zone(zone_name)
+        return rec.get_zone(name)
     except rec.RecurrenceError as exc:
         raise InvalidInputError(str(exc), hint="use an IANA name such as Europe/Berlin") from None
-    meta["timezone"] = zone.key
 
+
+def _when(old: dict[str, Any], meta: dict[str, Any], inp: PlanInput, zone: ZoneInfo, now: datetime) -> _When:
+    """The current schedule's kind, rule, start, time of day and end, with ``inp``'s options applied."""
     kind = old.get("kind", "single")
     exact: str | None = meta.get("rrule") or old.get("rule")
     start = parse_local_date(old.get("startDate"))
@@ -253,32 +309,31 @@ def _schedule(
         end = None
     if end is not None and end < start:
         raise InvalidInputError(f"end date {end} is before start date {start}")
+    return _When(kind, exact, start, at, end)
 
-    schedule: dict[str, Any] = {"kind": kind}
-    if kind == "recurring":
-        assert exact is not None
-        parts = rec.parse_rule(exact)
-        wire, exact_needed = rec.wire_rule(parts)
-        until = rec.until_date(parts)
-        if until and (end is None or until < end):
-            end = until
-        schedule["rule"] = wire
-        meta["recurrence"] = _recurrence_metadata(wire)
-        if exact_needed:
-            meta["rrule"] = exact
-        else:
-            meta.pop("rrule", None)
+
+def _set_rule(schedule: dict[str, Any], meta: dict[str, Any], exact: str | None, end: date | None) -> date | None:
+    """A recurring plan's wire ``rule`` and ``recurrence`` metadata, with the exact rule in ``metadata.rrule``
+    when the wire cannot carry it. Returns the end date: a rule's UNTIL before it brings it forward."""
+    assert exact is not None
+    parts = rec.parse_rule(exact)
+    wire, exact_needed = rec.wire_rule(parts)
+    until = rec.until_date(parts)
+    if until and (end is None or until < end):
+        end = until
+    schedule["rule"] = wire
+    meta["recurrence"] = _recurrence_metadata(wire)
+    if exact_needed:
+        meta["rrule"] = exact
     else:
         meta.pop("rrule", None)
-        meta.pop("recurrence", None)
-    minutes = inp.minutes if inp.minutes is not None else old.get("durationMinutes")
-    segments = (plan.get("metadata") or {}).get("segments") or []
-    if not minutes:
-        minutes = sum(s.get("durationMinutes") or 0 for s in segments) or DEFAULT_MINUTES
-    schedule["durationMinutes"] = minutes
-    if at is not None:
-        schedule["timeOfDay"] = at.strftime("%H:%M")
-    flex = inp.flex or meta.get("flex") or old.get("flexibility") or ("same-day" if at is None else "fixed")
+    return end
+
+
+def _set_flex(schedule: dict[str, Any], meta: dict[str, Any], given: str | None, at: time | None) -> None:
+    """``schedule.flexibility`` (the wire's kinds) and ``metadata.flex`` (our ``weekly``); the default is
+    ``fixed`` with a time of day, else ``same-day``."""
+    flex = given or ("same-day" if at is None else "fixed")
     if flex not in FLEX_KINDS:
         raise InvalidInputError(f"--flex must be one of {', '.join(FLEX_KINDS)}, not '{flex}'")
     if flex == "fixed" and at is None:
@@ -288,23 +343,3 @@ def _schedule(
         meta["flex"] = "weekly"
     else:
         meta.pop("flex", None)
-    schedule["startDate"] = start.isoformat()
-    schedule["endDate"] = end.isoformat() if end else None
-    if kind == "single":
-        first = rec.localize(datetime.combine(start, at or time()), zone)
-        schedule["target"] = iso_z(first)
-    elif "target" in old:
-        schedule["target"] = old["target"]
-    if inp.exdates is not None:
-        meta["exdates"] = sorted({d.isoformat() for d in inp.exdates})
-    meta["segmentsCount"] = len(segments)
-    schedule["metadata"] = meta
-    managed = {"kind", "rule", "durationMinutes", "timeOfDay", "flexibility", "startDate", "endDate", "target"}
-    for key, value in old.items():  # keep fields we do not manage
-        if key not in managed:
-            schedule.setdefault(key, value)
-    return schedule
-
-
-def horizon_end(now: datetime, horizon_days: int) -> datetime:
-    return now + timedelta(days=horizon_days)

@@ -13,9 +13,10 @@ Time policy
   is "any time that day"). The rule is expanded on naive datetimes, so an 18:00
   plan stays at 18:00 local time on both sides of a DST change.
 * **Each naive occurrence is then localized with** ``fold=0``
-  (:func:`localize`). A wall-clock time that does not exist (spring-forward
-  gap) therefore moves forward by the length of the gap: 02:30 on 2024-03-10
-  in America/New_York becomes 03:30 EDT (07:30Z). A time that exists twice
+  (:func:`practiceplan.domain.tz.localize`, the one time-zone policy). A
+  wall-clock time that does not exist (spring-forward gap) therefore moves
+  forward by the length of the gap: 02:30 on 2024-03-10 in America/New_York
+  becomes 03:30 EDT (07:30Z). A time that exists twice
   (fall back) takes its first instance. Returned instants are aware UTC
   datetimes; ``Slot.local`` is the same instant in the plan zone, so it is
   never an imaginary time.
@@ -76,6 +77,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil import rrule as _rr
 
+from practiceplan.domain.tz import localize
+
 __all__ = [
     "MAX_SESSIONS_PER_YEAR",
     "NAMESPACE",
@@ -86,7 +89,6 @@ __all__ = [
     "expand",
     "first_slots",
     "get_zone",
-    "localize",
     "occurrence_id",
     "parse_rule",
     "until_date",
@@ -577,19 +579,6 @@ def get_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except Exception:  # ZoneInfoNotFoundError, ValueError (bad key), OSError, ...
         raise RecurrenceError(f"unknown time zone {name!r}") from None
-
-
-def localize(naive: datetime, zone: ZoneInfo) -> datetime:
-    """Attach ``zone`` to a naive local wall clock with ``fold=0``.
-
-    A non-existent time (gap) is read with the offset in force before the gap,
-    which lands it forward by the gap length once normalized; an ambiguous
-    time (fold) gets its first instance. The result may be imaginary until it
-    is converted (``.astimezone(...)``).
-    """
-    if naive.tzinfo is not None:
-        raise ValueError("localize() needs a naive datetime")
-    return naive.replace(tzinfo=zone, fold=0)
 
 
 # --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from practiceplan.domain.models import (
     plan_zone_name,
 )
 from practiceplan.domain.plans import PlanInput, apply_input
+from practiceplan.domain.tz import localize
 
 
 class _Missing:
@@ -227,7 +228,7 @@ def apply_merge(plan: dict[str, Any], merged: dict[str, Any], *, now: datetime, 
     elif schedule_changed:
         zone = rec.get_zone(plan_zone_name(plan, default_zone))
         start = date.fromisoformat((plan.get("schedule") or {}).get("startDate"))
-        inp.once = rec.localize(datetime.combine(start, at or time()), zone)
+        inp.once = localize(datetime.combine(start, at or time()), zone)
     if "schedule.durationMinutes" in changed and merged["schedule.durationMinutes"]:
         inp.minutes = merged["schedule.durationMinutes"]
     if "schedule.flex" in changed:

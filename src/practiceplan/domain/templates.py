@@ -30,6 +30,7 @@ from practiceplan.domain.models import (
     plan_flex,
 )
 from practiceplan.domain.plans import PlanInput, apply_input, parse_weekdays
+from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
 PARAM_TYPES = ("text", "choice", "instrument", "pieces", "date", "time", "weekdays", "minutes", "integer")
@@ -577,7 +578,7 @@ def build_adopted_plan(
         if template_start and template_end and template_end >= template_start:
             inp.end = first + (template_end - template_start)
     else:
-        inp.once = rec.localize(datetime.combine(first, at or time()), tz)
+        inp.once = localize(datetime.combine(first, at or time()), tz)
     adoption: dict[str, Any] = {
         "templateVersion": template.get("templateVersion", 1),
         "parameters": copy.deepcopy(values),
@@ -633,12 +634,6 @@ def template_status(entity: dict[str, Any]) -> str:
     if isinstance(provenance, dict) and provenance.get("kind") == "import":
         return "imported"
     return "published" if entity.get("publishedAt") else "draft"
-
-
-def span_days(template: dict[str, Any]) -> int | None:
-    schedule = template.get("schedule") or {}
-    start, end = parse_local_date(schedule.get("startDate")), parse_local_date(schedule.get("endDate"))
-    return (end - start).days if start and end else None
 
 
 def week_dates(start: date, weeks: int, week_start: int) -> tuple[date, date]:

@@ -14,7 +14,8 @@ Pure: plans and occurrences in, a JSON-ready dict out. Days are calendar dates i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,7 @@ def agenda(
     week_start: int = 0,
     upcoming_limit: int = 5,
 ) -> dict[str, Any]:
+    """The `today` view of ``plans`` and their ``occurrences`` (see the module docstring)."""
     plan_by_id = {p["id"]: p for p in plans}
     live = [
         o
@@ -52,47 +54,79 @@ def agenda(
         if not o.get("deletedAt") and o.get("planId") in plan_by_id and occurrence_start(o) is not None
     ]
     live.sort(key=lambda o: (o["scheduledStart"], o["id"]))
-    following = next_starts(live)
     today = now.astimezone(zone).date()
-    tomorrow_start = local_day_start(today + timedelta(days=1), zone)
-    overdue: list[tuple[datetime, dict[str, Any]]] = []
-    due_today: list[dict[str, Any]] = []
-    upcoming: list[dict[str, Any]] = []
-    state: dict[str, str] = {}
-    for occ in live:
-        plan = plan_by_id[occ["planId"]]
-        start = occurrence_start(occ)
-        assert start is not None
-        status = occ.get("status", "scheduled")
-        if is_completed(occ):
-            state[occ["id"]] = "completed"
-            continue
-        if status != "scheduled":
-            state[occ["id"]] = status
-            continue
-        due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=week_start)
-        assert due_by is not None
-        local_day = start.astimezone(zone).date()
-        if due_by <= now:
-            state[occ["id"]] = "missed"
-            continue
-        ended = (occurrence_end(occ) or start) < now if plan_has_time(plan) else local_day < today
-        if local_day < today or (local_day == today and ended):
-            overdue.append((due_by, occ))
-            state[occ["id"]] = "due"
-        elif local_day == today:
-            due_today.append(occ)
-            state[occ["id"]] = "due"
-        elif start >= tomorrow_start:
-            upcoming.append(occ)
-            state[occ["id"]] = "upcoming"
-    overdue.sort(key=lambda item: (item[0], item[1]["scheduledStart"], item[1]["id"]))
-    overdue_list = [occ for _, occ in overdue]
-    next_occ = (overdue_list or due_today or upcoming or [None])[0]
-
+    buckets = _Buckets.of(live, plan_by_id, now=now, zone=zone, today=today, week_start=week_start)
     week_first = week_start_date(today, week_start)
-    week_lo = local_day_start(week_first, zone)
-    week_hi = local_day_start(week_first + timedelta(days=7), zone)
+    week = (local_day_start(week_first, zone), local_day_start(week_first + timedelta(days=7), zone))
+    return {
+        "now": iso_z(now),
+        "timezone": zone.key,
+        "today": today.isoformat(),
+        "weekStart": week_first.isoformat(),
+        "overdue": buckets.overdue,
+        "dueToday": buckets.due_today,
+        "upcoming": buckets.upcoming[:upcoming_limit],
+        "next": (buckets.overdue or buckets.due_today or buckets.upcoming or [None])[0],
+        "plans": _rails(plans, live, buckets.state, week),
+    }
+
+
+@dataclass
+class _Buckets:
+    """The live sessions sorted into the view's lists, and each one's state (completed, skipped, expired,
+    missed, due or upcoming) for the rails."""
+
+    overdue: list[dict[str, Any]] = field(default_factory=list)  # earliest deadline first
+    due_today: list[dict[str, Any]] = field(default_factory=list)
+    upcoming: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, live: list[dict[str, Any]], plan_by_id: dict[str, dict[str, Any]], *, now: datetime, zone: ZoneInfo,
+        today: date, week_start: int,
+    ) -> _Buckets:
+        result = cls()
+        following = next_starts(live)
+        tomorrow_start = local_day_start(today + timedelta(days=1), zone)
+        overdue: list[tuple[datetime, dict[str, Any]]] = []
+        for occ in live:
+            start = occurrence_start(occ)
+            assert start is not None
+            status = occ.get("status", "scheduled")
+            if is_completed(occ) or status != "scheduled":
+                result.state[occ["id"]] = "completed" if is_completed(occ) else status
+                continue
+            due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=week_start)
+            assert due_by is not None
+            local_day = start.astimezone(zone).date()
+            if due_by <= now:
+                result.state[occ["id"]] = "missed"
+                continue
+            timed = plan_has_time(plan_by_id[occ["planId"]])
+            ended = (occurrence_end(occ) or start) < now if timed else local_day < today
+            if local_day < today or (local_day == today and ended):
+                overdue.append((due_by, occ))
+                result.state[occ["id"]] = "due"
+            elif local_day == today:
+                result.due_today.append(occ)
+                result.state[occ["id"]] = "due"
+            elif start >= tomorrow_start:
+                result.upcoming.append(occ)
+                result.state[occ["id"]] = "upcoming"
+        overdue.sort(key=lambda item: (item[0], item[1]["scheduledStart"], item[1]["id"]))
+        result.overdue = [occ for _, occ in overdue]
+        return result
+
+
+_RAIL_COUNT = {"completed": "completed", "skipped": "skipped", "expired": "skipped", "missed": "missed",
+               "due": "due", "upcoming": "remaining"}
+
+
+def _rails(
+    plans: list[dict[str, Any]], live: list[dict[str, Any]], state: dict[str, str], week: tuple[datetime, datetime],
+) -> list[dict[str, Any]]:
+    """Per active plan (by title), this week's sessions: completed, due, remaining, missed and skipped."""
     rails = []
     for plan in sorted(plans, key=lambda p: (p.get("title") or "", p["id"])):
         if plan.get("status", "active") != "active" or plan.get("deletedAt"):
@@ -103,28 +137,10 @@ def agenda(
                 continue
             start = occurrence_start(occ)
             assert start is not None
-            if not week_lo <= start < week_hi:
+            if not week[0] <= start < week[1]:
                 continue
-            kind = state.get(occ["id"])
-            if kind == "completed":
-                counts["completed"] += 1
-            elif kind in ("skipped", "expired"):
-                counts["skipped"] += 1
-            elif kind == "missed":
-                counts["missed"] += 1
-            elif kind == "due":
-                counts["due"] += 1
-            elif kind == "upcoming":
-                counts["remaining"] += 1
+            kind = _RAIL_COUNT.get(state.get(occ["id"], ""))
+            if kind is not None:
+                counts[kind] += 1
         rails.append({"plan": plan, **counts})
-    return {
-        "now": iso_z(now),
-        "timezone": zone.key,
-        "today": today.isoformat(),
-        "weekStart": week_first.isoformat(),
-        "overdue": overdue_list,
-        "dueToday": due_today,
-        "upcoming": upcoming[:upcoming_limit],
-        "next": next_occ,
-        "plans": rails,
-    }
+    return rails

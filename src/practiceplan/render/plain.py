@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,8 +158,6 @@ def streak_line(stats: dict[str, Any]) -> str:
 
 
 def trend_parts(stats: dict[str, Any]) -> tuple[str, str, str]:
-    from practiceplan.domain.insights import sparkline
-
     trend = stats["trend"]
     known = [t for t in trend if t["percent"] is not None]
     summary = f"  {known[0]['percent']}% → {known[-1]['percent']}%" if known else "  no finished sessions yet"
@@ -191,8 +190,6 @@ def heatmap_parts(cells: list[dict[str, Any]]) -> tuple[str, list[tuple[str, lis
 
 
 def forecast_heading(forecast: dict[str, Any]) -> tuple[str, str, str]:
-    from practiceplan.domain.insights import sparkline
-
     days = forecast["days"]
     return (f"Forecast, next {len(days)} days — planned ", sparkline([d["minutes"] for d in days]),
             f"  ({forecast['totalCount']} sessions, {forecast['totalMinutes']} min)")
@@ -239,3 +236,19 @@ def stats_lines(stats: dict[str, Any]) -> list[str]:
 
 def print_lines(lines: list[str]) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """Unicode block sparkline; None is a gap (·)."""
+    ticks = "▁▂▃▄▅▆▇█"
+    present = [v for v in values if v is not None]
+    top = max(present) if present else 0
+    out = []
+    for value in values:
+        if value is None:
+            out.append("·")
+        elif top <= 0:
+            out.append(ticks[0])
+        else:
+            out.append(ticks[min(len(ticks) - 1, int(value / top * (len(ticks) - 1) + 0.5))])
+    return "".join(out)

@@ -1,7 +1,8 @@
 """Schedule as a service: skip, unskip, reschedule (with cascades), defer, the calendar grid, suggestions,
 reminders and the ICS export. Each change is computed from occurrences re-read inside one ``BEGIN IMMEDIATE``
 transaction and saved (with its outbox rows) in that same transaction; ``dry_run`` computes the same result
-without opening a write transaction. The decisions themselves live in :mod:`practiceplan.domain.schedule`.
+without opening a write transaction. The decisions themselves live in :mod:`practiceplan.domain.schedule`
+(and ``calendar``, ``suggestions``, ``reminders``); the ICS text in :mod:`practiceplan.formats.ics`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from practiceplan.domain import calendar as cal
+from practiceplan.domain import reminders as rem
 from practiceplan.domain import schedule as sch
+from practiceplan.domain import suggestions as sug
 from practiceplan.domain.models import (
     is_completed,
     iso_z,
@@ -305,7 +309,7 @@ class Schedule:
 
     def history(self, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         occ = self.s.store.resolve("plan_occurrence", ref)
-        return occ, sch.describe_history(occ, self.s.zone)
+        return occ, cal.describe_history(occ, self.s.zone)
 
     def calendar(self, plan_id: str | None, first_day: date | None, weeks: int) -> dict[str, Any]:
         zone = self.s.zone
@@ -318,14 +322,14 @@ class Schedule:
         titles = {pid: str(plan.get("title") or "?") for pid, plan in self.plans.items()}
         grid_lo = local_day_start(first_day - timedelta(days=7), zone)
         shown = [o["id"] for o in found if o["scheduledStart"] >= iso_z(grid_lo) and o["scheduledStart"] < iso_z(hi)]
-        return sch.calendar(found, titles, now=self.now, zone=zone, first_day=first_day, weeks=weeks,
+        return cal.calendar(found, titles, now=self.now, zone=zone, first_day=first_day, weeks=weeks,
                             week_start=self.s.settings.week_start,
                             short_ids=self.s.store.short_ids("plan_occurrence", shown))
 
     # ------------------------------------------------------------------ suggestions
 
     def suggestions(self, days: int = 7, limit: int | None = None, near: Insights | None = None) -> list[dict[str, Any]]:
-        """Numbered, deterministic suggestions, each with a ready-to-run command (see domain.schedule.suggest).
+        """Numbered, deterministic suggestions, each with a ready-to-run command (see domain.suggestions.suggest).
 
         Loads come from the analytics forecast (with capacity) over the coming days; completion rates from the
         RateModel fitted on the last RATE_WINDOW_DAYS, only when the better-time step needs them. ``near`` may be
@@ -350,11 +354,11 @@ class Schedule:
             if o.get("planId") in live_plans
         ]
 
-        def rates() -> sch.Rates:
+        def rates() -> sug.Rates:
             history = Insights(p, (iso_z(self.now - timedelta(days=RATE_WINDOW_DAYS)), iso_z(end)))
-            return sch.rates_from_model(history.model)
+            return sug.rates_from_model(history.model)
 
-        found = sch.suggest(
+        found = sug.suggest(
             now=self.now, zone=zone, plans=live_plans, occurrences=occurrences, forecast_days=forecast["days"],
             capacity=self.capacity(), minutes_of=self.minutes_of, has_time=self.has_time, rates=rates,
             week_start=p.settings.week_start, limit=limit,
@@ -401,7 +405,7 @@ class Schedule:
 
     # ------------------------------------------------------------------ reminders
 
-    def _reminder_candidates(self, within: timedelta) -> list[sch.Reminder]:
+    def _reminder_candidates(self, within: timedelta) -> list[rem.Reminder]:
         from practiceplan.domain.occurrences import deadline, next_starts
 
         zone = self.s.zone
@@ -421,14 +425,14 @@ class Schedule:
             all_day = not plan_has_time(plan)
             due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=self.s.settings.week_start)
             assert due_by is not None
-            result.append(sch.Reminder(
+            result.append(rem.Reminder(
                 occ["id"], occ["planId"], str(plan.get("title") or "Practice"), start,
-                occurrence_minutes(occ, plan), sch.fire_time(start, within=within, all_day=all_day, zone=zone),
+                occurrence_minutes(occ, plan), rem.fire_time(start, within=within, all_day=all_day, zone=zone),
                 due_by, all_day,
             ))
         return result
 
-    def due(self, within: timedelta) -> list[sch.Reminder]:
+    def due(self, within: timedelta) -> list[rem.Reminder]:
         """Everything due now on any channel: reminder time reached, not done, not past its deadline."""
         now = self.now
         return sorted((r for r in self._reminder_candidates(within) if r.fire_at <= now < r.deadline),
@@ -443,10 +447,10 @@ class Schedule:
         conn = p.store.conn
         stamp = iso_z(self.now)
 
-        def decide() -> tuple[list[sch.Reminder], list[sch.Reminder], str | None]:
+        def decide() -> tuple[list[rem.Reminder], list[rem.Reminder], str | None]:
             candidates = self._reminder_candidates(within)
             sent = sent_store.sent(conn, channel, [c.occ_id for c in candidates])
-            individual, summary = sch.select_reminders(candidates, sent, now=self.now, grace=grace)
+            individual, summary = rem.select_reminders(candidates, sent, now=self.now, grace=grace)
             return individual, summary, sent_store.last_run(conn, channel)
 
         if dry_run:
@@ -462,7 +466,7 @@ class Schedule:
         zone = p.zone
         shorts = p.store.short_ids("plan_occurrence", [r.occ_id for r in [*individual, *summary]])
 
-        def item(r: sch.Reminder, kind: str) -> dict[str, Any]:
+        def item(r: rem.Reminder, kind: str) -> dict[str, Any]:
             return {**r.as_json(zone, self.now), "kind": kind, "shortId": shorts.get(r.occ_id, r.occ_id),
                     "checkin": f"practiceplan checkin {shorts.get(r.occ_id, r.occ_id)}"}
 
@@ -474,7 +478,7 @@ class Schedule:
             "lastRun": last,
             "dryRun": dry_run,
             "reminders": [item(r, "reminder") for r in individual],
-            "summary": {"message": sch.summary_message(summary, self.now, zone), "count": len(summary),
+            "summary": {"message": rem.summary_message(summary, self.now, zone), "count": len(summary),
                         "reminders": [item(r, "summary") for r in summary]} if summary else None,
         }
 
@@ -517,6 +521,7 @@ class Schedule:
 
     def ics(self, plan_id: str | None, first_day: date | None, days: int) -> str:
         from practiceplan import __version__
+        from practiceplan.formats.ics import build_ics
 
         zone = self.s.zone
         self.s.plans.extend_horizon()
@@ -527,9 +532,9 @@ class Schedule:
         )
         events = [(o, self.plans[o["planId"]]) for o in found
                   if o.get("planId") in self.plans and not self.plans[o["planId"]].get("deletedAt")]
-        return sch.build_ics(events, now=self.now, zone=zone,
-                             reminder_minutes=self.s.settings.config["reminder_minutes"],
-                             has_time=plan_has_time, version=__version__)
+        return build_ics(events, now=self.now, zone=zone,
+                         reminder_minutes=self.s.settings.config["reminder_minutes"],
+                         has_time=plan_has_time, version=__version__)
 
 
 # --------------------------------------------------------------------------- notification commands

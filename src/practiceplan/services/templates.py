@@ -396,11 +396,8 @@ class Templates:
     ) -> dict[str, Any]:
         """The sessions the template would create for you over ``weeks`` weeks; writes nothing."""
         from practiceplan.domain import recurrence as rec
-        from practiceplan.domain.occurrences import (
-            build_occurrence,
-            plan_recurrence,
-            recurrence_key,
-        )
+        from practiceplan.domain.occurrences import build_occurrence, plan_recurrence, recurrence_key
+        from practiceplan.domain.tz import localize
 
         loaded = tf.parse_and_validate(tf.read_limited(path, limits.max_bytes), limits, path)
         values = self.resolve_values(loaded.parameters, raw_params, ask)
@@ -411,8 +408,8 @@ class Templates:
         recurrence = plan_recurrence(plan, zone)
         sessions = []
         if recurrence is not None:
-            lo = rec.localize(datetime.combine(week_from, time()), self.zone)
-            hi = rec.localize(datetime.combine(week_to, time()), self.zone)
+            lo = localize(datetime.combine(week_from, time()), self.zone)
+            hi = localize(datetime.combine(week_to, time()), self.zone)
             key = recurrence_key(plan, recurrence)
             sessions = [build_occurrence(plan, slot, key, self.now) for slot in rec.expand(recurrence, lo, hi)]
         return {

@@ -299,9 +299,6 @@ class Store:
             "INSERT INTO events (at, name, data) VALUES (?, ?, ?)", (at, name, dumps(data or {}))
         )
 
-    def outbox(self) -> list[tuple[str, str, str, int]]:
-        return list(self.conn.execute("SELECT entity_type, entity_id, op, rev FROM outbox ORDER BY seq"))
-
 
 def _list_hint(kind: str) -> str:
     return {"practice_plan": "plan list", "plan_occurrence": "occurrences", "logbook_entry": "log list",

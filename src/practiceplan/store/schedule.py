@@ -67,9 +67,3 @@ def set_last_run(conn: sqlite3.Connection, channel: str, at: str) -> None:
         "ON CONFLICT(channel) DO UPDATE SET last_run = max(last_run, excluded.last_run)",
         (channel, at),
     )
-
-
-def count_sent(conn: sqlite3.Connection, channel: str | None = None) -> int:
-    if channel is None:
-        return conn.execute("SELECT count(*) FROM reminders_sent").fetchone()[0]
-    return conn.execute("SELECT count(*) FROM reminders_sent WHERE channel = ?", (channel,)).fetchone()[0]

@@ -338,6 +338,15 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
         report.add("schema", "ok", f"schema {version} (current)")
     if integrity or version < head:
         return version  # the checks below read tables of the current schema from a sound file
+    _doctor_links(conn, report)
+    _doctor_horizon(session, conn, report, fix=fix)
+    _doctor_wal(path, conn, report, fix=fix)
+    report.add("outbox", "info", f"{mt.pending_outbox(conn)} local change(s) not yet synced")
+    return version
+
+
+def _doctor_links(conn: Any, report: _Report) -> None:
+    from practiceplan.store import data as mt
 
     orphans = mt.orphaned_links(conn)
     labels = {
@@ -357,9 +366,14 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
     else:
         report.add("links", "ok", "every occurrence/entry link resolves")
 
-    target = session.horizon_target()
+
+def _doctor_horizon(session: Session, conn: Any, report: _Report, *, fix: bool) -> None:
     from datetime import timedelta
 
+    from practiceplan.store import data as mt
+
+    settings = session.settings
+    target = session.horizon_target()
     behind = mt.plans_behind(conn, iso_z(target - timedelta(days=1)))
     if behind:
         check = report.add("horizon", "warning",
@@ -377,6 +391,10 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
                    f"{beyond} scheduled session(s) lie beyond the horizon (horizon_days was larger before, "
                    "or they were imported); they are kept")
 
+
+def _doctor_wal(path: Path, conn: Any, report: _Report, *, fix: bool) -> None:
+    from practiceplan.store import data as mt
+
     wal = Path(f"{path}-wal")
     size = wal.stat().st_size if wal.exists() else 0
     if size > WAL_WARN_BYTES:
@@ -389,9 +407,6 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
                 report.fixed(check, f"checkpointed; now {new_size // 2**20} MiB")
     else:
         report.add("wal", "ok", f"write-ahead log {size // 1024} KiB")
-    pending = mt.pending_outbox(conn)
-    report.add("outbox", "info", f"{pending} local change(s) not yet synced")
-    return version
 
 
 def _doctor_files(settings: Settings, report: _Report, *, fix: bool) -> None:

@@ -78,6 +78,12 @@ class UpgradeResult:
     has_base: bool = True
 
 
+def adoption_start(plan: dict[str, Any]) -> date | None:
+    """The first day the learner chose when adopting (or, failing that, the plan's start date)."""
+    adoption = (plan.get("metadata") or {}).get("adoption") or {}
+    return parse_local_date(adoption.get("start")) or parse_local_date((plan.get("schedule") or {}).get("startDate"))
+
+
 def is_required(param: dict[str, Any]) -> bool:
     return bool(param.get("required", "default" not in param))
 
@@ -621,55 +627,21 @@ class Templates:
         decide: DecideClash | None = None, ask: AskParam | None = None, to_version: int | None = None,
     ) -> UpgradeResult:
         """Apply a newer version of the plan's template as a three-way merge (learner edits win)."""
-        from practiceplan.domain.template_merge import (
-            apply_merge,
-            logical,
-            merged_fields,
-            three_way,
-        )
+        from practiceplan.domain.template_merge import logical, three_way
 
         plan = self.store.resolve("practice_plan", plan_ref)
-        template_id = plan.get("sourceTemplateId")
-        if not template_id:
-            raise InvalidInputError(f"plan '{plan.get('title')}' was not adopted from a template")
-        rows = st.versions(self.store, template_id)
-        if not rows:
-            raise NotFoundError(
-                f"template '{template_id}' is not in this database",
-                hint="import its new version first: practiceplan template import FILE",
-            )
-        from_version = plan.get("templateVersion") or 1
-        target_row = rows[-1] if to_version is None else next((r for r in rows if r["version"] == to_version), None)
-        if target_row is None:
-            raise NotFoundError(f"template '{template_id}' has no version {to_version}")
+        template_id, from_version, target_row = self._upgrade_target(plan, to_version)
         to = target_row["version"]
         if to <= from_version:
             return UpgradeResult(plan, template_id, from_version, from_version, Merge())
         adoption = (plan.get("metadata") or {}).get("adoption") or {}
-        start = parse_local_date(adoption.get("start")) or parse_local_date((plan.get("schedule") or {}).get("startDate"))
-        title = adoption.get("title") if isinstance(adoption.get("title"), str) else None
-        zone = plan_zone_name(plan, self.zone.key)
         previous = adoption.get("parameters") if isinstance(adoption.get("parameters"), dict) else {}
-        base_document = st.version(self.store, template_id, from_version)
-        base_logical = None
-        if base_document is not None:
-            base_params = base_document.get("parameters") or []
-            try:
-                base_values = self.resolve_values(base_params, {}, None, previous)
-                base_plan = dt.build_adopted_plan(
-                    base_document["template"], base_params, base_values, start=start, title=title, zone=zone, now=self.now
-                )
-                base_logical = logical(base_plan)
-            except InvalidInputError:
-                base_logical = None
+        base_logical = self._base_logical(plan, template_id, from_version, previous)
         theirs_document = target_row["document"]
         theirs_params = theirs_document.get("parameters") or []
         values = self.resolve_values(theirs_params, raw_params, ask, previous)
-        theirs_plan = dt.build_adopted_plan(
-            theirs_document["template"], theirs_params, values, start=start, title=title, zone=zone, now=self.now
-        )
-        mine = logical(plan)
-        merge = three_way(base_logical, mine, logical(theirs_plan))
+        theirs_plan = self._rebuild(plan, theirs_document["template"], theirs_params, values)
+        merge = three_way(base_logical, logical(plan), logical(theirs_plan))
         if prefer:
             merge.decide_all(prefer)
         elif decide is not None:
@@ -686,10 +658,61 @@ class Templates:
                 hint="rerun with --mine (keep yours) or --theirs (take the template's); --dry-run shows the diff; "
                 "on a terminal you are asked for each",
             )
-        updated = apply_merge(plan, merged_fields(mine, merge), now=self.now, default_zone=self.zone.key)
+        result.plan, result.occurrences_changed = self._apply_upgrade(result, values)
+        result.applied = True
+        return result
+
+    def _upgrade_target(self, plan: dict[str, Any], to_version: int | None) -> tuple[str, int, dict[str, Any]]:
+        """(template id, the plan's version, the stored version to upgrade to)."""
+        template_id = plan.get("sourceTemplateId")
+        if not template_id:
+            raise InvalidInputError(f"plan '{plan.get('title')}' was not adopted from a template")
+        rows = st.versions(self.store, template_id)
+        if not rows:
+            raise NotFoundError(
+                f"template '{template_id}' is not in this database",
+                hint="import its new version first: practiceplan template import FILE",
+            )
+        target_row = rows[-1] if to_version is None else next((r for r in rows if r["version"] == to_version), None)
+        if target_row is None:
+            raise NotFoundError(f"template '{template_id}' has no version {to_version}")
+        return template_id, plan.get("templateVersion") or 1, target_row
+
+    def _rebuild(self, plan: dict[str, Any], template: dict[str, Any], params: list[dict[str, Any]],
+                 values: dict[str, Any]) -> dict[str, Any]:
+        """The plan that adopting ``template`` with ``values`` gives, with the adoption's start, title and zone."""
+        adoption = (plan.get("metadata") or {}).get("adoption") or {}
+        start = adoption_start(plan)
+        title = adoption.get("title") if isinstance(adoption.get("title"), str) else None
+        zone = plan_zone_name(plan, self.zone.key)
+        return dt.build_adopted_plan(template, params, values, start=start, title=title, zone=zone, now=self.now)
+
+    def _base_logical(self, plan: dict[str, Any], template_id: str, version: int,
+                      previous: dict[str, Any]) -> dict[str, Any] | None:
+        """The merge base: the plan as the adopted version would build it (None when that version is unknown)."""
+        from practiceplan.domain.template_merge import logical
+
+        base_document = st.version(self.store, template_id, version)
+        if base_document is None:
+            return None
+        base_params = base_document.get("parameters") or []
+        try:
+            base_values = self.resolve_values(base_params, {}, None, previous)
+            return logical(self._rebuild(plan, base_document["template"], base_params, base_values))
+        except InvalidInputError:
+            return None
+
+    def _apply_upgrade(self, result: UpgradeResult, values: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """Write the merged plan (and regenerate its sessions) in one transaction: (plan, sessions changed)."""
+        from practiceplan.domain.template_merge import apply_merge, logical, merged_fields
+
+        plan, merge, to = result.plan, result.merge, result.to_version
+        adoption = (plan.get("metadata") or {}).get("adoption") or {}
+        updated = apply_merge(plan, merged_fields(logical(plan), merge), now=self.now, default_zone=self.zone.key)
         updated["templateVersion"] = to
         metadata = updated.setdefault("metadata", {})
         metadata["adoption"] = {**adoption, "templateVersion": to, "parameters": values, "upgradedAt": self.stamp}
+        start = adoption_start(plan)
         if start and "start" not in adoption:
             metadata["adoption"]["start"] = start.isoformat()
 
@@ -700,13 +723,12 @@ class Templates:
 
         def record(count: int) -> None:
             self._event(
-                "template.upgrade", planId=plan["id"], templateId=template_id, fromVersion=from_version, toVersion=to,
+                "template.upgrade", planId=plan["id"], templateId=result.template_id,
+                fromVersion=result.from_version, toVersion=to,
                 changed=sum(1 for c in merge.changes if c.takes_theirs), clashes=len(merge.clashes),
             )
 
-        updated, changed = self.s.plans.save_edit(plan, replace, also=record)
-        result.plan, result.applied, result.occurrences_changed = updated, True, changed
-        return result
+        return self.s.plans.save_edit(plan, replace, also=record)
 
     # ------------------------------------------------------------------ trust
 

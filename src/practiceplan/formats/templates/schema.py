@@ -37,6 +37,7 @@ def _minutes() -> dict[str, Any]:
 
 
 def build_schema() -> dict[str, Any]:
+    # Long by design: one declarative JSON Schema literal, read top to bottom like docs/template.schema.json.
     instant = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?Z$"}
     day = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
     piece_ref = {

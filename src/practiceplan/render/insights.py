@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from practiceplan.render import plain
 from practiceplan.render.output import console
+from practiceplan.render.tables import bare_table
 
 
 def _pct(block: dict[str, Any]) -> Text:
@@ -22,7 +22,7 @@ def _pct(block: dict[str, Any]) -> Text:
 
 
 def _table(columns: tuple[str, ...], left: tuple[str, ...]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = bare_table()
     for column in columns:
         table.add_column(column, justify="left" if column in left else "right")
     return table
@@ -31,7 +31,7 @@ def _table(columns: tuple[str, ...], left: tuple[str, ...]) -> Table:
 def print_stats(stats: dict[str, Any], out: Any = None) -> None:
     out = out or console()
     out.print(Text(plain.stats_heading(stats), style="bold"))
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = bare_table()
     table.add_column("Plan", min_width=12, max_width=22, overflow="ellipsis", no_wrap=True)
     for column in plain.STATS_COLUMNS[1:]:
         table.add_column(column, justify="right", no_wrap=True, min_width=max(len(column), 5))

@@ -31,6 +31,14 @@ def schedule_summary(plan: dict[str, Any]) -> str:
     return text + (f" ({zone})" if zone else "")
 
 
+def segment_line(segment: dict[str, Any]) -> str:
+    """"  • Warm-up — 10 min: slowly" (the instructions only when there are any)."""
+    line = f"  • {segment.get('label')} — {segment.get('durationMinutes', '?')} min"
+    if segment.get("instructions"):
+        line += f": {segment['instructions']}"
+    return line
+
+
 def print_plans(plans: list[dict[str, Any]], short: dict[str, str]) -> None:
     out = console()
     if not plans:
@@ -77,10 +85,7 @@ def print_plan(plan: dict[str, Any], upcoming: list[dict[str, Any]], short: dict
     if segments:
         out.print(Text("Segments", style="bold"))
         for segment in segments:
-            line = f"  • {segment.get('label')} — {segment.get('durationMinutes', '?')} min"
-            if segment.get("instructions"):
-                line += f": {segment['instructions']}"
-            out.print(Text(safe(line)))
+            out.print(Text(safe(segment_line(segment))))
     prompts = plan_prompts(plan)
     if prompts:
         out.print(Text("Reflection prompts", style="bold"))

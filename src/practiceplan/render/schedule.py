@@ -9,14 +9,12 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from practiceplan.domain.models import parse_instant
 from practiceplan.render.output import console, message, safe
 from practiceplan.render.plain import local
-from practiceplan.render.tables import STATE_STYLE
+from practiceplan.render.tables import STATE_STYLE, bare_table
 
 STATE_MARK = {"done": "✓", "due": "•", "missed": "✗", "skipped": "–", "moved": "→"}
 MOVED_AWAY = "↷"
@@ -42,7 +40,7 @@ def print_moves(outcome: dict[str, Any], plans: dict[str, dict[str, Any]], short
     if not moves:
         out.print("Nothing to change.")
         return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = bare_table()
     for column in ("ID", "Plan", "Before", "After", "Change"):
         table.add_column(column, overflow="fold")
     fmt = "%a %d %b %Y %H:%M"
@@ -79,7 +77,7 @@ def print_calendar(data: dict[str, Any]) -> None:
     for week in data["weeks"]:
         first = date.fromisoformat(week["weekStart"])
         out.print(Text(f"\nWeek of {first:%d %b %Y}", style="bold"))
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
+        table = bare_table(expand=True)
         for cell in week["days"]:
             day = date.fromisoformat(cell["date"])
             label = day.strftime("%a %d")

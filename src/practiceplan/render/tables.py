@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.table import Table
 
@@ -19,8 +21,14 @@ STATE_STYLE = {
 }
 
 
+def bare_table(**options: Any) -> Table:
+    """The house table style (a rule under the header, no outer edge), columns still to add."""
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, **options)
+
+
 def new_table(*columns: str) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    """A table in the house style whose columns fold long text."""
+    table = bare_table()
     for column in columns:
         table.add_column(column, overflow="fold")
     return table

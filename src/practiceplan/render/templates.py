@@ -18,7 +18,8 @@ from rich.text import Text
 from practiceplan.domain.models import parse_instant
 from practiceplan.render.logbook import piece_text
 from practiceplan.render.output import console, safe
-from practiceplan.render.plans import schedule_summary
+from practiceplan.render.plans import schedule_summary, segment_line
+from practiceplan.render.tables import new_table
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 STATUS_STYLE = {"draft": "yellow", "published": "green", "imported": "cyan"}
@@ -26,13 +27,6 @@ STATUS_STYLE = {"draft": "yellow", "published": "green", "imported": "cyan"}
 
 def _t(value: object, style: str = "") -> Text:
     return Text(safe(value), style=style)
-
-
-def _table(*columns: str) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
 
 
 def _grid() -> Table:
@@ -69,7 +63,7 @@ def print_templates(items: list[dict[str, Any]], short: dict[str, str]) -> None:
     if not items:
         out.print("No templates yet. Make one from a plan: practiceplan template create --from-plan PLAN")
         return
-    table = _table("ID", "Title", "Status", "Ver", "Visibility", "Params", "Adopted")
+    table = new_table("ID", "Title", "Status", "Ver", "Visibility", "Params", "Adopted")
     for item in items:
         template = item["template"]
         status = item["status"] + (" *" if item["status"] == "published" and item["unpublishedChanges"] else "")
@@ -92,7 +86,7 @@ def print_gallery(items: list[dict[str, Any]], short: dict[str, str]) -> None:
     if not items:
         out.print("No templates to adopt. Import one from your tutor: practiceplan template import FILE")
         return
-    table = _table("ID", "Title", "Instrument", "Level", "Min", "Ver", "Adopted", "From")
+    table = new_table("ID", "Title", "Instrument", "Level", "Min", "Ver", "Adopted", "From")
     for item in items:
         template = item["template"]
         meta = template.get("metadata") or {}
@@ -116,9 +110,7 @@ def _segments(out: Any, template: dict[str, Any]) -> None:
     if segments:
         out.print(Text("Segments", style="bold"))
         for segment in segments:
-            line = f"  • {segment.get('label')} — {segment.get('durationMinutes', '?')} min"
-            if segment.get("instructions"):
-                line += f": {segment['instructions']}"
+            line = segment_line(segment)
             if segment.get("pieceRefs"):
                 line += f" [{'; '.join(piece_text(p) for p in segment['pieceRefs'])}]"
             out.print(_t(line))
@@ -133,7 +125,7 @@ def print_parameters(out: Any, parameters: list[dict[str, Any]]) -> None:
     if not parameters:
         return
     out.print(Text("Parameters", style="bold"))
-    table = _table("Name", "Type", "Default", "Targets", "Label")
+    table = new_table("Name", "Type", "Default", "Targets", "Label")
     for param in parameters:
         default = value_text(param["default"]) if "default" in param else "(required)" if param.get("required", True) else "-"
         if param.get("choices"):
@@ -252,7 +244,7 @@ def print_upgrade(changes: list[dict[str, Any]], header: str) -> None:
     if not changes:
         out.print("No differences that concern your plan.")
         return
-    table = _table("Field", "Yours", "Template", "Result")
+    table = new_table("Field", "Yours", "Template", "Result")
     labels = {"theirs": "template", "mine": "kept yours", "clash": "CLASH"}
     for change in changes:
         outcome = labels[change["outcome"]]
@@ -270,7 +262,7 @@ def print_trusted(keys: list[dict[str, str]]) -> None:
     if not keys:
         out.print("No trusted tutor keys. Add one: practiceplan template trust add ed25519:<key> --name NAME")
         return
-    table = _table("Name", "Fingerprint", "Added", "Public key")
+    table = new_table("Name", "Fingerprint", "Added", "Public key")
     for key in keys:
         table.add_row(_t(key["name"]), _t(key["fingerprint"]), _t(key["addedAt"]), _t("ed25519:" + key["publicKey"]))
     out.print(table)

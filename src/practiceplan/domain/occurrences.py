@@ -10,7 +10,7 @@ make it *touched*: regeneration never rewrites a touched occurrence.
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ from practiceplan.domain.models import (
     plan_targets,
     plan_zone_name,
 )
-from practiceplan.domain.tz import localize
+from practiceplan.domain.tz import local_instant, localize
 from practiceplan.errors import InvalidInputError
 
 # recurrence (with dateutil, ~11 ms) is imported inside the functions that expand rules, so that read paths
@@ -38,7 +38,6 @@ from practiceplan.errors import InvalidInputError
 if TYPE_CHECKING:
     from practiceplan.domain import recurrence as rec
 
-UTC = timezone.utc
 GENERATED_FIELDS = (
     "planId",
     "scheduledStart",
@@ -198,7 +197,8 @@ def reconcile(
 
 
 def local_day_start(day: date, zone: ZoneInfo) -> datetime:
-    return localize(datetime.combine(day, time()), zone).astimezone(UTC)
+    """The UTC instant a local calendar day begins (a gap at midnight moves it forward)."""
+    return local_instant(day, time(), zone)
 
 
 def week_start_date(day: date, week_start: int) -> date:

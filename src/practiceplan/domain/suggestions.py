@@ -199,9 +199,8 @@ def suggest(
     moves, and places them against the unchanged bookings, so it neither sees nor changes the loads.)
     """
     today = day_of(now, zone)
-    horizon = [date.fromisoformat(d["date"]) for d in forecast_days]
-    ctx = _Context(now, zone, today, horizon[-1] if horizon else today, plans, capacity, minutes_of, has_time,
-                   week_start)
+    last_day = date.fromisoformat(forecast_days[-1]["date"]) if forecast_days else today
+    ctx = _Context(now, zone, today, last_day, plans, capacity, minutes_of, has_time, week_start)
     live = [o for o in occurrences if not o.get("deletedAt") and o.get("planId") in plans]
     from_today = iso_z(local_day_start(today, zone))
     bookings = bookings_of([o for o in live if o["scheduledStart"] >= from_today], minutes_of, now=now, zone=zone,

@@ -36,6 +36,7 @@ from typing import Any
 
 from practiceplan.domain import recurrence as rec
 from practiceplan.domain import templates as dt
+from practiceplan.domain.models import FLEX_KINDS, WIRE_FLEXIBILITY
 from practiceplan.errors import InvalidInputError, NotFoundError
 
 FORMAT = "practiceplan.template"
@@ -80,8 +81,8 @@ SIGNATURE_FIELDS = ("algorithm", "publicKey", "value")
 TEMPLATE_TYPES = ("bootcamp", "course", "custom")
 TEMPLATE_VISIBILITIES = ("public", "private")
 SCHEDULE_KINDS = ("single", "recurring")
-FLEXIBILITIES = ("fixed", "same-day", "anytime")
-FLEX_KINDS = ("fixed", "same-day", "anytime", "weekly")
+FLEXIBILITIES = WIRE_FLEXIBILITY  # the wire enum; `weekly` rides in metadata (FLEX_KINDS)
+
 RESERVED_METADATA = {
     "parameters": 'reserved: declare parameters in the top-level "parameters" list',
     "provenance": "reserved for practiceplan's own bookkeeping",

@@ -153,7 +153,7 @@ complete -c practiceplan -n '__practiceplan_at' -a 'restore' -d 'Replace the dat
 complete -c practiceplan -n '__practiceplan_at' -a 'doctor' -d 'Check integrity, foreign keys, schema version, links, the horizon, WAL size, file permissions and the file system, and say how to fix what it finds. Exit 65 when an error remains.'
 complete -c practiceplan -n '__practiceplan_at' -a 'stats' -d 'Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md.'
 complete -c practiceplan -n '__practiceplan_at' -a 'forecast' -d 'Planned sessions and minutes per day against your daily capacity, with overload marks and the number of sessions you are likely to complete (from your own history).'
-complete -c practiceplan -n '__practiceplan_at' -a 'events' -d 'Local telemetry: what was viewed and when adherence dipped (ids and numbers only; never leaves the machine).'
+complete -c practiceplan -n '__practiceplan_at' -a 'events' -d 'Local event log: template actions and adherence dips (ids and numbers only; never leaves the machine).'
 complete -c practiceplan -n '__practiceplan_at' -a 'skip' -d 'Skip a session: it is excused (not missed, does not break a streak). `unskip` reverts it.'
 complete -c practiceplan -n '__practiceplan_at' -a 'unskip' -d 'Revert a skip: the session is scheduled again.'
 complete -c practiceplan -n '__practiceplan_at' -a 'reschedule' -d 'Move a session to another time; it keeps its id, its original slot is remembered, the move is recorded. Prints a before/after table; a cascade is one transaction.'

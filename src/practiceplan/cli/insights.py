@@ -54,7 +54,6 @@ def forecast(
     plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
     insights = Insights(p)
     data = insights.forecast(days, plan_id=plan_id)
-    insights.record_view("forecast.viewed", ["forecast", "capacity", "predicted"])
     if json_:
         from practiceplan.render.output import emit_json
 
@@ -72,7 +71,7 @@ def events(
     limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first (0 = all).", min=0)] = 50,
     json_: Json = False,
 ) -> None:
-    """Local telemetry: what was viewed and when adherence dipped (ids and numbers only; never leaves the machine)."""
+    """Local event log: template actions and adherence dips (ids and numbers only; never leaves the machine)."""
     from practiceplan.store.insights import events as load_events
 
     p = session(ctx)

@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-KPIS = ["adherence", "streaks", "missed", "trend", "weeks", "heatmap", "forecast"]
-
-
 def render(view: Any, data: dict[str, Any], svg: Path | None, title: str, lines: Any = None) -> None:
     """Rich on a terminal (or for --svg); otherwise the same words as plain text without loading Rich."""
     from practiceplan.render.output import color_enabled
@@ -39,7 +36,6 @@ def show_stats(p: Any, json_: bool, *, plan: str | None = None, first: str | Non
     insights = Insights(p)
     data = insights.stats(plan_id=plan_id, first=start, last=end)
     insights.check_dips()
-    insights.record_view("stats.viewed", KPIS)
     if json_:
         from practiceplan.render.output import emit_json
 

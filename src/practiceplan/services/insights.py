@@ -248,14 +248,13 @@ class Insights:
         lo, hi = queries.entry_range(self.s.store.conn)
         return an.DayClock(self.s.zone, min(lo or self.now_ms, self.now_ms), max(hi or self.now_ms, self.now_ms))
 
-    # ------------------------------------------------------------------ telemetry
-
-    def record_view(self, name: str, kpis: list[str]) -> None:
-        with self.s.store.write():
-            self.s.store.add_event(name, iso_z(self.s.now), {"kpis": kpis})
+    # ------------------------------------------------------------------ telemetry (changes only: reads write nothing)
 
     def check_dips(self) -> list[dict[str, Any]]:
-        """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip."""
+        """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip.
+
+        Writes only the first time a dip is seen; views are not recorded, so read commands leave the
+        database unchanged."""
         threshold = self.s.settings.config["adherence_alert"]
         week = an.week_first(self.today, self.s.settings.week_start)
         week_start = an.day_date(week).isoformat()
@@ -278,7 +277,7 @@ class Insights:
             fresh = queries.dip_keys(self.s.store.conn)
             new = [d for d in new if (d["planId"], d["weekStart"]) not in fresh]
             for dip in new:
-                self.s.store.add_event("adherence.dip", iso_z(self.s.now), dip)
+                self.s.add_event("adherence.dip", dip)
         for dip in new:
             run_hook(self.s.settings.config["dip_hook"], dip)
         return new

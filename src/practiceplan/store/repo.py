@@ -11,10 +11,11 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from practiceplan.domain.models import ID_PREFIXES, epoch_ms, parse_instant
+from practiceplan.domain.models import ID_PREFIXES, epoch_ms, iso_z, parse_instant
 from practiceplan.errors import AmbiguousIdError, NotFoundError
 from practiceplan.store import db as dbmod
 
@@ -293,11 +294,27 @@ class Store:
 
     # ------------------------------------------------------------------ events, meta, outbox
 
-    def add_event(self, name: str, at: str, data: dict[str, Any] | None = None) -> None:
+    def add_event(
+        self, name: str, at: str, data: dict[str, Any] | None = None, *, keep: int | None = None,
+        days: int | None = None,
+    ) -> None:
+        """Append to the event log and apply a retention in the same transaction: only the newest ``keep``
+        events, none older than ``days`` before ``at`` (the app passes its config: ``Session.add_event``).
+        Pruning happens only here, inside a write, so a read never prunes."""
         assert self.conn.in_transaction
         self.conn.execute(
             "INSERT INTO events (at, name, data) VALUES (?, ?, ?)", (at, name, dumps(data or {}))
         )
+        if keep is not None:
+            self.conn.execute(
+                "DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (max(keep, 1) - 1,),
+            )
+        stamp = parse_instant(at)
+        if days is not None and stamp is not None:
+            # julianday() reads every ISO form an imported event may carry; text it cannot read is kept
+            self.conn.execute("DELETE FROM events WHERE julianday(at) < julianday(?)",
+                              (iso_z(stamp - timedelta(days=days)),))
 
     def outbox(self) -> list[tuple[str, str, str, int]]:
         return list(self.conn.execute("SELECT entity_type, entity_id, op, rev FROM outbox ORDER BY seq"))

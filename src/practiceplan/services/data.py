@@ -346,6 +346,7 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
                    details={k: [list(p) for p in v] for k, v in orphans.items() if v})
     else:
         report.add("links", "ok", "every occurrence/entry link resolves")
+    _doctor_rollup(session, conn, report, fix=fix)
 
     target = session.horizon_target()
     from datetime import timedelta
@@ -367,6 +368,32 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
                    f"{beyond} scheduled session(s) lie beyond the horizon (horizon_days was larger before, "
                    "or they were imported); they are kept")
 
+    _doctor_wal(conn, path, report, fix=fix)
+    pending = mt.pending_outbox(conn)
+    report.add("outbox", "info", f"{pending} local change(s) not yet synced")
+    return version
+
+
+def _doctor_rollup(session: Session, conn: Any, report: _Report, *, fix: bool) -> None:
+    """The logbook rollup (per-hour totals the day statistics read) must add up to the live entries."""
+    from practiceplan.store import insights as queries
+
+    off = {table: n for table, n in queries.rollup_mismatches(conn).items() if n}
+    if not off:
+        report.add("rollup", "ok", "the logbook rollup (day totals for stats) matches the entries")
+        return
+    check = report.add("rollup", "error", "the logbook rollup is out of step with the entries: "
+                       + ", ".join(f"{n} bucket(s) of {table}" for table, n in off.items()),
+                       fix="practiceplan doctor --fix (recomputes it from the entries)")
+    if fix:
+        with session.store.write():
+            queries.rebuild_rollups(session.store.conn)
+        report.fixed(check, "recomputed from the entries")
+
+
+def _doctor_wal(conn: Any, path: Path, report: _Report, *, fix: bool) -> None:
+    from practiceplan.store import data as mt
+
     wal = Path(f"{path}-wal")
     size = wal.stat().st_size if wal.exists() else 0
     if size > WAL_WARN_BYTES:
@@ -379,9 +406,6 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
                 report.fixed(check, f"checkpointed; now {new_size // 2**20} MiB")
     else:
         report.add("wal", "ok", f"write-ahead log {size // 1024} KiB")
-    pending = mt.pending_outbox(conn)
-    report.add("outbox", "info", f"{pending} local change(s) not yet synced")
-    return version
 
 
 def _doctor_files(settings: Settings, report: _Report, *, fix: bool) -> None:

@@ -118,9 +118,10 @@ class Insights:
 
     @cached_property
     def day_totals(self) -> dict[int, an.DayTotals]:
+        """Logbook minutes and entries per local day, from the per-hour rollup (exact in every zone)."""
         return {
             day: an.DayTotals(minutes, count, linked)
-            for day, minutes, count, linked in queries.entry_days(self.s.store.conn, self.clock.segments())
+            for day, minutes, count, linked in queries.day_totals(self.s.store.conn, self.clock.segments())
         }
 
     @cached_property
@@ -201,18 +202,12 @@ class Insights:
                 "missedThisWeek": this_week["missed"]}
 
     def current_practice_streak(self) -> int:
-        """The practice-day streak. Cached in the database per (zone, day, logbook revision): a long streak
-        costs one index probe per day to count, and `today` should not pay that on every run."""
-        conn = self.s.store.conn
-        key = {"zone": self.s.zone.key, "day": self.today, "rev": queries.logbook_revision(conn)}
-        hit = queries.cached(conn, "practiceStreak")
-        if hit and {k: hit.get(k) for k in key} == key:
-            return int(hit["streak"])
-        streak = self._count_practice_streak()
-        queries.store_cached(conn, "practiceStreak", {**key, "streak": streak}, key["rev"])
-        return streak
-
-    def _count_practice_streak(self) -> int:
+        """The practice-day streak. From the hint the last logbook write left (:meth:`record_streak_hint`)
+        while it is current for this logbook and zone; otherwise counted back from today in the rollup (the last
+        40 days in one query, a longer streak one index probe per day). Either way a read writes nothing."""
+        hinted = self._hinted_streak()
+        if hinted is not None:
+            return hinted
         recent = queries.entry_day_numbers(self.s.store.conn, self.clock.segments(),
                                            since_ms=self.clock.midnight(self.today - 40))
         current, _ = an.day_streak(recent, self.today)
@@ -220,9 +215,34 @@ class Insights:
             return current
         return self._streak_back(self.today if self.today in recent else self.today - 1)
 
+    def _hinted_streak(self) -> int | None:
+        """The streak from the hint, or None when the hint is missing or stale (or knows a day after today)."""
+        hint = queries.streak_hint(self.s.store.conn)
+        if not hint or hint.get("zone") != self.s.zone.key or hint.get("rev") != self.s.store.logbook_revision():
+            return None
+        last = hint.get("last")
+        if last is None:
+            return 0
+        if last > self.today:
+            return None
+        return int(hint["run"]) if last >= self.today - 1 else 0
+
+    def record_streak_hint(self) -> None:
+        """Inside a write that changed the logbook (Session calls it before COMMIT): remember, for this zone and
+        the new logbook revision, the latest local day with an entry and how many consecutive days with entries
+        end there, so `today` reads its streak in two lookups however long it is. A hint gone stale (another
+        zone, a change made without a Session, such as a restore) is ignored and the streak counted instead."""
+        hint: dict[str, Any] = {"zone": self.s.zone.key, "rev": self.s.store.logbook_revision(), "last": None,
+                                "run": 0}
+        newest = queries.latest_entry(self.s.store.conn)
+        if newest is not None:
+            last = self.full_clock.day(newest)
+            hint.update(last=last, run=self._streak_back(last))
+        queries.store_streak_hint(self.s.store.conn, hint)
+
     def _streak_back(self, anchor: int) -> int:
         """Count consecutive days with entries back from ``anchor``: runs of days with one UTC offset are probed
-        in SQL (an index seek a day), the days around a DST change with the exact local midnights."""
+        in SQL (a rollup index seek a day), the days around a DST change with the exact local midnights."""
         clock, conn, day, count = self.full_clock, self.s.store.conn, anchor, 0
         while True:
             start, end = clock.midnight(day), clock.midnight(day + 1)

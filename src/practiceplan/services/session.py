@@ -57,7 +57,15 @@ class Session:
 
     @cached_property
     def store(self) -> Store:
-        return Store.open(self.settings.db_path)
+        store = Store.open(self.settings.db_path)
+        store.on_logbook_change = self._logbook_changed
+        return store
+
+    def _logbook_changed(self) -> None:
+        """A write changed the logbook: refresh the streak hint in the same transaction (reads never write it)."""
+        from practiceplan.services.insights import Insights
+
+        Insights(self).record_streak_hint()
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -88,6 +88,8 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path | str) -> None:
         self.conn = conn
         self.path = path
+        # called inside write() before COMMIT when the transaction changed the logbook (Session sets it)
+        self.on_logbook_change: Callable[[], None] | None = None
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -99,7 +101,16 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Store]:
         with dbmod.transaction(self.conn, self.path):
+            hook = self.on_logbook_change
+            revision = self.logbook_revision() if hook else None
             yield self
+            if hook and self.logbook_revision() != revision:
+                hook()
+
+    def logbook_revision(self) -> int:
+        """The logbook's change counter (migration m005: triggers bump it on every insert, update, delete)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'logbook_rev'").fetchone()
+        return int(row[0]) if row else 0
 
     # ------------------------------------------------------------------ generic entity access
 

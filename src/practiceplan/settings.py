@@ -40,6 +40,8 @@ CONFIG_KEYS: dict[str, tuple[Any, type, str]] = {
     "remind_grace": (120, int, "reminders missed by more than this many minutes are summarised in one message"),
     "reminder_minutes": (15, int, "alarm this many minutes before each session in `export ics` (0: no alarm)"),
     "backup_keep": (5, int, "how many backup generations `backup` and `restore` keep in the backups folder"),
+    "events_keep": (10000, int, "the event log keeps at most this many events (the oldest go when one is added)"),
+    "events_days": (180, int, "the event log keeps events for this many days (pruned when one is added)"),
 }
 
 
@@ -166,7 +168,9 @@ def check_config_value(key: str, value: Any, source: str = "command line") -> An
         limits = {"horizon_days": (1, 3660), "undo_minutes": (0, 1440), "upcoming": (0, 100),
                   "daily_capacity": (0, 1440), "adherence_alert": (0, 100),
                   "remind_within": (0, 1440), "remind_grace": (0, 10080), "reminder_minutes": (0, 1440),
-                  "backup_keep": (1, 1000)}
+                  "backup_keep": (1, 1000),
+                  # a dip is recorded once per plan per week: the log must remember this week's dips
+                  "events_keep": (100, 10**7), "events_days": (8, 36500)}
         low, high = limits.get(key, (0, 10**6))
         if not low <= number <= high:
             raise InvalidInputError(f"config {key} must be between {low} and {high} (from {source})")

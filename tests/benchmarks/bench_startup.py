@@ -266,9 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     return run_main("bench_startup", "practiceplan startup benchmark (see the module docstring).", 30, bench, argv)
 
 
-def run_main(name: str, description: str, default_runs: int, bench_fn, argv: list[str] | None = None) -> int:
-    """Shared command line of the benchmark scripts: --runs, --keep, --no-build; work folder; errors."""
+def run_main(name: str, description: str, default_runs: int, bench_fn, argv: list[str] | None = None,
+             add_arguments=None) -> int:
+    """Shared command line of the benchmark scripts: --runs, --keep, --no-build (plus what ``add_arguments``
+    adds to the parser); work folder; errors."""
     parser = argparse.ArgumentParser(description=description)
+    if add_arguments is not None:
+        add_arguments(parser)
     parser.add_argument("--runs", type=int, default=default_runs, metavar="N",
                         help=f"measured runs per command (default {default_runs})")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (must be empty or new)")

@@ -3,12 +3,14 @@
 
 Usage::
 
-    python tests/benchmarks/bench_stats.py [--runs N] [--keep DIR] [--no-build WHEEL]
+    python tests/benchmarks/bench_stats.py [--runs N] [--keep DIR] [--no-build WHEEL] [--entry-years Y]
 
     --runs N          measured runs per command (default 20)
     --keep DIR        work in DIR (created; must be empty) and keep the venv, data homes and files there;
                       by default everything lives in a temporary folder that is removed at the end
     --no-build WHEEL  install this wheel instead of building one from the checkout
+    --entry-years Y   spread the free-practice entries over the last Y years (default 2, the two years of the
+                      plans; 5 gives a five-year logbook history: plans and occurrences stay as they are)
 
 Standard library only. Helpers (processes, wire-format entries, percentiles) come from ``bench_startup.py``
 in this folder, loaded by path.
@@ -26,7 +28,9 @@ in this folder, loaded by path.
 3. Free-practice entries (wire format of ``bench_startup.write_entries``) are imported with
    ``practiceplan log import FILE`` so the logbook holds 10,000 resp. 100,000 entries in total (check-in
    entries included). Free entries are spread evenly over the same two years in both homes, so the homes
-   differ only in the number of logbook entries (the 10k home has fewer free entries per day).
+   differ only in the number of logbook entries (the 10k home has fewer free entries per day). With
+   ``--entry-years Y`` the free entries are spread evenly over the last Y years (365 * Y + Y // 4 days)
+   instead: a longer logbook than the plans' two years, everything else the same.
 4. Measured: ``practiceplan stats`` (human output to /dev/null) and ``practiceplan stats --json`` at 10k and
    at 100k, interleaved round robin with ``python -c pass`` (the venv's python), with ``NO_COLOR=1``,
    ``PRACTICEPLAN_NOW`` = real now rounded down to the hour, ``PRACTICEPLAN_TZ=Europe/Berlin``. One warm-up
@@ -272,7 +276,18 @@ def profile_top(vpy: str, env: dict[str, str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return bs.run_main("bench_stats", "practiceplan stats benchmark (see the module docstring).", 20, bench, argv)
+    return bs.run_main("bench_stats", "practiceplan stats benchmark (see the module docstring).", 20, bench, argv,
+                       add_arguments=_add_arguments)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--entry-years", type=int, default=2, metavar="Y", choices=range(1, 51),
+                        help="spread the free-practice entries over the last Y years (default 2)")
+
+
+def entry_days(years: int) -> int:
+    """Days of logbook history for ``--entry-years``: 2 years are the plans' 730 days."""
+    return 365 * years + years // 4
 
 
 def bench(args: argparse.Namespace, work: Path) -> None:
@@ -296,6 +311,8 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     say()
     say(f"clock: PRACTICEPLAN_NOW={now_text} PRACTICEPLAN_TZ={ZONE} NO_COLOR=1; plans created {HISTORY_DAYS} days "
         f"earlier, horizon extended {SETUP_DAYS_EARLIER} days earlier")
+    history = entry_days(args.entry_years)
+    say(f"logbook history: free-practice entries spread over the last {history} days ({args.entry_years} years)")
 
     # ---------------------------------------------------------------- plans, occurrences, check-ins
     homes = {size: work / f"home-{size // 1000}k" for size in SIZES}
@@ -330,7 +347,7 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     for size in SIZES:
         free = size - checkins
         path = data / f"free-{size // 1000}k.jsonl"
-        bs.ENTRIES_PER_DAY = free / HISTORY_DAYS  # write_entries spaces entries 86400 / ENTRIES_PER_DAY s apart
+        bs.ENTRIES_PER_DAY = free / history  # write_entries spaces entries 86400 / ENTRIES_PER_DAY s apart
         start = time.perf_counter()
         oldest, newest = bs.write_entries(path, free, newest_entry)
         gen_s = time.perf_counter() - start

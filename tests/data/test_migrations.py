@@ -120,6 +120,31 @@ def test_fixture_migrates_to_head_preserving_rows_and_content(fixture, tmp_path,
     assert len(exported["entries"]) == after_counts["logbook_entries"]
 
 
+@pytest.mark.parametrize("fixture", FIXTURE_LIST, ids=lambda p: p.stem)
+def test_migration_builds_the_logbook_rollup_from_existing_entries(fixture, tmp_path):
+    """m006 fills the per-hour / per-quarter-hour rollup from the entries already there (tombstones left out)."""
+    from zoneinfo import ZoneInfo
+
+    from practiceplan.domain import insights as an
+    from practiceplan.store import insights as queries
+
+    path = copy_fixture(fixture, tmp_path / "home")
+    raw = connect(path)
+    live = raw.execute("SELECT count(*), sum(json_extract(doc, '$.duration')) FROM logbook_entries "
+                       "WHERE deleted_at IS NULL").fetchone()
+    raw.close()
+    assert live[0] > 0
+    conn = dbmod.connect(path)
+    assert queries.rollup_mismatches(conn) == {"logbook_hours": 0, "logbook_quarters": 0}
+    for table in ("logbook_hours", "logbook_quarters"):
+        assert conn.execute(f"SELECT sum(entries), sum(minutes) FROM {table}").fetchone() == live
+    lo, hi = queries.entry_range(conn)
+    for zone in ("Europe/Berlin", "Asia/Kathmandu"):
+        segments = an.DayClock(ZoneInfo(zone), lo, hi).segments()
+        assert queries.day_totals(conn, segments) == queries.entry_days(conn, segments)
+    conn.close()
+
+
 def test_pre_migration_backup_restores_the_old_database(tmp_path, cli):
     fixture = FIXTURE_LIST[0]
     home = tmp_path / "home"

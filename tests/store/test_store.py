@@ -139,26 +139,40 @@ def test_many_processes_switching_a_rollback_journal_database_to_wal(tmp_path):
         check.close()
 
 
-def test_logbook_revision_bumps_on_every_change_and_the_streak_cache_follows(tmp_path):
+def test_logbook_revision_bumps_on_every_change_and_the_streak_hint_follows(tmp_path):
+    """The streak hint is written by writes that change the logbook, read while current, and ignored (the
+    streak counted from the rollup) once the logbook changes without it or in another zone; reads never write."""
     from practiceplan.services.insights import for_today
     from practiceplan.store import insights as queries
 
     env = {"PRACTICEPLAN_HOME": str(tmp_path), "PRACTICEPLAN_TZ": "Europe/Berlin", "PRACTICEPLAN_NOW": "2026-03-02T09:00:00Z"}
     planner = Session(Settings(env=env))
     conn = planner.store.conn
-    assert queries.logbook_revision(conn) == 0
+
+    def streak(session: Session = planner) -> int:
+        before = session.store.conn.total_changes
+        value = for_today(session).current_practice_streak()
+        assert session.store.conn.total_changes == before  # a read writes nothing
+        return value
+
+    assert planner.store.logbook_revision() == 0
     first = planner.logbook.add({"timestamp": "2026-03-02T08:00:00Z", "duration": 5})
     planner.logbook.add({"timestamp": "2026-03-01T08:00:00Z", "duration": 5})
-    assert queries.logbook_revision(conn) == 2
-    assert for_today(planner).current_practice_streak() == 2
-    assert queries.cached(conn, "practiceStreak")["streak"] == 2
-    forged = dict(queries.cached(conn, "practiceStreak"), streak=99)
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'cache:practiceStreak'", (__import__("json").dumps(forged),))
-    # a forged cache value is returned while it is current...
-    assert for_today(planner).current_practice_streak() == 99
-    planner.logbook.delete(first["id"])  # ...and ignored once the logbook changes (a trigger bumps the revision)
-    assert queries.logbook_revision(conn) == 3
-    assert for_today(planner).current_practice_streak() == 1  # only yesterday's entry is left
-    conn.execute("DELETE FROM logbook_entries")  # even raw SQL bumps it
-    assert queries.logbook_revision(conn) > 3
+    assert planner.store.logbook_revision() == 2
+    assert queries.streak_hint(conn) == {"zone": "Europe/Berlin", "rev": 2, "last": 20514, "run": 2}
+    assert streak() == 2
+    forged = dict(queries.streak_hint(conn), run=99)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'hint:practiceStreak'", (__import__("json").dumps(forged),))
+    # a forged hint is returned while it is current...
+    assert streak() == 99
+    elsewhere = Session(Settings(env={**env, "PRACTICEPLAN_TZ": "Asia/Kathmandu"}))
+    assert streak(elsewhere) == 2  # ...but not in another zone (counted from the rollup)
+    elsewhere.close()
+    planner.logbook.delete(first["id"])  # ...and replaced once the logbook changes (a trigger bumps the revision)
+    assert planner.store.logbook_revision() == 3
+    assert streak() == 1  # only yesterday's entry is left
+    conn.execute("DELETE FROM logbook_entries")  # even raw SQL bumps it (and keeps the rollup in step)
+    assert planner.store.logbook_revision() > 3
+    assert streak() == 0
+    assert queries.rollup_mismatches(conn) == {"logbook_hours": 0, "logbook_quarters": 0}
     planner.close()

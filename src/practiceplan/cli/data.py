@@ -117,12 +117,12 @@ def restore(
 @handle_errors
 def doctor(
     ctx: typer.Context,
-    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe: migrate, extend the horizon, "
-                                                    "checkpoint a big WAL, chmod 600.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe: migrate, recompute the rollup, "
+                                                    "extend the horizon, checkpoint a big WAL, chmod 600.")] = False,
     json_: Json = False,
 ) -> None:
-    """Check integrity, foreign keys, schema version, links, the horizon, WAL size, file permissions and
-    the file system, and say how to fix what it finds. Exit 65 when an error remains."""
+    """Check integrity, foreign keys, schema version, links, the logbook rollup, the horizon, WAL size, file
+    permissions and the file system, and say how to fix what it finds. Exit 65 when an error remains."""
     report = session(ctx).data.doctor(fix=fix)
 
     def human() -> None:

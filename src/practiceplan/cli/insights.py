@@ -58,7 +58,7 @@ def events(
     limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first (0 = all).", min=0)] = 50,
     json_: Json = False,
 ) -> None:
-    """Local telemetry: what was viewed and when adherence dipped (ids and numbers only; never leaves the machine)."""
+    """Local event log: template actions and adherence dips (ids and numbers only; never leaves the machine)."""
     rows = session(ctx).insights.events(limit or None)
 
     def human() -> None:

@@ -105,7 +105,7 @@ def stats(p: Session, out: Output, *, plan: str | None = None, from_: str | None
 def forecast(p: Session, out: Output, *, days: int = 7, plan: str | None = None, svg: Path | None = None) -> None:
     from practiceplan.render.plain import forecast_lines
 
-    data = p.insights.forecast_report(days, plan_id=plan_id(p, plan))
+    data = p.insights.forecast(days, plan_id=plan_id(p, plan))
     out.show(data, lambda: render(data, rich="print_forecast", plain=forecast_lines, svg=svg,
                                   title="practiceplan forecast"))
 

@@ -49,13 +49,13 @@ class DayClock:
         hi_ms = max(lo_ms, hi_ms) + 2 * DAY_MS
         self._starts: list[int] = [lo_ms]
         self._offsets: list[int] = [self._offset(lo_ms)]
-        step = DAY_MS  # offsets change at most once a day; each change is then found to the minute
+        step = DAY_MS  # offsets change at most once a day; each change is then found to the millisecond
         probe = lo_ms
         while probe < hi_ms:
             nxt = min(probe + step, hi_ms)
             if self._offset(nxt) != self._offsets[-1]:
-                low, high = probe, nxt  # find the exact change to the minute
-                while high - low > 60_000:
+                low, high = probe, nxt  # find the exact instant of the change (a day's local midnight may be it)
+                while high - low > 1:
                     mid = (low + high) // 2
                     if self._offset(mid) == self._offsets[-1]:
                         low = mid

@@ -339,6 +339,7 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
     if integrity or version < head:
         return version  # the checks below read tables of the current schema from a sound file
     _doctor_links(conn, report)
+    _doctor_rollup(session, conn, report, fix=fix)
     _doctor_horizon(session, conn, report, fix=fix)
     _doctor_wal(path, conn, report, fix=fix)
     report.add("outbox", "info", f"{mt.pending_outbox(conn)} local change(s) not yet synced")
@@ -390,6 +391,23 @@ def _doctor_horizon(session: Session, conn: Any, report: _Report, *, fix: bool) 
         report.add("beyondHorizon", "info",
                    f"{beyond} scheduled session(s) lie beyond the horizon (horizon_days was larger before, "
                    "or they were imported); they are kept")
+
+
+def _doctor_rollup(session: Session, conn: Any, report: _Report, *, fix: bool) -> None:
+    """The logbook rollup (per-hour totals the day statistics read) must add up to the live entries."""
+    from practiceplan.store import insights as queries
+
+    off = {table: n for table, n in queries.rollup_mismatches(conn).items() if n}
+    if not off:
+        report.add("rollup", "ok", "the logbook rollup (day totals for stats) matches the entries")
+        return
+    check = report.add("rollup", "error", "the logbook rollup is out of step with the entries: "
+                       + ", ".join(f"{n} bucket(s) of {table}" for table, n in off.items()),
+                       fix="practiceplan doctor --fix (recomputes it from the entries)")
+    if fix:
+        with session.store.write():
+            queries.rebuild_rollups(session.store.conn)
+        report.fixed(check, "recomputed from the entries")
 
 
 def _doctor_wal(path: Path, conn: Any, report: _Report, *, fix: bool) -> None:

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 TREND_WEEKS = 12
 HEATMAP_WEEKS = 12
 RECENT_WEEKS = 8
-STATS_KPIS = ["adherence", "streaks", "missed", "trend", "weeks", "heatmap", "forecast"]
 
 
 class Insights:
@@ -126,9 +125,10 @@ class Insights:
 
     @cached_property
     def day_totals(self) -> dict[int, an.DayTotals]:
+        """Logbook minutes and entries per local day, from the per-hour rollup (exact in every zone)."""
         return {
             day: an.DayTotals(minutes, count, linked)
-            for day, minutes, count, linked in queries.entry_days(self.s.store.conn, self.clock.segments())
+            for day, minutes, count, linked in queries.day_totals(self.s.store.conn, self.clock.segments())
         }
 
     @cached_property
@@ -207,13 +207,6 @@ class Insights:
             raise InvalidInputError(f"--to {last} is before --from {first}")
         data = self.stats(plan_id=plan_id, first=first, last=last)
         self.check_dips()
-        self.record_view("stats.viewed", STATS_KPIS)
-        return data
-
-    def forecast_report(self, days: int, *, plan_id: str | None = None) -> dict[str, Any]:
-        """The `forecast` command."""
-        data = self.forecast(days, plan_id=plan_id)
-        self.record_view("forecast.viewed", ["forecast", "capacity", "predicted"])
         return data
 
     def summary(self) -> dict[str, Any]:
@@ -225,18 +218,12 @@ class Insights:
                 "missedThisWeek": this_week["missed"]}
 
     def current_practice_streak(self) -> int:
-        """The practice-day streak. Cached in the database per (zone, day, logbook revision): a long streak
-        costs one index probe per day to count, and `today` should not pay that on every run."""
-        conn = self.s.store.conn
-        key = {"zone": self.s.zone.key, "day": self.today, "rev": queries.logbook_revision(conn)}
-        hit = queries.cached(conn, "practiceStreak")
-        if hit and {k: hit.get(k) for k in key} == key:
-            return int(hit["streak"])
-        streak = self._count_practice_streak()
-        queries.store_cached(conn, "practiceStreak", {**key, "streak": streak}, key["rev"])
-        return streak
-
-    def _count_practice_streak(self) -> int:
+        """The practice-day streak. From the hint the last logbook write left (:meth:`record_streak_hint`)
+        while it is current for this logbook and zone; otherwise counted back from today in the rollup (the last
+        40 days in one query, a longer streak one index probe per day). Either way a read writes nothing."""
+        hinted = self._hinted_streak()
+        if hinted is not None:
+            return hinted
         recent = queries.entry_day_numbers(self.s.store.conn, self.clock.segments(),
                                            since_ms=self.clock.midnight(self.today - 40))
         current, _ = an.day_streak(recent, self.today)
@@ -244,9 +231,34 @@ class Insights:
             return current
         return self._streak_back(self.today if self.today in recent else self.today - 1)
 
+    def _hinted_streak(self) -> int | None:
+        """The streak from the hint, or None when the hint is missing or stale (or knows a day after today)."""
+        hint = queries.streak_hint(self.s.store.conn)
+        if not hint or hint.get("zone") != self.s.zone.key or hint.get("rev") != self.s.store.logbook_revision():
+            return None
+        last = hint.get("last")
+        if last is None:
+            return 0
+        if last > self.today:
+            return None
+        return int(hint["run"]) if last >= self.today - 1 else 0
+
+    def record_streak_hint(self) -> None:
+        """Inside a write that changed the logbook (Session calls it before COMMIT): remember, for this zone and
+        the new logbook revision, the latest local day with an entry and how many consecutive days with entries
+        end there, so `today` reads its streak in two lookups however long it is. A hint gone stale (another
+        zone, a change made without a Session, such as a restore) is ignored and the streak counted instead."""
+        hint: dict[str, Any] = {"zone": self.s.zone.key, "rev": self.s.store.logbook_revision(), "last": None,
+                                "run": 0}
+        newest = queries.latest_entry(self.s.store.conn)
+        if newest is not None:
+            last = self.full_clock.day(newest)
+            hint.update(last=last, run=self._streak_back(last))
+        queries.store_streak_hint(self.s.store.conn, hint)
+
     def _streak_back(self, anchor: int) -> int:
         """Count consecutive days with entries back from ``anchor``: runs of days with one UTC offset are probed
-        in SQL (an index seek a day), the days around a DST change with the exact local midnights."""
+        in SQL (a rollup index seek a day), the days around a DST change with the exact local midnights."""
         clock, conn, day, count = self.full_clock, self.s.store.conn, anchor, 0
         while True:
             start, end = clock.midnight(day), clock.midnight(day + 1)
@@ -272,18 +284,17 @@ class Insights:
         lo, hi = queries.entry_range(self.s.store.conn)
         return an.DayClock(self.s.zone, min(lo or self.now_ms, self.now_ms), max(hi or self.now_ms, self.now_ms))
 
-    # ------------------------------------------------------------------ telemetry
+    # ------------------------------------------------------------------ telemetry (changes only: reads write nothing)
 
     def events(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The local telemetry events, newest first."""
+        """The local event log (template actions, adherence dips), newest first."""
         return queries.events(self.s.store.conn, limit)
 
-    def record_view(self, name: str, kpis: list[str]) -> None:
-        with self.s.store.write():
-            self.s.store.add_event(name, iso_z(self.s.now), {"kpis": kpis})
-
     def check_dips(self) -> list[dict[str, Any]]:
-        """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip."""
+        """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip.
+
+        Writes only the first time a dip is seen; views are not recorded, so read commands leave the
+        database unchanged."""
         threshold = self.s.settings.config["adherence_alert"]
         week = an.week_first(self.today, self.s.settings.week_start)
         week_start = an.day_date(week).isoformat()
@@ -306,7 +317,7 @@ class Insights:
             fresh = queries.dip_keys(self.s.store.conn)
             new = [d for d in new if (d["planId"], d["weekStart"]) not in fresh]
             for dip in new:
-                self.s.store.add_event("adherence.dip", iso_z(self.s.now), dip)
+                self.s.add_event("adherence.dip", dip)
         for dip in new:
             run_hook(self.s.settings.config["dip_hook"], dip)
         return new

@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from practiceplan import clock
+from practiceplan.domain.models import iso_z
 from practiceplan.settings import Settings
 from practiceplan.store.repo import Store
 
@@ -57,11 +58,25 @@ class Session:
 
     @cached_property
     def store(self) -> Store:
-        return Store.open(self.settings.db_path)
+        store = Store.open(self.settings.db_path)
+        store.on_logbook_change = self._logbook_changed
+        return store
+
+    def _logbook_changed(self) -> None:
+        """A write changed the logbook: refresh the streak hint in the same transaction (reads never write it)."""
+        from practiceplan.services.insights import Insights
+
+        Insights(self).record_streak_hint()
 
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+
+    def add_event(self, name: str, data: dict[str, Any]) -> None:
+        """Record a change in the local event log (inside the caller's ``store.write()``), stamped now and
+        pruned to the configured retention (``events_keep``, ``events_days``) in the same transaction."""
+        config = self.settings.config
+        self.store.add_event(name, iso_z(self.now), data, keep=config["events_keep"], days=config["events_days"])
 
     def horizon_target(self) -> datetime:
         """How far ahead occurrences are materialised: now + ``horizon_days``."""

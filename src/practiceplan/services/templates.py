@@ -109,7 +109,7 @@ class Templates:
         return iso_z(self.now)
 
     def _event(self, name: str, **data: int | str | None) -> None:
-        self.store.add_event(name, self.stamp, {k: v for k, v in data.items() if v is not None})
+        self.s.add_event(name, {k: v for k, v in data.items() if v is not None})
 
     # ------------------------------------------------------------------ reading
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from practiceplan.domain.models import ID_PREFIXES, epoch_ms, parse_instant
+from practiceplan.domain.models import ID_PREFIXES, epoch_ms, iso_z, parse_instant
 from practiceplan.errors import AmbiguousIdError, NotFoundError
 from practiceplan.store import db as dbmod
 
@@ -87,6 +88,8 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path | str) -> None:
         self.conn = conn
         self.path = path
+        # called inside write() before COMMIT when the transaction changed the logbook (Session sets it)
+        self.on_logbook_change: Callable[[], None] | None = None
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -98,7 +101,16 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Store]:
         with dbmod.transaction(self.conn, self.path):
+            hook = self.on_logbook_change
+            revision = self.logbook_revision() if hook else None
             yield self
+            if hook and self.logbook_revision() != revision:
+                hook()
+
+    def logbook_revision(self) -> int:
+        """The logbook's change counter (migration m005: triggers bump it on every insert, update, delete)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'logbook_rev'").fetchone()
+        return int(row[0]) if row else 0
 
     # ------------------------------------------------------------------ generic entity access
 
@@ -293,11 +305,27 @@ class Store:
 
     # ------------------------------------------------------------------ events, meta, outbox
 
-    def add_event(self, name: str, at: str, data: dict[str, Any] | None = None) -> None:
+    def add_event(
+        self, name: str, at: str, data: dict[str, Any] | None = None, *, keep: int | None = None,
+        days: int | None = None,
+    ) -> None:
+        """Append to the event log and apply a retention in the same transaction: only the newest ``keep``
+        events, none older than ``days`` before ``at`` (the app passes its config: ``Session.add_event``).
+        Pruning happens only here, inside a write, so a read never prunes."""
         assert self.conn.in_transaction
         self.conn.execute(
             "INSERT INTO events (at, name, data) VALUES (?, ?, ?)", (at, name, dumps(data or {}))
         )
+        if keep is not None:
+            self.conn.execute(
+                "DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (max(keep, 1) - 1,),
+            )
+        stamp = parse_instant(at)
+        if days is not None and stamp is not None:
+            # julianday() reads every ISO form an imported event may carry; text it cannot read is kept
+            self.conn.execute("DELETE FROM events WHERE julianday(at) < julianday(?)",
+                              (iso_z(stamp - timedelta(days=days)),))
 
 
 def _list_hint(kind: str) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from practiceplan.store.sql import where
+
 _MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000) AS INTEGER)"
 
 
@@ -27,16 +29,9 @@ def occurrence_rows(
         "json_extract(doc, '$.metrics.pendingLog'), log_entry_id, deleted_at IS NOT NULL "
         "FROM plan_occurrences WHERE scheduled_start IS NOT NULL"
     )
-    params: list[Any] = []
-    if not include_deleted:
-        sql += " AND deleted_at IS NULL"
-    if start_from:
-        sql += " AND scheduled_start >= ?"
-        params.append(start_from)
-    if start_before:
-        sql += " AND scheduled_start < ?"
-        params.append(start_before)
-    return conn.execute(sql, params).fetchall()
+    filters, params = where(("deleted_at IS NULL", not include_deleted), ("scheduled_start >= ?", start_from or None),
+                            ("scheduled_start < ?", start_before or None))
+    return conn.execute(sql + filters, params).fetchall()
 
 
 DAY_MS = 86_400_000

@@ -18,6 +18,7 @@ from typing import Any
 from practiceplan.domain.models import ID_PREFIXES, epoch_ms, iso_z, parse_instant
 from practiceplan.errors import AmbiguousIdError, NotFoundError
 from practiceplan.store import db as dbmod
+from practiceplan.store.sql import order_limit, where
 
 TABLES = {
     "practice_plan": "practice_plans",
@@ -211,14 +212,9 @@ class Store:
     # ------------------------------------------------------------------ plans
 
     def plans(self, *, include_deleted: bool = False, status: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT doc FROM practice_plans WHERE 1=1"
-        params: list[Any] = []
-        if not include_deleted:
-            sql += " AND deleted_at IS NULL"
-        if status:
-            sql += " AND status = ?"
-            params.append(status)
-        return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY id", params)]
+        filters, params = where(("deleted_at IS NULL", not include_deleted), ("status = ?", status or None))
+        sql = "SELECT doc FROM practice_plans WHERE 1=1" + filters + order_limit("id", None)
+        return [json.loads(r[0]) for r in self.conn.execute(sql, params)]
 
     def plan_horizons(self) -> dict[str, str | None]:
         """Live active plans -> the instant their occurrences are materialised up to."""
@@ -250,25 +246,13 @@ class Store:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        sql = "SELECT doc FROM plan_occurrences WHERE 1=1"
-        params: list[Any] = []
-        if not include_deleted:
-            sql += " AND deleted_at IS NULL"
-        if plan_id:
-            sql += " AND plan_id = ?"
-            params.append(plan_id)
-        if start_from:
-            sql += " AND scheduled_start >= ?"
-            params.append(start_from)
-        if start_before:
-            sql += " AND scheduled_start < ?"
-            params.append(start_before)
-        if status:
-            sql += " AND status = ?"
-            params.append(status)
-        sql += " ORDER BY scheduled_start DESC, id DESC" if newest_first else " ORDER BY scheduled_start, id"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
+        filters, params = where(
+            ("deleted_at IS NULL", not include_deleted), ("plan_id = ?", plan_id or None),
+            ("scheduled_start >= ?", start_from or None), ("scheduled_start < ?", start_before or None),
+            ("status = ?", status or None),
+        )
+        order = "scheduled_start DESC, id DESC" if newest_first else "scheduled_start, id"
+        sql = "SELECT doc FROM plan_occurrences WHERE 1=1" + filters + order_limit(order, limit)
         return [json.loads(r[0]) for r in self.conn.execute(sql, params)]
 
     # ------------------------------------------------------------------ logbook
@@ -277,17 +261,9 @@ class Store:
         self, *, from_ms: int | None = None, before_ms: int | None = None, limit: int | None = None,
         newest_first: bool = True,
     ) -> list[dict[str, Any]]:
-        sql = "SELECT doc FROM logbook_entries WHERE deleted_at IS NULL"
-        params: list[Any] = []
-        if from_ms is not None:
-            sql += " AND ts >= ?"
-            params.append(from_ms)
-        if before_ms is not None:
-            sql += " AND ts < ?"
-            params.append(before_ms)
-        sql += " ORDER BY ts DESC, id DESC" if newest_first else " ORDER BY ts, id"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
+        filters, params = where(("ts >= ?", from_ms), ("ts < ?", before_ms))
+        order = "ts DESC, id DESC" if newest_first else "ts, id"
+        sql = "SELECT doc FROM logbook_entries WHERE deleted_at IS NULL" + filters + order_limit(order, limit)
         return [json.loads(r[0]) for r in self.conn.execute(sql, params)]
 
     def existing_ids(self, kind: str, ids: list[str]) -> set[str]:

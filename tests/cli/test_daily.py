@@ -77,7 +77,40 @@ def test_uncheck_within_window_keeps_entry(cli, scales, set_now):
     record = occ["metrics"]["history"][-1]
     assert record == {"at": "2026-03-02T17:44:59.000Z", "action": "uncheck", "entryId": entry["id"],
                       "checkedInAt": "2026-03-02T17:30:00.000Z", "reason": "wrong session"}
-    assert cli("log", "show", entry["id"], "--json").json["entry"] == entry  # untouched
+    # the entry stays, as free practice: same practice, no link to the session (the link is in the history)
+    kept = cli("log", "show", entry["id"], "--json").json["entry"]
+    assert {k: v for k, v in kept.items() if k not in ("metadata", "updatedAt")} == \
+        {k: v for k, v in entry.items() if k not in ("metadata", "updatedAt")}
+    assert "planOccurrenceId" not in kept["metadata"] and "planId" not in kept["metadata"]
+    assert kept["metadata"]["source"] == "manual" and kept["updatedAt"] == "2026-03-02T17:44:59.000Z"
+
+
+def test_undo_then_checkin_again_counts_once(cli, scales, set_now):
+    """Issue 10.1: checkin 20 min, uncheck, checkin 25 -> 25 linked minutes for the session, not 45."""
+    _, occs = scales
+    set_now("2026-03-02T17:10:00Z")
+    first = cli("checkin", occs[0]["id"], "--minutes", "20", "--json").json["entry"]
+    undone = cli("uncheck", occs[0]["id"], "--json").json
+    assert undone["entry"]["id"] == first["id"] and "planOccurrenceId" not in undone["entry"]["metadata"]
+    second = cli("checkin", occs[0]["id"], "--minutes", "25", "--json").json["entry"]
+    set_now("2026-03-02T20:00:00Z")
+    week = cli("stats", "--json").json["weeks"][-1]
+    assert (week["loggedPlannedMinutes"], week["unplannedMinutes"], week["totalMinutes"]) == (25, 20, 45)
+    entries = {e["id"]: e for e in cli("log", "list", "--json").json["entries"]}
+    assert set(entries) == {first["id"], second["id"]}  # the first entry still exists, as free practice
+    assert entries[second["id"]]["metadata"]["planOccurrenceId"] == occs[0]["id"]
+    assert "planOccurrenceId" not in entries[first["id"]]["metadata"]
+
+
+def test_forced_second_checkin_counts_only_the_current_entry(cli, scales, set_now):
+    _, occs = scales
+    set_now("2026-03-02T17:10:00Z")
+    first = cli("checkin", occs[0]["id"], "--minutes", "20", "--json").json["entry"]
+    cli("checkin", occs[0]["id"], "--minutes", "25", "--force")
+    set_now("2026-03-02T20:00:00Z")
+    week = cli("stats", "--json").json["weeks"][-1]
+    assert (week["loggedPlannedMinutes"], week["unplannedMinutes"]) == (25, 20)
+    assert "planOccurrenceId" not in cli("log", "show", first["id"], "--json").json["entry"]["metadata"]
 
 
 def test_uncheck_after_window_is_refused(cli, scales, set_now):

@@ -124,10 +124,13 @@ def uncheck(
     reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the session's history).")] = None,
     json_: Json = False,
 ) -> None:
-    """Undo a check-in within the undo window (default 15 minutes). The logbook entry stays."""
+    """Undo a check-in within the undo window (default 15 minutes). The logbook entry stays, as free practice
+    (no longer linked to the session), so checking in again counts once."""
     from practiceplan.domain.models import clean_line
 
     p = session(ctx)
-    updated = p.occurrences.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
-    Output(json_).done({"occurrence": updated},
-                       "Check-in undone: the session is scheduled again; its logbook entry was kept.")
+    entry, updated = p.occurrences.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
+    kept = f" {p.store.short_id('logbook_entry', entry['id'])}" if entry else ""
+    Output(json_).done({"occurrence": updated, "entry": entry},
+                       f"Check-in undone: the session is scheduled again; its logbook entry{kept} was kept "
+                       "as free practice.")

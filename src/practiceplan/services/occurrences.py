@@ -61,10 +61,13 @@ class Occurrences:
             stamp = iso_z(s.now)
             s.store.save("logbook_entry", entry, stamp)
             s.store.save("plan_occurrence", updated, stamp)
+            if occ.get("logEntryId"):  # --force: the entry it replaces no longer counts for this session
+                self._free(occ["logEntryId"], occ["id"])
         return entry, updated
 
-    def uncheck(self, ref: str, reason: str | None) -> dict[str, Any]:
-        """Undo a check-in within the undo window; the logbook entry stays."""
+    def uncheck(self, ref: str, reason: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Undo a check-in within the undo window: the session is scheduled again and its logbook entry stays
+        as free practice (no longer linked). Returns (that entry, or None if it is gone; the occurrence)."""
         from practiceplan.domain.occurrences import uncheck
 
         s = self.s
@@ -73,4 +76,20 @@ class Occurrences:
             occ = s.store.get("plan_occurrence", occ["id"]) or occ
             updated = uncheck(occ, now=s.now, undo_minutes=s.settings.config["undo_minutes"], reason=reason)
             s.store.save("plan_occurrence", updated, iso_z(s.now))
-        return updated
+            entry = self._free(occ.get("logEntryId"), occ["id"])
+        return entry, updated
+
+    def _free(self, entry_id: str | None, occ_id: str) -> dict[str, Any] | None:
+        """Inside a write: the entry ``entry_id`` no longer links occurrence ``occ_id`` (it stays as free
+        practice). Returns the entry as it is now, or None when there is no such entry."""
+        from practiceplan.domain.occurrences import dissociate
+
+        s = self.s
+        entry = s.store.get("logbook_entry", entry_id) if entry_id else None
+        if entry is None:
+            return None
+        freed = dissociate(entry, occ_id, now=s.now)
+        if freed is None:
+            return entry
+        s.store.save("logbook_entry", freed, iso_z(s.now))
+        return freed

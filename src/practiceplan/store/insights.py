@@ -10,6 +10,9 @@ import sqlite3
 from typing import Any
 
 _MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000) AS INTEGER)"
+# An entry counts for a session only while the link is current both ways: the entry names the occurrence and the
+# occurrence names the entry. An undone or replaced check-in's entry is free practice (ARCHITECTURE.md).
+CURRENT_LINK = "o.id = e.plan_occurrence_id AND o.log_entry_id = e.id"
 
 
 def occurrence_rows(
@@ -37,7 +40,7 @@ def occurrence_rows(
 
 
 def entry_days(conn: sqlite3.Connection, segments: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """(local day number, minutes, entries, minutes linked to an occurrence) for every day with entries.
+    """(local day number, minutes, entries, minutes currently linked to an occurrence) for every day with entries.
 
     ``segments`` are (from_ms, to_ms, utc_offset_ms) pieces of the user's zone (DayClock.segments), so the
     grouping happens in SQL by local calendar day.
@@ -48,20 +51,21 @@ def entry_days(conn: sqlite3.Connection, segments: list[tuple[int, int, int]]) -
         f"WITH seg(lo, hi, off) AS (VALUES {values}) "
         "SELECT (e.ts + seg.off) / 86400000 AS day, "
         "       sum(e.duration), count(*), "
-        "       sum(CASE WHEN e.plan_occurrence_id IS NOT NULL THEN e.duration ELSE 0 END) "
+        "       sum(CASE WHEN o.id IS NOT NULL THEN e.duration ELSE 0 END) "
         "FROM logbook_entries e JOIN seg ON e.ts >= seg.lo AND e.ts < seg.hi "
+        f"LEFT JOIN plan_occurrences o ON {CURRENT_LINK} "
         "WHERE e.deleted_at IS NULL GROUP BY day ORDER BY day"
     )
     return [(int(d), int(m or 0), int(c), int(lm or 0)) for d, m, c, lm in conn.execute(sql, params)]
 
 
 def minutes_by_occurrence(conn: sqlite3.Connection) -> dict[str, int]:
-    """Minutes logged by entries linked to each occurrence."""
+    """Minutes logged by the entry each occurrence is currently linked to (see CURRENT_LINK)."""
     return {
         occ_id: int(minutes or 0)
         for occ_id, minutes in conn.execute(
-            "SELECT plan_occurrence_id, sum(duration) FROM logbook_entries "
-            "WHERE plan_occurrence_id IS NOT NULL AND deleted_at IS NULL GROUP BY plan_occurrence_id"
+            f"SELECT e.plan_occurrence_id, sum(e.duration) FROM logbook_entries e JOIN plan_occurrences o "
+            f"ON {CURRENT_LINK} WHERE e.deleted_at IS NULL GROUP BY e.plan_occurrence_id"
         )
     }
 

@@ -220,3 +220,19 @@ def test_better_time_suggestion_from_completion_rates(cli, set_now):
     assert item["to"] == "2026-03-07T08:00:00.000Z"
     assert item["command"].endswith("--to 2026-03-07T09:00")
     assert cli("suggest", "--json").json["suggestions"] == items
+
+
+def test_suggestions_and_forecast_agree_that_done_is_not_load(cli, set_now):
+    """Issue 10.2: Friday's 45-minute session is checked in; 'Scales' (20 min) is left. Forecast says Friday is
+    within its 60 minutes, and so must the suggestions (no "5 min over capacity: move 'Scales'")."""
+    cli("config", "set", "daily_capacity", "60")
+    sonata = cli("plan", "add", "Sonata", "--every", "weekly", "--on", "fr", "--at", "08:00", "--minutes", "45",
+                 "--json").json["plan"]
+    cli("plan", "add", "Scales", "--every", "weekly", "--on", "fr", "--at", "18:00", "--minutes", "20")
+    friday = cli("occurrences", "--json", "--plan", sonata["id"], "--from", "2026-03-06", "--to", "2026-03-06").json
+    set_now("2026-03-06T08:50:00Z")  # Friday 09:50 Berlin
+    cli("checkin", friday["occurrences"][0]["id"])
+    day = cli("forecast", "--days", "1", "--json").json["days"][0]
+    assert (day["date"], day["minutes"], day["overload"]) == ("2026-03-06", 20, False)
+    suggestions = cli("suggest", "--json").json["suggestions"]
+    assert not [s for s in suggestions if s["kind"] == "overload"], suggestions

@@ -228,16 +228,19 @@ def bookings_of(
     occurrences: Iterable[dict[str, Any]], minutes_of: Callable[[dict[str, Any]], int], *, now: datetime,
     zone: ZoneInfo, week_start: int = 0,
 ) -> list[Booking]:
-    """Days' loads: live sessions that are completed or still to do (skipped and missed ones use no time)."""
+    """Days' loads, as the forecast counts them: a session still to do uses its minutes; a completed one marks
+    its plan's day (one session of a plan per day) but is no longer load, as what is done is no longer planned;
+    skipped and missed ones use nothing."""
     live = live_sessions(occurrences)
     gone = _missed_ids(live, now=now, zone=zone, week_start=week_start)
     result = []
     for occ in live:
-        if occ["id"] in gone or (not is_completed(occ) and occ.get("status", "scheduled") != "scheduled"):
+        done = is_completed(occ)
+        if occ["id"] in gone or (not done and occ.get("status", "scheduled") != "scheduled"):
             continue
         start = occurrence_start(occ)
         assert start is not None
-        result.append(Booking(occ["id"], occ.get("planId", ""), day_of(start, zone), minutes_of(occ)))
+        result.append(Booking(occ["id"], occ.get("planId", ""), day_of(start, zone), 0 if done else minutes_of(occ)))
     return result
 
 

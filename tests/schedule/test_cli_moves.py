@@ -68,7 +68,7 @@ def test_unknown_and_bad_input(cli, daily):
     bad = cli("reschedule", occs[1]["id"], "--to", "the day after never", ok=False)
     assert bad.code == 65 and bad.stderr.startswith("practiceplan: error: ") and "hint:" in bad.stderr
     assert len(bad.stderr.splitlines()) == 2
-    assert cli("reschedule", occs[1]["id"], ok=False).code == 65  # --to missing
+    assert cli("reschedule", occs[1]["id"], ok=False).code == 2  # --to missing: a usage error (issue 10.13)
     past = cli("reschedule", occs[1]["id"], "--to", "2026-02-20T18:00", ok=False)
     assert past.code == 65 and "into the past" in past.stderr
     assert cli("reschedule", occs[1]["id"], "--cascade", "sideways", "--to", "friday", ok=False).code == 65

@@ -52,7 +52,8 @@ def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:
     for item in raw or []:
         prompt, sep, response = item.partition("=")
         if not sep:
-            raise InvalidInputError(f"--answer '{item}' must look like 'prompt=response' or '1=response'")
+            raise InvalidInputError(f"--answer '{item}' must look like 'prompt=response' or '1=response'",
+                                    hint="number the prompts from 1, e.g. --answer '1=steady left hand'")
         prompt = prompt.strip()
         if prompt.isdigit() and 1 <= int(prompt) <= len(prompts):
             prompt = prompts[int(prompt) - 1]
@@ -86,7 +87,8 @@ def checkin(
 
     p = session(ctx)
     if mood is not None and mood not in MOODS:
-        raise InvalidInputError(f"--mood must be one of {', '.join(MOODS)}, not '{mood}'")
+        raise InvalidInputError(f"--mood must be one of {', '.join(MOODS)}, not '{mood}'",
+                                hint="e.g. --mood satisfied")
     target = p.store.resolve("plan_occurrence", occ)
     prompts = list(target.get("reflectionPrompts") or [])
     answers = _answers(answer, prompts)

@@ -105,7 +105,7 @@ def clean_line(value: str, field: str, *, max_len: int = MAX_TITLE, allow_empty:
     """Validate one line of user text: trimmed, no control or bidi characters, bounded length."""
     text = value.strip()
     if not text and not allow_empty:
-        raise InvalidInputError(f"{field} must not be empty")
+        raise InvalidInputError(f"{field} must not be empty", hint=f"give some text for the {field}")
     return _checked_text(text, field, _UNSAFE_LINE, max_len)
 
 
@@ -116,9 +116,10 @@ def clean_text(value: str, field: str, *, max_len: int = MAX_TEXT) -> str:
 
 def _checked_text(text: str, field: str, unsafe: re.Pattern[str], max_len: int) -> str:
     if unsafe.search(text):
-        raise InvalidInputError(f"{field} contains control or bidirectional-override characters")
+        raise InvalidInputError(f"{field} contains control or bidirectional-override characters",
+                                hint="remove escape sequences and invisible direction marks from the text")
     if len(text) > max_len:
-        raise InvalidInputError(f"{field} is longer than {max_len} characters")
+        raise InvalidInputError(f"{field} is longer than {max_len} characters", hint="shorten it")
     return text
 
 
@@ -153,9 +154,11 @@ def parse_positive_int(text: str, field: str, *, maximum: int = 10**6, minimum: 
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{field} must be a whole number, not '{text}'") from None
+        raise InvalidInputError(f"{field} must be a whole number, not '{text}'",
+                                hint=f"use digits only, from {minimum} to {maximum}") from None
     if not minimum <= value <= maximum:
-        raise InvalidInputError(f"{field} must be between {minimum} and {maximum}, not {value}")
+        raise InvalidInputError(f"{field} must be between {minimum} and {maximum}, not {value}",
+                                hint=f"give a number from {minimum} to {maximum}")
     return value
 
 

@@ -393,7 +393,8 @@ def uncheck(occ: dict[str, Any], *, now: datetime, undo_minutes: int, reason: st
     """Undo a check-in within the undo window. The logbook entry stays, as free practice: the caller saves
     :func:`dissociate` of it, so that it no longer counts for this session (a new check-in then is the only one)."""
     if occ.get("status") != "completed":
-        raise InvalidInputError("this session is not checked in, so there is nothing to undo")
+        raise InvalidInputError("this session is not checked in, so there is nothing to undo",
+                                hint="see what happened to it with `practiceplan occurrences --history OCC`")
     recorded = occurrence_start({"scheduledStart": (occ.get("checkIn") or {}).get("recordedAt")})
     if recorded is None:
         checkins = [h for h in occurrence_history(occ) if h.get("action") == "checkin"]

@@ -29,6 +29,7 @@ from practiceplan.errors import InvalidInputError
 MAX_SEGMENTS = 10
 MAX_PROMPTS = 10
 DEFAULT_MINUTES = 30
+_RULE_HINT = "see RFC 5545, e.g. FREQ=WEEKLY;BYDAY=MO,WE,FR, or use --every daily|weekly|monthly"
 EVERY = ("daily", "weekly", "monthly", "yearly")
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _WEEKDAY_WORDS = {
@@ -91,7 +92,8 @@ def parse_weekdays(values: list[str]) -> list[str]:
 
 def _rule_from_every(every: str, on: list[str] | None, interval: int | None) -> str:
     if every not in EVERY:
-        raise InvalidInputError(f"--every must be one of {', '.join(EVERY)}, not '{every}'")
+        raise InvalidInputError(f"--every must be one of {', '.join(EVERY)}, not '{every}'",
+                                hint="for anything else use --rrule, e.g. --rrule 'FREQ=WEEKLY;INTERVAL=2'")
     days = parse_weekdays(on) if on else []
     freq = every.upper()
     if days and every == "daily":
@@ -124,7 +126,7 @@ def _check_list(values: list[str] | None, what: str, max_len: int = 100) -> list
     if values is None:
         return None
     if len(values) > MAX_ITEMS:
-        raise InvalidInputError(f"too many {what} (at most {MAX_ITEMS})")
+        raise InvalidInputError(f"too many {what} (at most {MAX_ITEMS})", hint="keep the most important ones")
     return [clean_line(v, what, max_len=max_len) for v in values]
 
 
@@ -141,7 +143,7 @@ def apply_input(
     stamp = iso_z(now)
     if creating:
         if inp.title is None:
-            raise InvalidInputError("a plan needs a title")
+            raise InvalidInputError("a plan needs a title", hint='e.g. practiceplan plan add "Scales" --every daily')
         result = {
             "id": new_id("plan"),
             "title": "",
@@ -170,18 +172,20 @@ def apply_input(
             result[key] = checked
     if inp.pieces is not None:
         if len(inp.pieces) > MAX_ITEMS:
-            raise InvalidInputError(f"too many pieces (at most {MAX_ITEMS})")
+            raise InvalidInputError(f"too many pieces (at most {MAX_ITEMS})", hint="split them over several plans")
         result["pieceRefs"] = [dict(p) for p in inp.pieces]
     metadata = dict(result.get("metadata") or {})
     if inp.instrument is not None:
         metadata["instrument"] = clean_line(inp.instrument, "instrument", max_len=60).lower()
     if inp.segments is not None:
         if len(inp.segments) > MAX_SEGMENTS:
-            raise InvalidInputError(f"too many segments (at most {MAX_SEGMENTS} per session)")
+            raise InvalidInputError(f"too many segments (at most {MAX_SEGMENTS} per session)",
+                                    hint="merge some segments, or split the session over two plans")
         metadata["segments"] = [dict(s) for s in inp.segments]
     if inp.prompts is not None:
         if len(inp.prompts) > MAX_PROMPTS:
-            raise InvalidInputError(f"too many reflection prompts (at most {MAX_PROMPTS})")
+            raise InvalidInputError(f"too many reflection prompts (at most {MAX_PROMPTS})",
+                                    hint="keep the most useful ones")
         metadata["reflectionPrompts"] = [clean_line(p, "reflection prompt", max_len=300) for p in inp.prompts]
     if inp.targets is not None:
         metadata["targets"] = dict(inp.targets)
@@ -192,11 +196,11 @@ def apply_input(
     result["updatedAt"] = stamp
     recurrence = plan_recurrence(result, default_zone)
     if recurrence is None:
-        raise InvalidInputError("the plan's schedule has no usable start date")
+        raise InvalidInputError("the plan's schedule has no usable start date", hint="give one with --start DATE")
     try:
         rec.validate(recurrence)
     except rec.RecurrenceError as exc:
-        raise InvalidInputError(str(exc)) from None
+        raise InvalidInputError(str(exc), hint=_RULE_HINT) from None
     return result
 
 
@@ -257,7 +261,8 @@ def _check_sources(inp: PlanInput, *, creating: bool) -> None:
     """One of --once, --rrule and --every (a new plan needs one); --on and --interval only with --every."""
     sources = [name for name, v in (("--once", inp.once), ("--rrule", inp.rrule), ("--every", inp.every)) if v]
     if len(sources) > 1:
-        raise InvalidInputError(f"{' and '.join(sources)} cannot be combined; give one of them")
+        raise InvalidInputError(f"{' and '.join(sources)} cannot be combined; give one of them",
+                                hint="--once for one session, --every or --rrule for a recurring plan")
     if (inp.on or inp.interval) and not inp.every:
         raise InvalidInputError("--on and --interval go with --every", hint="e.g. --every weekly --on mo,we,fr")
     if creating and not sources:
@@ -287,14 +292,15 @@ def _when(old: dict[str, Any], meta: dict[str, Any], inp: PlanInput, zone: ZoneI
         start = local.date()
         at = local.time().replace(second=0, microsecond=0) if local.time() != time() else None
         if inp.at is not None or inp.start is not None:
-            raise InvalidInputError("--once already gives the day and time; drop --start/--at")
+            raise InvalidInputError("--once already gives the day and time; drop --start/--at",
+                                    hint="e.g. --once 'friday 18:00'")
     elif inp.rrule is not None or inp.every is not None:
         kind = "recurring"
         text = inp.rrule if inp.rrule is not None else _rule_from_every(inp.every or "", inp.on, inp.interval)
         try:
             exact = rec.canonical_rule(rec.parse_rule(text))
         except rec.RecurrenceError as exc:
-            raise InvalidInputError(str(exc), hint="see RFC 5545, e.g. FREQ=WEEKLY;BYDAY=MO,WE,FR") from None
+            raise InvalidInputError(str(exc), hint=_RULE_HINT) from None
     if inp.start is not None:
         start = inp.start
     if start is None:
@@ -308,7 +314,8 @@ def _when(old: dict[str, Any], meta: dict[str, Any], inp: PlanInput, zone: ZoneI
     if kind == "single":
         end = None
     if end is not None and end < start:
-        raise InvalidInputError(f"end date {end} is before start date {start}")
+        raise InvalidInputError(f"end date {end} is before start date {start}",
+                                hint="give an --end on or after --start")
     return _When(kind, exact, start, at, end)
 
 
@@ -335,9 +342,11 @@ def _set_flex(schedule: dict[str, Any], meta: dict[str, Any], given: str | None,
     ``fixed`` with a time of day, else ``same-day``."""
     flex = given or ("same-day" if at is None else "fixed")
     if flex not in FLEX_KINDS:
-        raise InvalidInputError(f"--flex must be one of {', '.join(FLEX_KINDS)}, not '{flex}'")
+        raise InvalidInputError(f"--flex must be one of {', '.join(FLEX_KINDS)}, not '{flex}'",
+                                hint="see `practiceplan plan add --help`")
     if flex == "fixed" and at is None:
-        raise InvalidInputError("--flex fixed needs a time of day (--at HH:MM)")
+        raise InvalidInputError("--flex fixed needs a time of day (--at HH:MM)",
+                                hint="add --at 18:00, or use --flex same-day for any time that day")
     schedule["flexibility"] = "anytime" if flex == "weekly" else flex
     if flex == "weekly":
         meta["flex"] = "weekly"

@@ -204,7 +204,7 @@ class Insights:
                ) -> dict[str, Any]:
         """The `stats` command: the statistics, after noting adherence dips (once per plan and week)."""
         if first and last and last < first:
-            raise InvalidInputError(f"--to {last} is before --from {first}")
+            raise InvalidInputError(f"--to {last} is before --from {first}", hint="swap them, or give a later --to")
         data = self.stats(plan_id=plan_id, first=first, last=last)
         self.check_dips()
         self.record_view("stats.viewed", STATS_KPIS)

@@ -27,7 +27,7 @@ class Occurrences:
         first = first or s.now.astimezone(s.zone).date()
         last = last or first + timedelta(days=DEFAULT_RANGE_DAYS - 1)
         if last < first:
-            raise InvalidInputError(f"--to {last} is before --from {first}")
+            raise InvalidInputError(f"--to {last} is before --from {first}", hint="swap them, or give a later --to")
         plan_id = s.store.resolve("practice_plan", plan)["id"] if plan else None
         s.plans.extend_horizon()
         found = s.store.occurrences(

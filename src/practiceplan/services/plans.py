@@ -99,7 +99,8 @@ class Plans:
         with s.store.write():
             current = s.store.get("practice_plan", plan["id"])
             if current is None:
-                raise InvalidInputError(f"plan '{plan.get('title')}' was deleted meanwhile; nothing changed")
+                raise InvalidInputError(f"plan '{plan.get('title')}' was deleted meanwhile; nothing changed",
+                                        hint="see the plans with `practiceplan plan list`")
             edited = edit(current)
             existing = s.store.occurrences(plan_id=plan["id"], include_deleted=True)
             changes = []
@@ -119,7 +120,8 @@ class Plans:
         s = self.s
         plan = s.store.resolve("practice_plan", ref)
         if plan.get("status") == status:
-            raise InvalidInputError(f"plan '{plan.get('title')}' is already {status}")
+            raise InvalidInputError(f"plan '{plan.get('title')}' is already {status}",
+                                    hint="see the plans with `practiceplan plan list --all`")
         stamp = iso_z(s.now)
         updated = {**plan, "status": status, "updatedAt": stamp, "archivedAt": stamp if status == "archived" else None}
         target = s.horizon_target()

@@ -31,7 +31,7 @@ from practiceplan.domain.models import (
     plan_zone_name,
 )
 from practiceplan.domain.occurrences import local_day_start, occurrence_minutes
-from practiceplan.errors import InvalidInputError, NotFoundError
+from practiceplan.errors import InvalidInputError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from practiceplan.services.insights import Insights
@@ -204,6 +204,8 @@ class Schedule:
         if cascade not in (None, "shift", "spread"):
             raise InvalidInputError(f"--cascade takes 'spread' or nothing, not '{cascade}'",
                                     hint="--cascade shifts later sessions; --cascade spread spreads missed ones")
+        if to is None and cascade != "spread":
+            raise UsageError("--to WHEN is required", hint="e.g. --to 'tomorrow 18:00' (or use `practiceplan defer`)")
         occ = self.s.store.resolve("plan_occurrence", ref)
         plan = self.plan_of(occ)
         sch.check_movable(occ)
@@ -214,8 +216,7 @@ class Schedule:
                 self._check_not_past(instant)
                 first_day = sch.day_of(instant, self.s.zone)
             return self._spread(occ, plan, first_day=first_day, cap=cap, days=days, reason=reason, dry_run=dry_run)
-        if to is None:
-            raise InvalidInputError("--to WHEN is required", hint="e.g. --to 'tomorrow 18:00' (or use `practiceplan defer`)")
+        assert to is not None
         instant = to if isinstance(to, datetime) else self.target_instant(to, occ)
         self._check_not_past(instant)
         length = None

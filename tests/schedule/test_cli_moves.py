@@ -218,3 +218,21 @@ def test_spread_cascade_through_cli(cli, set_now):
     assert [(m["id"], m["to"]) for m in wider["moves"]] == [(scales[2]["id"], "2026-03-05T17:00:00.000Z")]
     tight = cli("reschedule", scales[2]["id"], "--cascade", "spread", "--cap", "20", ok=False)
     assert tight.code == 65 and "cannot fit" in tight.stderr and "--cap" in tight.stderr
+
+
+def test_messages_speak_local_time_not_utc(cli):
+    """Issue 10.11: typing 19:00 local for a session already at 19:00 says so in local time, never as UTC."""
+    cli("plan", "add", "Etudes", "--every", "daily", "--at", "19:00")
+    occ = cli("occurrences", "--json", "--from", "2026-03-03", "--to", "2026-03-03").json["occurrences"][0]
+    for extra in ([], ["--cascade"]):
+        result = cli("reschedule", occ["id"], "--to", "2026-03-03T19:00", *extra, ok=False)
+        assert result.code == 65 and "already at Tue 03 Mar 2026 19:00" in result.stderr, result
+        assert "T18:00" not in result.stderr and "Z" not in result.stderr.split("\n")[0]
+    past = cli("reschedule", occ["id"], "--to", "2026-03-01T19:00", ok=False)
+    assert "(Sun 01 Mar 2026 19:00)" in past.stderr
+
+
+def test_events_list_times_in_your_zone(cli):
+    cli("stats")
+    line = cli("events").stdout.splitlines()[0]
+    assert line.startswith("2026-03-02 10:00  stats.viewed")  # 09:00Z is 10:00 in Berlin

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests import wire
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
 FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -32,7 +34,8 @@ def test_recurrence_change_keeps_moved_and_skipped_and_never_recreates_their_slo
     end = NOW + timedelta(days=30)
     occs = occ_mod.reconcile(plan, [], "Europe/Berlin", FLOOR, end, NOW)
     by_day = {o["scheduledStart"][:10]: o for o in occs}
-    moved = sch.move(by_day["2026-03-04"], parse_instant("2026-03-07T09:00:00Z"), now=NOW, reason="lesson")  # Wed -> Sat
+    moved = sch.move(by_day["2026-03-04"], parse_instant("2026-03-07T09:00:00Z"), now=NOW, zone=BERLIN,
+                     reason="lesson")  # Wed -> Sat
     skipped = sch.skip(by_day["2026-03-06"], now=NOW, reason="concert")  # Fri
     existing = [moved if o["id"] == moved["id"] else skipped if o["id"] == skipped["id"] else o for o in occs]
     # the original slot's id is the moved occurrence's own id: regeneration finds it by id, touched
@@ -65,7 +68,7 @@ def test_time_change_does_not_create_a_slot_where_a_moved_session_sits():
     end = NOW + timedelta(days=20)
     occs = occ_mod.reconcile(plan, [], "Europe/Berlin", FLOOR, end, NOW)
     target = occs[3]  # Thu 5 March 18:00
-    moved = sch.move(target, parse_instant("2026-03-06T18:00:00Z"), now=NOW)  # Fri 6 March 19:00 Berlin
+    moved = sch.move(target, parse_instant("2026-03-06T18:00:00Z"), now=NOW, zone=BERLIN)  # Fri 6 March 19:00 Berlin
     existing = [moved if o["id"] == moved["id"] else o for o in occs]
     edited = apply_input(plan, PlanInput(at=time(19, 0)), now=NOW, default_zone="Europe/Berlin")
     changes = occ_mod.reconcile(edited, existing, "Europe/Berlin", NOW, end, NOW)

@@ -29,7 +29,7 @@ from practiceplan.domain.models import (
     occurrence_start,
 )
 from practiceplan.domain.occurrences import deadline, next_starts
-from practiceplan.domain.tz import day_of, local_instant, localize, wall_clock
+from practiceplan.domain.tz import day_of, local_instant, localize, spoken, wall_clock
 from practiceplan.errors import InvalidInputError
 
 UTC = timezone.utc
@@ -146,21 +146,22 @@ def move(
     new_start: datetime,
     *,
     now: datetime,
+    zone: ZoneInfo,
     reason: str | None = None,
     length: timedelta | None = None,
     via: str | None = None,
 ) -> dict[str, Any]:
     """Move one occurrence: same id, new start (and end), ``metrics.originalStart`` set on the first move.
 
-    ``length`` is the new duration (default: the session's own). History gets
-    ``{"at", "action": "reschedule", "from", "to", "reason"?, "via"?}``.
+    ``length`` is the new duration (default: the session's own); ``zone`` (the user's) words the errors.
+    History gets ``{"at", "action": "reschedule", "from", "to", "reason"?, "via"?}``.
     """
     check_movable(occ)
     start = occurrence_start(occ)
     assert start is not None
     new_start = new_start.astimezone(UTC)
     if new_start == start:
-        raise InvalidInputError(f"this session is already at {iso_z(start)}", hint="give --to another time")
+        raise InvalidInputError(f"this session is already at {spoken(start, zone)}", hint="give --to another time")
     length = length if length is not None else occurrence_length(occ)
     record = history_record(now, "reschedule", **{"from": occ["scheduledStart"], "to": iso_z(new_start),
                                                   "reason": reason, "via": via})
@@ -184,19 +185,22 @@ def cascade_shift(
     *,
     now: datetime,
     zone: ZoneInfo,
+    user_zone: ZoneInfo | None = None,
     reason: str | None = None,
     length: timedelta | None = None,
 ) -> list[Move]:
     """Move ``target`` to ``new_start`` and every later *untouched* live occurrence of its plan by the same
     wall-clock offset in ``zone`` (the plan's zone: 18:00 stays 18:00 across DST). Touched occurrences
-    (completed, skipped, moved, with history) stay where they are. Result in schedule order."""
+    (completed, skipped, moved, with history) stay where they are. Result in schedule order. Errors speak of
+    times in ``user_zone`` (default: ``zone``)."""
     check_movable(target)
     start = occurrence_start(target)
     assert start is not None
+    shown = user_zone or zone
     offset = wall_clock(new_start, zone) - wall_clock(start, zone)
     if offset == timedelta(0):
-        raise InvalidInputError(f"this session is already at {iso_z(start)}", hint="give --to another time")
-    moves = [Move(target, move(target, new_start, now=now, reason=reason, length=length, via="shift"))]
+        raise InvalidInputError(f"this session is already at {spoken(start, shown)}", hint="give --to another time")
+    moves = [Move(target, move(target, new_start, now=now, zone=shown, reason=reason, length=length, via="shift"))]
     later = sorted(
         (
             o for o in plan_occurrences
@@ -210,7 +214,7 @@ def cascade_shift(
         old = occurrence_start(occ)
         assert old is not None
         shifted = localize(wall_clock(old, zone) + offset, zone).astimezone(UTC)
-        moves.append(Move(occ, move(occ, shifted, now=now, reason=reason, via="shift")))
+        moves.append(Move(occ, move(occ, shifted, now=now, zone=shown, reason=reason, via="shift")))
     return moves
 
 
@@ -313,7 +317,7 @@ def spread(
         load[day] = load.get(day, 0) + minutes
         earliest = day + timedelta(days=1)
         if instant != start:
-            moves.append(Move(occ, move(occ, instant, now=now, reason=reason, via="spread")))
+            moves.append(Move(occ, move(occ, instant, now=now, zone=zone, reason=reason, via="spread")))
     return moves
 
 

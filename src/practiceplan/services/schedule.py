@@ -31,6 +31,7 @@ from practiceplan.domain.models import (
     plan_zone_name,
 )
 from practiceplan.domain.occurrences import local_day_start, occurrence_minutes
+from practiceplan.domain.tz import spoken
 from practiceplan.errors import InvalidInputError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ class Schedule:
         floor = local_day_start(self.today(), self.s.zone)
         if instant < floor:
             raise InvalidInputError(
-                f"cannot move a session into the past ({instant.astimezone(self.s.zone):%a %d %b %Y %H:%M})",
+                f"cannot move a session into the past ({spoken(instant, self.s.zone)})",
                 hint="pick today or a later day",
             )
 
@@ -230,14 +231,15 @@ class Schedule:
             def compute() -> list[sch.Move]:
                 current = occ if dry_run else self._fresh(occ)
                 siblings = self.s.store.occurrences(plan_id=occ["planId"], start_from=current["scheduledStart"])
-                return sch.cascade_shift(current, siblings, instant, now=self.now, zone=zone, reason=reason,
-                                         length=length)
+                return sch.cascade_shift(current, siblings, instant, now=self.now, zone=zone, user_zone=self.s.zone,
+                                         reason=reason, length=length)
 
             return self._commit("reschedule", compute, dry_run)
 
         def single() -> list[sch.Move]:
             current = occ if dry_run else self._fresh(occ)
-            return [sch.Move(current, sch.move(current, instant, now=self.now, reason=reason, length=length, via=via))]
+            return [sch.Move(current, sch.move(current, instant, now=self.now, zone=self.s.zone, reason=reason,
+                                               length=length, via=via))]
 
         return self._commit("reschedule", single, dry_run)
 
@@ -287,7 +289,7 @@ class Schedule:
             }
             occupied |= self._unmaterialised_days(plan, {o["id"] for o in mine}, lo, hi)
             instant = sch.next_free_day(current, occupied, now=self.now, zone=zone, all_day=not plan_has_time(plan))
-            return [sch.Move(current, sch.move(current, instant, now=self.now, reason=reason, via="defer"))]
+            return [sch.Move(current, sch.move(current, instant, now=self.now, zone=zone, reason=reason, via="defer"))]
 
         return self._commit("defer", compute, dry_run)
 

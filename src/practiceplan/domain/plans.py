@@ -7,6 +7,7 @@ Mirubato server accepts, with the exact one in ``schedule.metadata.rrule`` when 
 
 from __future__ import annotations
 
+import calendar
 import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -66,6 +67,7 @@ class PlanInput:
     prompts: list[str] | None = None
     targets: dict[str, Any] | None = None
     exdates: list[date] | None = None
+    last_day: bool = False  # monthly on the last day of each month (BYMONTHDAY=-1); implies --every monthly
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
     def schedule_given(self) -> bool:
@@ -73,7 +75,7 @@ class PlanInput:
             v is not None
             for v in (self.once, self.rrule, self.every, self.on, self.interval, self.start, self.end, self.at,
                       self.minutes, self.zone, self.flex, self.exdates, self.segments)
-        ) or self.clear_end
+        ) or self.clear_end or self.last_day
 
 
 def parse_weekdays(values: list[str]) -> list[str]:
@@ -90,7 +92,10 @@ def parse_weekdays(values: list[str]) -> list[str]:
     return sorted(codes, key=WEEKDAY_CODES.index)
 
 
-def _rule_from_every(every: str, on: list[str] | None, interval: int | None) -> str:
+def _rule_from_every(every: str, on: list[str] | None, interval: int | None, last_day: bool = False) -> str:
+    if last_day and every != "monthly":
+        raise InvalidInputError(f"--last-day goes with --every monthly, not --every {every}",
+                                hint="e.g. --every monthly --last-day (the 28th-31st, whichever ends the month)")
     if every not in EVERY:
         raise InvalidInputError(f"--every must be one of {', '.join(EVERY)}, not '{every}'",
                                 hint="for anything else use --rrule, e.g. --rrule 'FREQ=WEEKLY;INTERVAL=2'")
@@ -106,6 +111,8 @@ def _rule_from_every(every: str, on: list[str] | None, interval: int | None) -> 
     parts = [f"FREQ={freq}", f"INTERVAL={interval or 1}"]
     if days:
         parts.append("BYDAY=" + ",".join(days))
+    if last_day:
+        parts.append("BYMONTHDAY=-1")
     return ";".join(parts)
 
 
@@ -199,9 +206,34 @@ def apply_input(
         raise InvalidInputError("the plan's schedule has no usable start date", hint="give one with --start DATE")
     try:
         rec.validate(recurrence)
+        empty = rec.why_no_sessions(recurrence)
     except rec.RecurrenceError as exc:
         raise InvalidInputError(str(exc), hint=_RULE_HINT) from None
+    if empty is not None:
+        raise InvalidInputError(f"this schedule never has a session: {empty}", hint=_empty_hint(recurrence))
     return result
+
+
+def _empty_hint(recurrence: rec.Recurrence) -> str:
+    if recurrence.rule and "BYMONTHDAY" in recurrence.rule.upper():
+        return "for the last day of each month use BYMONTHDAY=-1 (or --every monthly --last-day)"
+    if recurrence.end is not None or (recurrence.rule and "UNTIL" in recurrence.rule.upper()):
+        return "check --start, --end and the rule's UNTIL/COUNT"
+    return "check the rule's BY... parts against --start; `practiceplan plan add --help` has examples"
+
+
+def schedule_notes(plan: dict[str, Any], default_zone: str) -> list[str]:
+    """What a person should know about a valid schedule: a monthly rule on the 29th-31st has no session in
+    the months without that day (and the alternative for "the last day of each month")."""
+    recurrence = plan_recurrence(plan, default_zone)
+    skipped = rec.skipped_months(recurrence) if recurrence else {}
+    notes = []
+    for day, months in skipped.items():
+        names = [calendar.month_name[m] + (" in common years" if m == 2 and day == 29 else "") for m in months]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        notes.append(f"sessions on day {day} of the month skip months without one ({listed}); for the last day "
+                     "of every month use --last-day (BYMONTHDAY=-1)")
+    return notes
 
 
 _MANAGED = {"kind", "rule", "durationMinutes", "timeOfDay", "flexibility", "startDate", "endDate", "target"}
@@ -259,7 +291,10 @@ def _schedule(
 
 def _check_sources(inp: PlanInput, *, creating: bool) -> None:
     """One of --once, --rrule and --every (a new plan needs one); --on and --interval only with --every."""
-    sources = [name for name, v in (("--once", inp.once), ("--rrule", inp.rrule), ("--every", inp.every)) if v]
+    sources = [name for name, v in (("--once", inp.once), ("--rrule", inp.rrule),
+                                    ("--every", inp.every or (inp.last_day and "monthly"))) if v]
+    if inp.last_day and (inp.once or inp.rrule):
+        sources[sources.index("--every")] = "--last-day"
     if len(sources) > 1:
         raise InvalidInputError(f"{' and '.join(sources)} cannot be combined; give one of them",
                                 hint="--once for one session, --every or --rrule for a recurring plan")
@@ -294,9 +329,10 @@ def _when(old: dict[str, Any], meta: dict[str, Any], inp: PlanInput, zone: ZoneI
         if inp.at is not None or inp.start is not None:
             raise InvalidInputError("--once already gives the day and time; drop --start/--at",
                                     hint="e.g. --once 'friday 18:00'")
-    elif inp.rrule is not None or inp.every is not None:
+    elif inp.rrule is not None or inp.every is not None or inp.last_day:
         kind = "recurring"
-        text = inp.rrule if inp.rrule is not None else _rule_from_every(inp.every or "", inp.on, inp.interval)
+        every = inp.every or "monthly"  # --last-day alone is monthly
+        text = inp.rrule if inp.rrule is not None else _rule_from_every(every, inp.on, inp.interval, inp.last_day)
         try:
             exact = rec.canonical_rule(rec.parse_rule(text))
         except rec.RecurrenceError as exc:

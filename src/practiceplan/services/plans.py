@@ -156,6 +156,12 @@ class Plans:
 
     # ------------------------------------------------------------------ reads
 
+    def notes(self, plan: dict[str, Any]) -> list[str]:
+        """What to know about the plan's schedule (e.g. the months a monthly rule on the 31st skips)."""
+        from practiceplan.domain.plans import schedule_notes
+
+        return schedule_notes(plan, self.s.zone.key)
+
     def by_id(self, include_deleted: bool = False) -> dict[str, dict[str, Any]]:
         return {p["id"]: p for p in self.s.store.plans(include_deleted=include_deleted)}
 

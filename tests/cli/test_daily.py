@@ -256,3 +256,31 @@ def test_today_plain_and_rich_views_say_the_same(cli, set_now, monkeypatch):
     views.print_today(view, plans, short, __import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     words = lambda s: re.findall(r"[\w%·—:]+", s)  # noqa: E731
     assert words("\n".join(lines)) == words(buffer.getvalue())
+
+
+def test_occurrences_show_and_filter_the_effective_state(cli, set_now):
+    """Issue 10.10: `occurrences` says done/due/upcoming/missed/skipped/moved by the deadline rule `stats` uses,
+    and --status filters on it (the old stored statuses are aliases)."""
+    set_now("2026-02-22T19:00:00Z")
+    plan = cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--start", "2026-02-23",
+               "--json").json["plan"]
+    occs = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-08").json["occurrences"]
+    set_now("2026-02-23T17:20:00Z")
+    cli("checkin", occs[0]["id"])
+    set_now("2026-02-24T09:00:00Z")
+    cli("skip", occs[1]["id"])
+    cli("reschedule", occs[10]["id"], "--to", "2026-03-05T07:00")  # 5 March 18:00 -> 08:00
+    set_now("2026-03-02T09:00:00Z")  # Monday 10:00
+    data = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-08").json
+    states = [data["states"][o["id"]] for o in data["occurrences"]]
+    assert states == ["done", "skipped"] + ["missed"] * 5 + ["due", "upcoming", "upcoming", "moved"] + ["upcoming"] * 3
+    stats = cli("stats", "--plan", plan["id"], "--json").json["overall"]
+    missed = cli("occurrences", "--json", "--from", "2026-02-23", "--status", "missed").json["occurrences"]
+    assert len(missed) == stats["missed"] == 5
+    assert cli("occurrences", "--json", "--from", "2026-02-23", "--status", "expired").json["occurrences"] == missed
+    done = cli("occurrences", "--json", "--from", "2026-02-23", "--status", "completed").json["occurrences"]
+    assert [o["id"] for o in done] == [occs[0]["id"]]
+    open_ = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-08", "--status", "scheduled").json
+    assert set(open_["states"].values()) == {"due", "upcoming", "moved"} and len(open_["occurrences"]) == 7
+    text = cli("occurrences", "--from", "2026-02-23", "--to", "2026-03-03").stdout
+    assert "missed" in text and "done" in text and "skipped" in text and "scheduled" not in text

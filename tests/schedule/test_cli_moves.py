@@ -193,10 +193,11 @@ def test_defer_to_the_plans_next_free_day(cli):
 
 def test_spread_cascade_through_cli(cli, set_now):
     cli("config", "set", "daily_capacity", "60")
+    # --backfill: the sessions before the plans were made (today) count, so the past ones are missed
     cli("plan", "add", "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "18:00", "--minutes", "30",
-        "--start", "2026-02-23")
+        "--start", "2026-02-23", "--backfill")
     cli("plan", "add", "Etudes", "--every", "weekly", "--on", "th,sa", "--at", "19:00", "--minutes", "45",
-        "--start", "2026-02-23")
+        "--start", "2026-02-23", "--backfill")
     set_now("2026-03-03T09:00:00Z")  # Tue 3 March: Scales 25, 27 Feb and 2 Mar were missed
     occs = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-03").json["occurrences"]
     scales = [o for o in occs if o["scheduledStart"][11:13] == "17"]

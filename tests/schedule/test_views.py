@@ -122,7 +122,7 @@ def test_calendar_cells(cli, set_now):
     moved = days["2026-03-07"]["sessions"][0]
     assert moved["originalStart"] == "2026-03-05T17:00:00.000Z" and moved["originalLocal"] == "Thu 05 Mar 18:00"
     assert days["2026-03-05"]["movedAway"][0]["toLocal"] == "Sat 07 Mar 09:30"
-    assert data["counts"] == {"done": 1, "due": 10, "missed": 1, "skipped": 1, "moved": 1}
+    assert data["counts"] == {"done": 1, "due": 10, "missed": 1, "skipped": 1, "moved": 1, "before-plan": 0}
     text = cli("calendar", "--weeks", "2", "--from", "2026-03-02").stdout
     assert "Week of 02 Mar 2026" in text and "[Thu 05]" in text and "from Thu 05" in text
     assert "✗ missed (1)" in text and "\x1b[" not in text
@@ -139,7 +139,7 @@ def busy(cli, set_now):
     cli("config", "set", "daily_capacity", "90")
     cli("config", "set", "weekday_capacity", "we=60")
     cli("plan", "add", "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "18:00", "--minutes", "30",
-        "--start", "2026-02-23")
+        "--start", "2026-02-23", "--backfill")  # its sessions before today count: three are missed
     cli("plan", "add", "Etudes", "--every", "daily", "--at", "19:00", "--minutes", "45", "--start", "2026-03-01")
     set_now("2026-03-04T09:00:00Z")
 
@@ -199,7 +199,7 @@ def test_better_time_suggestion_from_completion_rates(cli, set_now):
     next Friday session to Saturday morning."""
     cli("config", "set", "daily_capacity", "120")
     plan = cli("plan", "add", "Etudes", "--every", "weekly", "--on", "fr", "--at", "19:00", "--minutes", "30",
-               "--start", "2026-01-02", "--json").json["plan"]
+               "--start", "2026-01-02", "--backfill", "--json").json["plan"]
     occs = cli("occurrences", "--json", "--plan", plan["id"], "--from", "2026-01-01", "--to", "2026-03-01").json[
         "occurrences"]
     assert len(occs) == 9

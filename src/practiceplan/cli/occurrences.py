@@ -19,7 +19,8 @@ Status = Enum("Status", {name: name for name in views.STATUSES}, type=str)  # ty
 def register(app: typer.Typer) -> None:
     app.command("occurrences", epilog=example(
         "practiceplan occurrences --from today --to 'next sunday'",
-        "practiceplan occurrences --plan 3f2a1c --status completed --json",
+        "practiceplan occurrences --from 2026-03-01 --status missed",
+        "practiceplan occurrences --plan 3f2a1c --status done --json",
         "practiceplan occurrences --history 9c41d2",
     ))(occurrences)
     app.command("checkin", epilog=example(
@@ -35,12 +36,15 @@ def occurrences(
     plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
     from_: Annotated[Optional[str], typer.Option("--from", help="First day (default: today).", metavar="DATE")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Last day, inclusive (default: 14 days on).", metavar="DATE")] = None,
-    status: Annotated[Optional[Status], typer.Option("--status", help="Only this status.")] = None,
+    status: Annotated[Optional[Status], typer.Option(
+        "--status", help="Only sessions in this state (as `stats` judges it); completed, expired and scheduled "
+                         "are the old names of done, missed and due/upcoming/moved.")] = None,
     history: Annotated[Optional[str], typer.Option(
         "--history", help="Show one session's history instead: skips, moves, check-ins, undos.", metavar="OCC")] = None,
     json_: Json = False,
 ) -> None:
-    """List planned sessions in a date range, or (--history OCC) what happened to one session."""
+    """List planned sessions in a date range with their state (done, due, upcoming, missed, skipped, moved,
+    before-plan), or (--history OCC) what happened to one session."""
     views.occurrences(session(ctx), Output(json_), plan=plan, from_=from_, to=to,
                       status=status.value if status else None, history=history)
 

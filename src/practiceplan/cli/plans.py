@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import Json, example, handle_errors, new_app, session
+from practiceplan.cli._common import Json, example, handle_errors, new_app, session, stdin_is_tty
 from practiceplan.render.output import Output, message, safe
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ Rrule = Annotated[Optional[str], typer.Option("--rrule", help="Any RFC 5545 RRUL
 EveryOpt = Annotated[Optional[Every], typer.Option("--every", help="Friendly recurrence.")]
 On = Annotated[Optional[str], typer.Option("--on", help="Weekdays for --every, e.g. mo,we,fr.", metavar="DAYS")]
 Interval = Annotated[Optional[int], typer.Option("--interval", help="Every N days/weeks/months (with --every).", min=1, max=1000)]
+Backfill = Annotated[bool, typer.Option(
+    "--backfill", help="Count the sessions before the plan existed too (from --start; missed ones count as "
+                       "missed), and allow a --once that is already past.")]
 LastDay = Annotated[bool, typer.Option("--last-day", help="Monthly on the last day of each month (BYMONTHDAY=-1); "
                                                            "implies --every monthly.")]
 Start = Annotated[Optional[str], typer.Option("--start", help="First day (default: today).", metavar="DATE")]
@@ -124,15 +127,26 @@ def add(
     tz: Tz = None,
     flex: FlexOpt = None, instrument: Instrument = None, focus: Focus = None, technique: Technique = None,
     piece: Piece = None, segment: Segment = None, prompt: Prompt = None, target: Target = None,
-    exdate: Exdate = None, description: Description = None, json_: Json = False,
+    exdate: Exdate = None, description: Description = None, backfill: Backfill = False, json_: Json = False,
 ) -> None:
-    """Add a plan and materialise its sessions over the planning horizon."""
+    """Add a plan and materialise its sessions over the planning horizon. Sessions whose time had passed before
+    the plan existed are not counted as missed unless --backfill; a --once already past is refused (or, on a
+    terminal, confirmed)."""
+    from practiceplan.domain.plans import PastSessionError
+
     p = session(ctx)
     inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
                       interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
                       instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
                       prompt=prompt, target=target, exdate=exdate, last_day=last_day)
-    plan, count = p.plans.add(inp)
+    inp.backfill = backfill
+    try:
+        plan, count = p.plans.add(inp)
+    except PastSessionError as past:
+        if not stdin_is_tty() or json_ or not typer.confirm(f"{past.message}. Plan it anyway?", default=False):
+            raise
+        inp.backfill = True
+        plan, count = p.plans.add(inp)
     _report(p, "Added", plan, count, json_, p.plans.notes(plan))
 
 

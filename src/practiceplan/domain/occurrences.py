@@ -228,6 +228,13 @@ def deadline(
     return max(end, end_of_day) if end and end > end_of_day else end_of_day
 
 
+def owed(due_by: datetime, counts_from: datetime | None) -> bool:
+    """Whether a session past its deadline ``due_by`` is *missed*: only if it could still be done when its plan
+    was created (``counts_from``, see :func:`practiceplan.domain.models.plan_counts_from`). One whose deadline
+    had passed before the plan existed is ``before-plan``: neither missed nor completed (docs/metrics.md)."""
+    return counts_from is None or due_by > counts_from
+
+
 def next_starts(occurrences: list[dict[str, Any]]) -> dict[str, datetime | None]:
     """For each occurrence id, the start of the next occurrence of the same plan (schedule order)."""
     by_plan: dict[str, list[tuple[datetime, str]]] = {}

@@ -24,7 +24,7 @@ from practiceplan.domain.models import (
     parse_local_date,
 )
 from practiceplan.domain.occurrences import parse_time_of_day, plan_recurrence
-from practiceplan.domain.tz import localize
+from practiceplan.domain.tz import localize, spoken
 from practiceplan.errors import InvalidInputError
 
 MAX_SEGMENTS = 10
@@ -68,6 +68,7 @@ class PlanInput:
     targets: dict[str, Any] | None = None
     exdates: list[date] | None = None
     last_day: bool = False  # monthly on the last day of each month (BYMONTHDAY=-1); implies --every monthly
+    backfill: bool = False  # a new plan: its sessions before it was created count too (and a past --once is fine)
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
     def schedule_given(self) -> bool:
@@ -76,6 +77,18 @@ class PlanInput:
             for v in (self.once, self.rrule, self.every, self.on, self.interval, self.start, self.end, self.at,
                       self.minutes, self.zone, self.flex, self.exdates, self.segments)
         ) or self.clear_end or self.last_day
+
+
+class PastSessionError(InvalidInputError):
+    """A new one-off session (``--once``) that is already past; on a terminal the CLI may confirm it instead."""
+
+
+def once_in_past(once: datetime, zone: ZoneInfo, now: datetime) -> bool:
+    """Whether a ``--once`` moment is past: its time has gone, or (a day without a time) its day has."""
+    local = once.astimezone(zone)
+    if local.time() == time():
+        return local.date() < now.astimezone(zone).date()
+    return once < now
 
 
 def parse_weekdays(values: list[str]) -> list[str]:
@@ -197,6 +210,8 @@ def apply_input(
     if inp.targets is not None:
         metadata["targets"] = dict(inp.targets)
     metadata.update(inp.extra_metadata)
+    if creating and inp.backfill:
+        metadata["backfill"] = True  # see models.plan_counts_from
     result["metadata"] = metadata
     if creating or inp.schedule_given():
         result["schedule"] = _schedule(result, inp, creating=creating, now=now, default_zone=default_zone)
@@ -260,6 +275,12 @@ def _schedule(
     zone = _zone(inp.zone or meta.get("timezone") or default_zone)
     meta["timezone"] = zone.key
     when = _when(old, meta, inp, zone, now)
+    if creating and inp.once is not None and not inp.backfill and once_in_past(inp.once, zone, now):
+        local = inp.once.astimezone(zone)
+        said = f"{local:%a %d %b %Y}" if when.at is None else spoken(inp.once, zone)
+        raise PastSessionError(f"--once {said} is already past",
+                               hint="give a later time (e.g. --once 'next friday 9am'), or add --backfill to plan "
+                                    "one that already happened")
     end = when.end
     schedule: dict[str, Any] = {"kind": when.kind}
     if when.kind == "recurring":

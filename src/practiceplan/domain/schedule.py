@@ -14,7 +14,7 @@ reminders in :mod:`.reminders`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -28,7 +28,7 @@ from practiceplan.domain.models import (
     occurrence_history,
     occurrence_start,
 )
-from practiceplan.domain.occurrences import deadline, next_starts
+from practiceplan.domain.occurrences import deadline, next_starts, owed
 from practiceplan.domain.tz import day_of, local_instant, localize, spoken, wall_clock
 from practiceplan.errors import InvalidInputError
 
@@ -323,10 +323,13 @@ def spread(
 
 def missed(
     occurrences: Iterable[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int = 0,
+    counts_from: Mapping[str, datetime] | None = None,
 ) -> list[dict[str, Any]]:
-    """Live, still-scheduled occurrences whose deadline has passed (schedule order)."""
+    """Live, still-scheduled occurrences whose deadline has passed (schedule order), except those whose
+    deadline had passed before their plan was created (``counts_from``: plan id -> creation; see
+    :func:`.occurrences.owed`): those were never owed, so there is nothing to catch up."""
     live = live_sessions(occurrences)
-    gone = _missed_ids(live, now=now, zone=zone, week_start=week_start)
+    gone = _missed_ids(live, now=now, zone=zone, week_start=week_start, counts_from=counts_from or {})
     return [occ for occ in sorted(live, key=lambda o: (o["scheduledStart"], o["id"])) if occ["id"] in gone]
 
 
@@ -335,9 +338,10 @@ def live_sessions(occurrences: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     return [o for o in occurrences if not o.get("deletedAt") and occurrence_start(o) is not None]
 
 
-def _missed_ids(live: list[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int) -> set[str]:
+def _missed_ids(live: list[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int,
+                counts_from: Mapping[str, datetime] | None = None) -> set[str]:
     """Ids of the still-scheduled sessions among ``live`` whose deadline has passed (an anytime session's
-    deadline is the next start of its plan among ``live``)."""
+    deadline is the next start of its plan among ``live``); with ``counts_from``, only those that were owed."""
     following = next_starts(live)
     result = set()
     for occ in live:
@@ -345,7 +349,8 @@ def _missed_ids(live: list[dict[str, Any]], *, now: datetime, zone: ZoneInfo, we
             continue
         due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=week_start)
         if due_by is not None and due_by <= now:
-            result.add(occ["id"])
+            if counts_from is None or owed(due_by, counts_from.get(occ.get("planId", ""))):
+                result.add(occ["id"])
     return result
 
 

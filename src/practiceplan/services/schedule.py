@@ -21,6 +21,7 @@ from practiceplan.domain import reminders as rem
 from practiceplan.domain import schedule as sch
 from practiceplan.domain import suggestions as sug
 from practiceplan.domain.models import (
+    counts_from_by_plan,
     is_completed,
     iso_z,
     occurrence_start,
@@ -103,6 +104,11 @@ class Schedule:
 
     def today(self) -> date:
         return self.now.astimezone(self.s.zone).date()
+
+    @cached_property
+    def counts_from(self) -> dict[str, datetime]:
+        """Plan id -> when its sessions start to count (a session owed only after that can be missed)."""
+        return counts_from_by_plan(self.plans.values())
 
     def short(self, occ_id: str) -> str:
         return self.s.store.short_id("plan_occurrence", occ_id)
@@ -258,7 +264,7 @@ class Schedule:
             window = self.s.store.occurrences(start_from=iso_z(lo), start_before=iso_z(hi))
             window = [o for o in window if plan_is_live(self.plans.get(o.get("planId", ""), {"status": "x"}))]
             group = [o for o in sch.missed([o for o in window if o["planId"] == current["planId"]], now=self.now,
-                                            zone=zone, week_start=week_start)
+                                            zone=zone, week_start=week_start, counts_from=self.counts_from)
                      if (occurrence_start(o) or self.now) >= recent and o["id"] != current["id"]]
             movers = [(o, self.minutes_of(o)) for o in [current, *group]]
             bookings = sch.bookings_of(window, self.minutes_of, now=self.now, zone=zone, week_start=week_start)
@@ -327,7 +333,8 @@ class Schedule:
         shown = [o["id"] for o in found if o["scheduledStart"] >= iso_z(grid_lo) and o["scheduledStart"] < iso_z(hi)]
         return cal.calendar(found, titles, now=self.now, zone=zone, first_day=first_day, weeks=weeks,
                             week_start=self.s.settings.week_start,
-                            short_ids=self.s.store.short_ids("plan_occurrence", shown))
+                            short_ids=self.s.store.short_ids("plan_occurrence", shown),
+                            counts_from=self.counts_from)
 
     # ------------------------------------------------------------------ suggestions
 
@@ -364,7 +371,7 @@ class Schedule:
         found = sug.suggest(
             now=self.now, zone=zone, plans=live_plans, occurrences=occurrences, forecast_days=forecast["days"],
             capacity=self.capacity(), minutes_of=self.minutes_of, has_time=self.has_time, rates=rates,
-            week_start=p.settings.week_start, limit=limit,
+            week_start=p.settings.week_start, limit=limit, counts_from=self.counts_from,
         )
         result = []
         for number, item in enumerate(found, start=1):

@@ -290,13 +290,14 @@ def show(
     json_: Json = False,
 ) -> None:
     """Show a template: schedule, segments, prompts, parameters, versions."""
-    service = _service(ctx)
+    p = session(ctx)
+    service = p.templates
     entity, info, parameters = service.show(template_id, version)
 
     def human() -> None:
         from practiceplan.render.templates import print_template
 
-        print_template(info, parameters, service.store.short_id("plan_template", entity["id"]))
+        print_template(info, parameters, service.store.short_id("plan_template", entity["id"]), p.zone)
 
     Output(json_).show({**info, "parameters": parameters}, human)
 

@@ -216,7 +216,14 @@ def apply_input(
     if creating or inp.schedule_given():
         result["schedule"] = _schedule(result, inp, creating=creating, now=now, default_zone=default_zone)
     result["updatedAt"] = stamp
-    recurrence = plan_recurrence(result, default_zone)
+    _check_schedule(result, default_zone)
+    return result
+
+
+def _check_schedule(plan: dict[str, Any], default_zone: str) -> None:
+    """The plan's schedule is usable: a start, a valid rule, and at least one session (a rule that never
+    matches is refused with the reason)."""
+    recurrence = plan_recurrence(plan, default_zone)
     if recurrence is None:
         raise InvalidInputError("the plan's schedule has no usable start date", hint="give one with --start DATE")
     try:
@@ -226,7 +233,6 @@ def apply_input(
         raise InvalidInputError(str(exc), hint=_RULE_HINT) from None
     if empty is not None:
         raise InvalidInputError(f"this schedule never has a session: {empty}", hint=_empty_hint(recurrence))
-    return result
 
 
 def _empty_hint(recurrence: rec.Recurrence) -> str:

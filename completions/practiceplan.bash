@@ -26,8 +26,8 @@ __practiceplan_node() {
         'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 ;;
         'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan') _subs='add edit list show archive unarchive delete' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan add') _subs='' _opts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --json -h --help' _vopts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
-        'plan edit') _subs='' _opts='--title --once --rrule --every --on --interval --start --end --no-end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --json -h --help' _vopts='--title --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
+        'plan add') _subs='' _opts='--once --rrule --every --on --interval --last-day --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --backfill --json -h --help' _vopts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
+        'plan edit') _subs='' _opts='--title --once --rrule --every --on --interval --last-day --start --end --no-end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --json -h --help' _vopts='--title --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
         'plan list') _subs='' _opts='--all --json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan archive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
@@ -76,7 +76,7 @@ __practiceplan_node() {
 __practiceplan_values() {
     case "$1|$2" in
         '|--db') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
-        'occurrences|--status') COMPREPLY=($(compgen -W 'scheduled completed skipped expired' -- "$3")) ;;
+        'occurrences|--status') COMPREPLY=($(compgen -W 'done due upcoming missed skipped moved before-plan completed expired scheduled' -- "$3")) ;;
         'backup|-o'|'backup|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'stats|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'forecast|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;

@@ -132,7 +132,7 @@ def _dateparser(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:
 def parse_datetime(text: str, zone: ZoneInfo, now: datetime, what: str = "date") -> datetime:
     """User text -> aware UTC datetime. Raises InvalidInputError naming ``what``."""
     if not text or not text.strip() or len(text) > 200:
-        raise InvalidInputError(f"empty or overlong {what}")
+        raise InvalidInputError(f"empty or overlong {what}", hint="e.g. 2026-03-01T18:00 or 'tomorrow 6pm'")
     result = _fast_datetime(text, zone, now)
     if result is None and not re.fullmatch(r"[\d\-:T.+ ]+", text.strip()):
         result = _dateparser(text, zone, now)

@@ -46,9 +46,9 @@ def run(
     """Run ``command`` once with ``env`` added to the environment and ``details`` as JSON on stdin.
 
     ``keep_stderr`` False discards what the hook writes to stderr too; ``check_status`` False accepts any
-    exit status. Returns None when the hook ran (and exited 0), else an error text: ``<program>: <reason>``
-    (not found, not executable, timed out), ``<program> exited with status N``, or why the command could
-    not be split into words.
+    exit status. Returns None when the hook ran (and exited 0), else an error text a person can read:
+    ``<program>: <reason>`` (not found, not executable, "timed out after 30 s and was stopped"),
+    ``<program> exited with status N``, or why the command could not be split into words.
     """
     try:
         words = split(command)
@@ -68,8 +68,21 @@ def run(
             stderr=None if keep_stderr else subprocess.DEVNULL,
             check=False,
         )
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        return f"{argv[0]}: {exc}"
+    except subprocess.TimeoutExpired:
+        return f"{argv[0]}: timed out after {timeout:g} s and was stopped"
+    except OSError as exc:
+        return f"{argv[0]}: {_os_reason(exc)}"
+    except ValueError:  # e.g. a NUL character in a word
+        return f"{argv[0]}: cannot be run (a word of the command contains a character a program cannot take)"
     if check_status and done.returncode != 0:
         return f"{argv[0]} exited with status {done.returncode}"
     return None
+
+
+def _os_reason(exc: OSError) -> str:
+    """Why a program could not start, as a person would say it (no errno numbers, no Python reprs)."""
+    if isinstance(exc, FileNotFoundError):
+        return "No such file or directory (is the program installed and on PATH?)"
+    if isinstance(exc, PermissionError):
+        return "permission denied (is it executable?)"
+    return exc.strerror or type(exc).__name__

@@ -164,7 +164,8 @@ def check_config_value(key: str, value: Any, source: str = "command line") -> An
                 raise ValueError
             number = int(value)
         except (TypeError, ValueError):
-            raise InvalidInputError(f"config {key} must be a whole number (from {source})") from None
+            raise InvalidInputError(f"config {key} must be a whole number (from {source})",
+                                    hint=f"e.g. practiceplan config set {key} 30") from None
         limits = {"horizon_days": (1, 3660), "undo_minutes": (0, 1440), "upcoming": (0, 100),
                   "daily_capacity": (0, 1440), "adherence_alert": (0, 100),
                   "remind_within": (0, 1440), "remind_grace": (0, 10080), "reminder_minutes": (0, 1440),
@@ -173,22 +174,25 @@ def check_config_value(key: str, value: Any, source: str = "command line") -> An
                   "events_keep": (100, 10**7), "events_days": (8, 36500)}
         low, high = limits.get(key, (0, 10**6))
         if not low <= number <= high:
-            raise InvalidInputError(f"config {key} must be between {low} and {high} (from {source})")
+            raise InvalidInputError(f"config {key} must be between {low} and {high} (from {source})",
+                                    hint=f"give a number from {low} to {high}")
         return number
     if not isinstance(value, str):
-        raise InvalidInputError(f"config {key} must be a string (from {source})")
+        raise InvalidInputError(f"config {key} must be a string (from {source})", hint="quote it in the config file")
     if key == "timezone" and value:
         parse_zone(value, source)
     if key == "week_start":
         value = value.lower()
         if value not in WEEKDAYS:
-            raise InvalidInputError(f"config week_start must be a weekday name, not '{value}'")
+            raise InvalidInputError(f"config week_start must be a weekday name, not '{value}'",
+                                    hint="e.g. practiceplan config set week_start sunday")
     if key == "weekday_capacity" and value:
         parse_weekday_capacity(value)
     if key == "instrument":
         value = value.strip().lower()
         if not value:
-            raise InvalidInputError("config instrument must not be empty")
+            raise InvalidInputError("config instrument must not be empty",
+                                    hint="e.g. practiceplan config set instrument violin")
     return value
 
 
@@ -201,6 +205,7 @@ def parse_weekday_capacity(text: str) -> dict[int, int]:
         day, sep, minutes = part.partition("=")
         names = [d[:2] for d in WEEKDAYS]
         if not sep or day.lower()[:2] not in names or not minutes.isdigit() or int(minutes) > 1440:
-            raise InvalidInputError(f"weekday_capacity '{text}' must look like 'sa=120,su=0' (minutes 0-1440)")
+            raise InvalidInputError(f"weekday_capacity '{text}' must look like 'sa=120,su=0' (minutes 0-1440)",
+                                    hint="two-letter weekdays with minutes, separated by commas")
         result[names.index(day.lower()[:2])] = int(minutes)
     return result

@@ -23,8 +23,55 @@ def test_exit_0_and_version(cli):
 
 def test_exit_2_usage(cli):
     result = cli("plan", "add", "x", "--bogus", ok=False)
-    assert result.code == 2 and "No such option" in result.stderr
+    lines = result.stderr.splitlines()
+    assert result.code == 2 and len(lines) == 2 and lines[0].startswith("practiceplan: error: no such option: --bogus")
+    assert lines[1] == "hint: usage: practiceplan plan add [OPTIONS] {TITLE}; see `practiceplan plan add --help`"
     assert cli("frobnicate", ok=False).code == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["checkin"], "missing argument 'OCC'"),
+    (["plan", "add"], "missing argument 'TITLE'"),
+    (["forecast", "--days", "x"], "invalid value for '--days': 'x' is not a valid int range"),
+    (["occurrences", "--status", "bogus"], "invalid value for '--status'"),
+    (["stats", "--bogus"], "no such option: --bogus"),
+    (["frobnicate"], "no such command 'frobnicate'"),
+    (["checkin", ""], "no occurrence id given"),
+    (["uncheck", "  "], "no occurrence id given"),
+])
+def test_usage_errors_are_the_documented_two_lines_with_exit_2(cli, args, message):
+    """Issue 10.13: Click's own usage errors and empty ids: `practiceplan: error: ...` + `hint: ...`, exit 2."""
+    result = cli(*args, ok=False)
+    lines = result.stderr.splitlines()
+    assert result.code == 2 and len(lines) == 2, result
+    assert lines[0].startswith(f"practiceplan: error: {message}") and lines[1].startswith("hint: ")
+    assert "Usage:" not in result.stderr and "Try '" not in result.stderr and result.stdout == ""
+
+
+def test_reschedule_without_to_is_a_usage_error(cli):
+    cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00")
+    occ = cli("occurrences", "--json").json["occurrences"][0]
+    result = cli("reschedule", occ["id"], ok=False)
+    assert result.code == 2 and result.stderr.splitlines() == [
+        "practiceplan: error: --to WHEN is required", "hint: e.g. --to 'tomorrow 18:00' (or use `practiceplan defer`)"]
+
+
+@pytest.mark.parametrize("args", [
+    ["plan", "add", "X", "--every", "daily", "--flex", "fixed"],
+    ["plan", "add", "X", "--every", "daily", "--start", "2026-04-01", "--end", "2026-03-01"],
+    ["plan", "add", "X", "--rrule", "FREQ=DAILY;COUNT=3;UNTIL=20260401"],
+    ["plan", "add", "X", "--once", "friday 9:00", "--every", "daily"],
+    ["plan", "add", "", "--every", "daily"],
+    ["plan", "add", "X", "--every", "daily", "--segment", "Scales:0"],
+    ["stats", "--from", "2026-03-05", "--to", "2026-03-01"],
+    ["occurrences", "--from", "2026-03-05", "--to", "2026-03-01"],
+    ["config", "set", "week_start", "someday"],
+    ["config", "set", "daily_capacity", "lots"],
+])
+def test_invalid_input_errors_carry_a_hint(cli, args):
+    result = cli(*args, ok=False)
+    lines = result.stderr.splitlines()
+    assert result.code == 65 and len(lines) == 2 and lines[1].startswith("hint: "), result
 
 
 def test_exit_3_not_found(cli):

@@ -77,7 +77,40 @@ def test_uncheck_within_window_keeps_entry(cli, scales, set_now):
     record = occ["metrics"]["history"][-1]
     assert record == {"at": "2026-03-02T17:44:59.000Z", "action": "uncheck", "entryId": entry["id"],
                       "checkedInAt": "2026-03-02T17:30:00.000Z", "reason": "wrong session"}
-    assert cli("log", "show", entry["id"], "--json").json["entry"] == entry  # untouched
+    # the entry stays, as free practice: same practice, no link to the session (the link is in the history)
+    kept = cli("log", "show", entry["id"], "--json").json["entry"]
+    assert {k: v for k, v in kept.items() if k not in ("metadata", "updatedAt")} == \
+        {k: v for k, v in entry.items() if k not in ("metadata", "updatedAt")}
+    assert "planOccurrenceId" not in kept["metadata"] and "planId" not in kept["metadata"]
+    assert kept["metadata"]["source"] == "manual" and kept["updatedAt"] == "2026-03-02T17:44:59.000Z"
+
+
+def test_undo_then_checkin_again_counts_once(cli, scales, set_now):
+    """Issue 10.1: checkin 20 min, uncheck, checkin 25 -> 25 linked minutes for the session, not 45."""
+    _, occs = scales
+    set_now("2026-03-02T17:10:00Z")
+    first = cli("checkin", occs[0]["id"], "--minutes", "20", "--json").json["entry"]
+    undone = cli("uncheck", occs[0]["id"], "--json").json
+    assert undone["entry"]["id"] == first["id"] and "planOccurrenceId" not in undone["entry"]["metadata"]
+    second = cli("checkin", occs[0]["id"], "--minutes", "25", "--json").json["entry"]
+    set_now("2026-03-02T20:00:00Z")
+    week = cli("stats", "--json").json["weeks"][-1]
+    assert (week["loggedPlannedMinutes"], week["unplannedMinutes"], week["totalMinutes"]) == (25, 20, 45)
+    entries = {e["id"]: e for e in cli("log", "list", "--json").json["entries"]}
+    assert set(entries) == {first["id"], second["id"]}  # the first entry still exists, as free practice
+    assert entries[second["id"]]["metadata"]["planOccurrenceId"] == occs[0]["id"]
+    assert "planOccurrenceId" not in entries[first["id"]]["metadata"]
+
+
+def test_forced_second_checkin_counts_only_the_current_entry(cli, scales, set_now):
+    _, occs = scales
+    set_now("2026-03-02T17:10:00Z")
+    first = cli("checkin", occs[0]["id"], "--minutes", "20", "--json").json["entry"]
+    cli("checkin", occs[0]["id"], "--minutes", "25", "--force")
+    set_now("2026-03-02T20:00:00Z")
+    week = cli("stats", "--json").json["weeks"][-1]
+    assert (week["loggedPlannedMinutes"], week["unplannedMinutes"]) == (25, 20)
+    assert "planOccurrenceId" not in cli("log", "show", first["id"], "--json").json["entry"]["metadata"]
 
 
 def test_uncheck_after_window_is_refused(cli, scales, set_now):
@@ -223,3 +256,31 @@ def test_today_plain_and_rich_views_say_the_same(cli, set_now, monkeypatch):
     views.print_today(view, plans, short, __import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     words = lambda s: re.findall(r"[\w%·—:]+", s)  # noqa: E731
     assert words("\n".join(lines)) == words(buffer.getvalue())
+
+
+def test_occurrences_show_and_filter_the_effective_state(cli, set_now):
+    """Issue 10.10: `occurrences` says done/due/upcoming/missed/skipped/moved by the deadline rule `stats` uses,
+    and --status filters on it (the old stored statuses are aliases)."""
+    set_now("2026-02-22T19:00:00Z")
+    plan = cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--start", "2026-02-23",
+               "--json").json["plan"]
+    occs = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-08").json["occurrences"]
+    set_now("2026-02-23T17:20:00Z")
+    cli("checkin", occs[0]["id"])
+    set_now("2026-02-24T09:00:00Z")
+    cli("skip", occs[1]["id"])
+    cli("reschedule", occs[10]["id"], "--to", "2026-03-05T07:00")  # 5 March 18:00 -> 08:00
+    set_now("2026-03-02T09:00:00Z")  # Monday 10:00
+    data = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-08").json
+    states = [data["states"][o["id"]] for o in data["occurrences"]]
+    assert states == ["done", "skipped"] + ["missed"] * 5 + ["due", "upcoming", "upcoming", "moved"] + ["upcoming"] * 3
+    stats = cli("stats", "--plan", plan["id"], "--json").json["overall"]
+    missed = cli("occurrences", "--json", "--from", "2026-02-23", "--status", "missed").json["occurrences"]
+    assert len(missed) == stats["missed"] == 5
+    assert cli("occurrences", "--json", "--from", "2026-02-23", "--status", "expired").json["occurrences"] == missed
+    done = cli("occurrences", "--json", "--from", "2026-02-23", "--status", "completed").json["occurrences"]
+    assert [o["id"] for o in done] == [occs[0]["id"]]
+    open_ = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-08", "--status", "scheduled").json
+    assert set(open_["states"].values()) == {"due", "upcoming", "moved"} and len(open_["occurrences"]) == 7
+    text = cli("occurrences", "--from", "2026-02-23", "--to", "2026-03-03").stdout
+    assert "missed" in text and "done" in text and "skipped" in text and "scheduled" not in text

@@ -29,7 +29,8 @@ TYPER_MAIN = "import sys; sys.argv[0] = 'practiceplan'; from practiceplan.cli.ap
          ("occurrences", None, False, {"status": "completed", "plan": "ab"})),
         # what Typer must judge (usage errors, help, anything unknown) goes to Typer
         (["forecast", "--days", "0"], None), (["forecast", "--days", "x"], None), (["forecast", "--days", "367"], None),
-        (["occurrences", "--status", "done"], None), (["stats", "--plan"], None), (["stats", "--plan", "-x"], None),
+        (["occurrences", "--status", "missed"], ("occurrences", None, False, {"status": "missed"})),
+        (["occurrences", "--status", "bogus"], None), (["stats", "--plan"], None), (["stats", "--plan", "-x"], None),
         (["stats", "--plan", "a", "--plan", "b"], None), (["stats", "--bogus", "1"], None), (["stats", "-h"], None),
         (["stats", "--svg", ""], None), (["next", "--plan", "x"], None),
         (["today", "--help"], None), (["today", "--json", "--json"], None), (["plan", "list"], None),
@@ -54,7 +55,8 @@ def home(tmp_path):
     ["today"], ["today", "--json"], ["next"], ["next", "--json"], ["stats"], ["stats", "--json"],
     ["stats", "--from", "2026-03-01", "--to", "today"], ["stats", "--plan", "plan_", "--json"],
     ["forecast"], ["forecast", "--days", "3", "--json"], ["occurrences", "--from", "yesterday"],
-    ["occurrences", "--status", "scheduled", "--json"],
+    ["occurrences", "--status", "scheduled", "--json"], ["occurrences", "--from", "2026-03-01", "--status", "missed"],
+    ["occurrences", "--from", "2026-03-01", "--status", "before-plan", "--json"],
 ])
 def test_fast_path_prints_what_the_typer_command_prints(home, args):
     fast = subprocess.run([sys.executable, "-m", "practiceplan", *args], env=home, capture_output=True, text=True)

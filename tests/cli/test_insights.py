@@ -12,6 +12,7 @@ import pytest
 def history(cli, set_now):
     """Daily 18:00 Berlin plan from Mon 23 Feb 2026; Feb 23-27 completed except 25 (missed), 26 skipped later."""
     cli("config", "set", "daily_capacity", "20")
+    set_now("2026-02-22T19:00:00Z")  # the plan is made the evening before its first session (Sunday 20:00)
     plan = cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--minutes", "30",
                "--start", "2026-02-23", "--json").json["plan"]
     occs = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-08").json["occurrences"]
@@ -254,3 +255,48 @@ def test_event_retention_settings_are_shown(cli):
     cli("config", "set", "events_keep", "500")
     shown = cli("config", "show", "--json").json
     assert shown["events_keep"] == 500 and shown["events_days"] == 180
+
+
+def test_a_new_plan_does_not_lower_adherence_at_once(cli, set_now):
+    """Issue 10.9: created Mon 2 Mar 10:00 with --start a week back, the past week's sessions are not missed;
+    with --backfill they count (docs/metrics.md "Before the plan existed")."""
+    plan = cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--start", "2026-02-23",
+               "--json").json["plan"]
+    overall = cli("stats", "--json").json["overall"]
+    assert (overall["completed"], overall["missed"], overall["adherence"]) == (0, 0, None)
+    assert cli("today", "--json").json["summary"]["missedThisWeek"] == 0
+    listed = cli("occurrences", "--plan", plan["id"], "--from", "2026-02-23", "--to", "2026-03-01", "--json").json
+    assert set(listed["states"].values()) == {"before-plan"}
+    assert not [s for s in cli("suggest", "--json").json["suggestions"] if s["kind"] == "catch-up"]
+    backfilled = cli("plan", "add", "Etudes", "--every", "daily", "--at", "18:00", "--start", "2026-02-23",
+                     "--backfill", "--json").json["plan"]
+    assert backfilled["metadata"]["backfill"] is True
+    etudes = cli("stats", "--plan", backfilled["id"], "--json").json["overall"]
+    assert (etudes["missed"], etudes["adherence"]) == (7, 0.0)
+    set_now("2026-03-03T09:00:00Z")  # Tuesday: Monday 18:00, owed since the plan existed, is missed
+    assert cli("stats", "--plan", plan["id"], "--json").json["overall"]["missed"] == 1
+
+
+def test_a_session_catchable_when_the_plan_was_made_counts(cli, set_now):
+    plan = cli("plan", "add", "Early", "--every", "daily", "--at", "08:00", "--json").json["plan"]  # made at 10:00
+    view = cli("today", "--json").json
+    assert [o["scheduledStart"] for o in view["overdue"]] == ["2026-03-02T07:00:00.000Z"]  # still doable today
+    set_now("2026-03-03T09:00:00Z")
+    assert cli("stats", "--plan", plan["id"], "--json").json["overall"]["missed"] == 1
+
+
+def test_a_one_off_already_past_is_refused_or_confirmed(cli, monkeypatch):
+    past = cli("plan", "add", "Lesson prep", "--once", "2026-03-02T09:00", ok=False)  # now is 10:00
+    assert past.code == 65 and past.stderr.splitlines() == [
+        "practiceplan: error: --once Mon 02 Mar 2026 09:00 is already past",
+        "hint: give a later time (e.g. --once 'next friday 9am'), or add --backfill to plan one that already happened"]
+    assert cli("plan", "list", "--json").json["plans"] == []
+    assert cli("plan", "add", "Today", "--once", "today").code == 0  # a day without a time: today is not past
+    assert cli("plan", "add", "Yesterday", "--once", "yesterday", ok=False).code == 65
+    assert cli("plan", "add", "Logged", "--once", "2026-03-02T09:00", "--backfill").code == 0
+    monkeypatch.setattr("practiceplan.cli.plans.stdin_is_tty", lambda: True)
+    declined = cli("plan", "add", "No", "--once", "2026-03-02T08:00", input="n\n", ok=False)
+    assert declined.code != 0 and "Plan it anyway?" in declined.stdout
+    confirmed = cli("plan", "add", "Yes", "--once", "2026-03-02T08:00", input="y\n")
+    assert "Added plan" in confirmed.stdout
+    assert sorted(p["title"] for p in cli("plan", "list", "--json").json["plans"]) == ["Logged", "Today", "Yes"]

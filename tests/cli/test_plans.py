@@ -218,3 +218,47 @@ def test_unknown_fields_survive_edits(cli, isolated_home):
     assert edited["schedule"]["futureScheduleField"] == "kept"
     assert edited["metadata"]["fromTheWebApp"] is True
     assert edited["schedule"]["timeOfDay"] == "19:00" and edited["title"] == "Scales!"
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--rrule", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"], "February has no day 30"),
+    (["--rrule", "FREQ=DAILY;INTERVAL=7;BYDAY=TU"], "never land on the days or times it asks for"),
+    (["--every", "weekly", "--on", "mo", "--start", "2026-03-03", "--end", "2026-03-05"], "no session falls between"),
+])
+def test_a_schedule_that_never_matches_is_refused(cli, isolated_home, args, reason):
+    """Issue 10.8: a rule that never matches used to create a plan with no sessions."""
+    result = cli("plan", "add", "Never", *args, ok=False)
+    lines = result.stderr.splitlines()
+    assert result.code == 65 and lines[0].startswith("practiceplan: error: this schedule never has a session: ")
+    assert reason in lines[0], result
+    assert lines[1].startswith("hint: ")
+    if "BYMONTHDAY" in args[1]:
+        assert "BYMONTHDAY=-1" in lines[1] and "--last-day" in lines[1]
+    counts = db_counts(isolated_home) if (isolated_home / "practiceplan.db").exists() else {}
+    assert not any(counts.values()), counts
+
+
+@pytest.mark.parametrize("args", [["--every", "monthly", "--start", "2026-03-31"],
+                                  ["--rrule", "FREQ=MONTHLY;BYMONTHDAY=31"]])
+def test_monthly_on_the_31st_says_which_months_it_skips(cli, args):
+    result = cli("plan", "add", "Recital prep", *args, "--at", "18:00")
+    assert result.stderr.splitlines() == [
+        "note: sessions on day 31 of the month skip months without one (February, April, June, September and "
+        "November); for the last day of every month use --last-day (BYMONTHDAY=-1)"]
+    out = cli("plan", "add", "Again", *args, "--json").json
+    assert out["notes"] and "--last-day" in out["notes"][0]
+    assert cli("plan", "add", "Weekly", "--every", "weekly", "--json").json["notes"] == []
+
+
+def test_last_day_of_each_month(cli):
+    plan = cli("plan", "add", "Review", "--last-day", "--at", "18:00", "--json").json["plan"]
+    assert plan["schedule"]["metadata"]["rrule"] == "FREQ=MONTHLY;INTERVAL=1;BYMONTHDAY=-1"
+    occs = cli("occurrences", "--json", "--plan", plan["id"], "--to", "2026-05-30").json["occurrences"]
+    assert [o["scheduledStart"][:10] for o in occs] == ["2026-03-31", "2026-04-30"]  # 30 days in April: its 30th
+    assert cli("plan", "add", "Also", "--every", "monthly", "--last-day", "--json").json["notes"] == []
+    wrong = cli("plan", "add", "Weekly", "--every", "weekly", "--last-day", ok=False)
+    assert wrong.code == 65 and "--last-day goes with --every monthly" in wrong.stderr
+    edited = cli("plan", "edit", plan["id"], "--every", "monthly", "--start", "2026-04-15", "--json").json
+    assert edited["plan"]["schedule"]["rule"] == "FREQ=MONTHLY;INTERVAL=1"
+    again = cli("plan", "edit", plan["id"], "--last-day", "--json").json["plan"]
+    assert again["schedule"]["metadata"]["rrule"].endswith("BYMONTHDAY=-1")

@@ -68,7 +68,7 @@ def test_unknown_and_bad_input(cli, daily):
     bad = cli("reschedule", occs[1]["id"], "--to", "the day after never", ok=False)
     assert bad.code == 65 and bad.stderr.startswith("practiceplan: error: ") and "hint:" in bad.stderr
     assert len(bad.stderr.splitlines()) == 2
-    assert cli("reschedule", occs[1]["id"], ok=False).code == 65  # --to missing
+    assert cli("reschedule", occs[1]["id"], ok=False).code == 2  # --to missing: a usage error (issue 10.13)
     past = cli("reschedule", occs[1]["id"], "--to", "2026-02-20T18:00", ok=False)
     assert past.code == 65 and "into the past" in past.stderr
     assert cli("reschedule", occs[1]["id"], "--cascade", "sideways", "--to", "friday", ok=False).code == 65
@@ -193,10 +193,11 @@ def test_defer_to_the_plans_next_free_day(cli):
 
 def test_spread_cascade_through_cli(cli, set_now):
     cli("config", "set", "daily_capacity", "60")
+    # --backfill: the sessions before the plans were made (today) count, so the past ones are missed
     cli("plan", "add", "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "18:00", "--minutes", "30",
-        "--start", "2026-02-23")
+        "--start", "2026-02-23", "--backfill")
     cli("plan", "add", "Etudes", "--every", "weekly", "--on", "th,sa", "--at", "19:00", "--minutes", "45",
-        "--start", "2026-02-23")
+        "--start", "2026-02-23", "--backfill")
     set_now("2026-03-03T09:00:00Z")  # Tue 3 March: Scales 25, 27 Feb and 2 Mar were missed
     occs = cli("occurrences", "--json", "--from", "2026-02-23", "--to", "2026-03-03").json["occurrences"]
     scales = [o for o in occs if o["scheduledStart"][11:13] == "17"]
@@ -218,3 +219,21 @@ def test_spread_cascade_through_cli(cli, set_now):
     assert [(m["id"], m["to"]) for m in wider["moves"]] == [(scales[2]["id"], "2026-03-05T17:00:00.000Z")]
     tight = cli("reschedule", scales[2]["id"], "--cascade", "spread", "--cap", "20", ok=False)
     assert tight.code == 65 and "cannot fit" in tight.stderr and "--cap" in tight.stderr
+
+
+def test_messages_speak_local_time_not_utc(cli):
+    """Issue 10.11: typing 19:00 local for a session already at 19:00 says so in local time, never as UTC."""
+    cli("plan", "add", "Etudes", "--every", "daily", "--at", "19:00")
+    occ = cli("occurrences", "--json", "--from", "2026-03-03", "--to", "2026-03-03").json["occurrences"][0]
+    for extra in ([], ["--cascade"]):
+        result = cli("reschedule", occ["id"], "--to", "2026-03-03T19:00", *extra, ok=False)
+        assert result.code == 65 and "already at Tue 03 Mar 2026 19:00" in result.stderr, result
+        assert "T18:00" not in result.stderr and "Z" not in result.stderr.split("\n")[0]
+    past = cli("reschedule", occ["id"], "--to", "2026-03-01T19:00", ok=False)
+    assert "(Sun 01 Mar 2026 19:00)" in past.stderr
+
+
+def test_events_list_times_in_your_zone(cli):
+    cli("template", "create", "--title", "Scales", "--every", "daily", "--at", "18:00")  # a change: an event
+    line = cli("events").stdout.splitlines()[0]
+    assert line.startswith("2026-03-02 10:00  template.create")  # 09:00Z is 10:00 in Berlin

@@ -72,7 +72,7 @@ def test_skip_refusals():
 
 def test_move_sets_original_start_once_and_records_each_move():
     occ = materialise(make_plan())[1]  # Tue 3 March 18:00 Berlin = 17:00Z
-    first = sch.move(occ, at("2026-03-04T17:00:00Z"), now=NOW, reason="lesson")
+    first = sch.move(occ, at("2026-03-04T17:00:00Z"), now=NOW, zone=BERLIN, reason="lesson")
     wire.check_occurrence(first)
     assert first["id"] == occ["id"] and first["status"] == "scheduled"
     assert first["scheduledStart"] == "2026-03-04T17:00:00.000Z"
@@ -82,18 +82,18 @@ def test_move_sets_original_start_once_and_records_each_move():
         "at": "2026-03-02T09:00:00.000Z", "action": "reschedule", "from": "2026-03-03T17:00:00.000Z",
         "to": "2026-03-04T17:00:00.000Z", "reason": "lesson",
     }]
-    second = sch.move(first, at("2026-03-05T08:00:00Z"), now=NOW, length=timedelta(minutes=45))
+    second = sch.move(first, at("2026-03-05T08:00:00Z"), now=NOW, zone=BERLIN, length=timedelta(minutes=45))
     assert second["metrics"]["originalStart"] == "2026-03-03T17:00:00.000Z"  # first move only
     assert second["scheduledEnd"] == "2026-03-05T08:45:00.000Z"
     assert [h["to"] for h in second["metrics"]["history"]] == ["2026-03-04T17:00:00.000Z", "2026-03-05T08:00:00.000Z"]
     assert "reason" not in second["metrics"]["history"][1]
     assert sch.is_moved(second)
-    back = sch.move(second, at("2026-03-03T17:00:00Z"), now=NOW)
+    back = sch.move(second, at("2026-03-03T17:00:00Z"), now=NOW, zone=BERLIN)
     assert not sch.is_moved(back) and is_touched(back)
-    with pytest.raises(InvalidInputError, match="already at"):
-        sch.move(back, at("2026-03-03T17:00:00Z"), now=NOW)
+    with pytest.raises(InvalidInputError, match="already at Tue 03 Mar 2026 18:00$"):  # local time, not UTC
+        sch.move(back, at("2026-03-03T17:00:00Z"), now=NOW, zone=BERLIN)
     with pytest.raises(InvalidInputError, match="skipped"):
-        sch.move(sch.skip(occ, now=NOW, reason=None), at("2026-03-04T17:00:00Z"), now=NOW)
+        sch.move(sch.skip(occ, now=NOW, reason=None), at("2026-03-04T17:00:00Z"), now=NOW, zone=BERLIN)
 
 
 def test_cascade_shift_moves_later_untouched_only_and_keeps_wall_clock_across_dst():
@@ -144,7 +144,7 @@ def test_shift_properties(case):
         kind = kinds[n % 3]
         if kind == "moved":
             occs[index] = sch.move(occs[index], parse_instant(occs[index]["scheduledStart"]) + timedelta(minutes=5),
-                                   now=NOW)
+                                   now=NOW, zone=BERLIN)
         else:
             occs[index] = {**occs[index], "status": kind, "logEntryId": "entry_x" if kind == "completed" else None}
     target = occs[target_index]
@@ -262,7 +262,8 @@ def test_describe_history():
     occ = materialise(make_plan())[1]
     occ = sch.skip(occ, now=datetime(2026, 6, 12, 8, tzinfo=UTC), reason="travelling")
     occ = sch.unskip(occ, now=datetime(2026, 6, 12, 9, tzinfo=UTC), reason=None)
-    occ = sch.move(occ, at("2026-03-04T17:00:00Z"), now=datetime(2026, 6, 13, 9, tzinfo=UTC), reason="lesson", via="defer")
+    occ = sch.move(occ, at("2026-03-04T17:00:00Z"), now=datetime(2026, 6, 13, 9, tzinfo=UTC), zone=BERLIN,
+                   reason="lesson", via="defer")
     texts = [line["text"] for line in cal.describe_history(occ, BERLIN)]
     assert texts == [
         "Skipped on 12 Jun: travelling",

@@ -418,3 +418,20 @@ def test_five_cli_processes_started_together(tmp_path):
             assert proc.returncode == 0, err
     counts = Counter(out.read_text().split())
     assert set(counts.values()) == {1} and set(counts) == _expected(home, rounds) and len(counts) == 10
+
+
+def test_cron_prints_what_the_readme_shows(cli, tmp_path, monkeypatch):
+    """Issue 10.14: the README's `cron` example is exactly what the command prints (the program path aside,
+    which is where this install lives)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ practiceplan cron", 1)[1].split("```", 1)[0]
+    args, *expected = ("practiceplan cron" + block).strip().splitlines()
+    home = tmp_path / "me" / ".practice"
+    monkeypatch.setenv("PRACTICEPLAN_HOME", str(home))
+    for name in ("PRACTICEPLAN_TZ", "PRACTICEPLAN_DB", "DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    result = cli(*shlex.split(args)[1:])
+    data = cli(*shlex.split(args)[1:], "--json").json
+    program = " ".join(shlex.quote(word) for word in data["argv"][: data["argv"].index("remind")])
+    printed = result.stdout.replace(program, "/home/me/.venv/bin/practiceplan").replace(str(home), "/home/me/.practice")
+    assert printed.splitlines() == expected

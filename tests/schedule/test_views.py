@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests import wire
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
 FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -32,7 +34,8 @@ def test_recurrence_change_keeps_moved_and_skipped_and_never_recreates_their_slo
     end = NOW + timedelta(days=30)
     occs = occ_mod.reconcile(plan, [], "Europe/Berlin", FLOOR, end, NOW)
     by_day = {o["scheduledStart"][:10]: o for o in occs}
-    moved = sch.move(by_day["2026-03-04"], parse_instant("2026-03-07T09:00:00Z"), now=NOW, reason="lesson")  # Wed -> Sat
+    moved = sch.move(by_day["2026-03-04"], parse_instant("2026-03-07T09:00:00Z"), now=NOW, zone=BERLIN,
+                     reason="lesson")  # Wed -> Sat
     skipped = sch.skip(by_day["2026-03-06"], now=NOW, reason="concert")  # Fri
     existing = [moved if o["id"] == moved["id"] else skipped if o["id"] == skipped["id"] else o for o in occs]
     # the original slot's id is the moved occurrence's own id: regeneration finds it by id, touched
@@ -65,7 +68,7 @@ def test_time_change_does_not_create_a_slot_where_a_moved_session_sits():
     end = NOW + timedelta(days=20)
     occs = occ_mod.reconcile(plan, [], "Europe/Berlin", FLOOR, end, NOW)
     target = occs[3]  # Thu 5 March 18:00
-    moved = sch.move(target, parse_instant("2026-03-06T18:00:00Z"), now=NOW)  # Fri 6 March 19:00 Berlin
+    moved = sch.move(target, parse_instant("2026-03-06T18:00:00Z"), now=NOW, zone=BERLIN)  # Fri 6 March 19:00 Berlin
     existing = [moved if o["id"] == moved["id"] else o for o in occs]
     edited = apply_input(plan, PlanInput(at=time(19, 0)), now=NOW, default_zone="Europe/Berlin")
     changes = occ_mod.reconcile(edited, existing, "Europe/Berlin", NOW, end, NOW)
@@ -119,7 +122,7 @@ def test_calendar_cells(cli, set_now):
     moved = days["2026-03-07"]["sessions"][0]
     assert moved["originalStart"] == "2026-03-05T17:00:00.000Z" and moved["originalLocal"] == "Thu 05 Mar 18:00"
     assert days["2026-03-05"]["movedAway"][0]["toLocal"] == "Sat 07 Mar 09:30"
-    assert data["counts"] == {"done": 1, "due": 10, "missed": 1, "skipped": 1, "moved": 1}
+    assert data["counts"] == {"done": 1, "due": 10, "missed": 1, "skipped": 1, "moved": 1, "before-plan": 0}
     text = cli("calendar", "--weeks", "2", "--from", "2026-03-02").stdout
     assert "Week of 02 Mar 2026" in text and "[Thu 05]" in text and "from Thu 05" in text
     assert "✗ missed (1)" in text and "\x1b[" not in text
@@ -136,7 +139,7 @@ def busy(cli, set_now):
     cli("config", "set", "daily_capacity", "90")
     cli("config", "set", "weekday_capacity", "we=60")
     cli("plan", "add", "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "18:00", "--minutes", "30",
-        "--start", "2026-02-23")
+        "--start", "2026-02-23", "--backfill")  # its sessions before today count: three are missed
     cli("plan", "add", "Etudes", "--every", "daily", "--at", "19:00", "--minutes", "45", "--start", "2026-03-01")
     set_now("2026-03-04T09:00:00Z")
 
@@ -196,7 +199,7 @@ def test_better_time_suggestion_from_completion_rates(cli, set_now):
     next Friday session to Saturday morning."""
     cli("config", "set", "daily_capacity", "120")
     plan = cli("plan", "add", "Etudes", "--every", "weekly", "--on", "fr", "--at", "19:00", "--minutes", "30",
-               "--start", "2026-01-02", "--json").json["plan"]
+               "--start", "2026-01-02", "--backfill", "--json").json["plan"]
     occs = cli("occurrences", "--json", "--plan", plan["id"], "--from", "2026-01-01", "--to", "2026-03-01").json[
         "occurrences"]
     assert len(occs) == 9
@@ -220,3 +223,19 @@ def test_better_time_suggestion_from_completion_rates(cli, set_now):
     assert item["to"] == "2026-03-07T08:00:00.000Z"
     assert item["command"].endswith("--to 2026-03-07T09:00")
     assert cli("suggest", "--json").json["suggestions"] == items
+
+
+def test_suggestions_and_forecast_agree_that_done_is_not_load(cli, set_now):
+    """Issue 10.2: Friday's 45-minute session is checked in; 'Scales' (20 min) is left. Forecast says Friday is
+    within its 60 minutes, and so must the suggestions (no "5 min over capacity: move 'Scales'")."""
+    cli("config", "set", "daily_capacity", "60")
+    sonata = cli("plan", "add", "Sonata", "--every", "weekly", "--on", "fr", "--at", "08:00", "--minutes", "45",
+                 "--json").json["plan"]
+    cli("plan", "add", "Scales", "--every", "weekly", "--on", "fr", "--at", "18:00", "--minutes", "20")
+    friday = cli("occurrences", "--json", "--plan", sonata["id"], "--from", "2026-03-06", "--to", "2026-03-06").json
+    set_now("2026-03-06T08:50:00Z")  # Friday 09:50 Berlin
+    cli("checkin", friday["occurrences"][0]["id"])
+    day = cli("forecast", "--days", "1", "--json").json["days"][0]
+    assert (day["date"], day["minutes"], day["overload"]) == ("2026-03-06", 20, False)
+    suggestions = cli("suggest", "--json").json["suggestions"]
+    assert not [s for s in suggestions if s["kind"] == "overload"], suggestions

@@ -116,3 +116,13 @@ def test_template_commands_start_fast(tmp_path, args):
     subprocess.run([sys.executable, "-m", "practiceplan", "plan", "list"], env=env, check=True, capture_output=True)
     result = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True)
     assert [x for x in result.stderr.splitlines() if x.startswith("HEAVY=")] == ["HEAVY="], result.stderr
+
+
+def test_template_input_errors_carry_a_hint(cli):
+    """Issue 10.13: exit-65 messages say what to do next."""
+    for args in (["template", "create", "--title", "X", "--every", "daily", "--choices", "nonsense"],
+                 ["template", "create"],
+                 ["template", "keygen", "--name", "bad name!"]):
+        result = cli(*args, ok=False)
+        lines = result.stderr.splitlines()
+        assert result.code == 65 and len(lines) == 2 and lines[1].startswith("hint: "), result

@@ -43,19 +43,20 @@ def poisoned(text: str) -> dict:
 
 
 def render_all(text: str) -> None:
+    from zoneinfo import ZoneInfo
+
     doc = poisoned(text)
     template = doc["template"]
     info = {"template": template, "status": "imported", "versions": [{"version": 1, "publishedAt": text}],
             "latestVersion": 1, "unpublishedChanges": False, "adoptions": 2, "signedBy": text, "allowUnsigned": False}
     views.print_templates([info], {template["id"]: text})
     views.print_gallery([info], {})
-    views.print_template(info, doc["parameters"], text)
+    views.print_template(info, doc["parameters"], text, ZoneInfo("Europe/Berlin"))
     views.print_lint({"title": text, "templateId": text, "templateVersion": 1, "segments": 1, "parameters": 1,
                       "signature": {"present": True, "valid": True, "fingerprint": text, "trustedAs": text},
                       "warnings": [text]})
     plan = {"title": text, "schedule": {"timeOfDay": "18:00"}, "metadata": template["metadata"]}
     session = {"scheduledStart": "2026-03-02T17:00:00.000Z", "scheduledEnd": "2026-03-02T17:30:00.000Z"}
-    from zoneinfo import ZoneInfo
 
     views.print_preview({"template": template, "plan": plan, "sessions": [session], "from": "2026-03-02", "to": "2026-03-08",
                          "firstDay": "2026-03-02", "weeks": 1, "timezone": text, "parameters": {text: text},

@@ -127,6 +127,8 @@ def test_edit_publish_versions_and_show(cli):
     info = cli("template", "show", tid, "--json").json
     assert info["status"] == "published" and info["unpublishedChanges"] is True
     assert "published *" in cli("template", "list").stdout
+    shown = cli("template", "show", tid).stdout  # a person reads the time in their zone (issue 10.11)
+    assert "Mon 02 Mar 2026 10:00" in shown and "2026-03-02T09:00" not in shown
     v2 = cli("template", "publish", tid, "--visibility", "public", "--json").json["template"]
     assert v2["templateVersion"] == 2 and v2["visibility"] == "public"
     info = cli("template", "show", tid, "--json").json

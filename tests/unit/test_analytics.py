@@ -378,3 +378,22 @@ def test_prediction_in_forecast_uses_history():
 def test_sparkline_and_rounding():
     assert sparkline([0, 5, 10, None]) == "▁▅█·"
     assert an.round_half_up(12.5) == 13 and an.round_half_up(2.5) == 3
+
+
+def test_sessions_past_their_deadline_before_the_plan_existed_are_not_missed():
+    """docs/metrics.md "Before the plan existed": the plan was created 12 Nov 10:00."""
+    facts = [fact(ms(2025, 11, day, 9)) for day in (10, 11, 12, 13)] + [fact(ms(2025, 11, 9, 9), "completed")]
+    created = ms(2025, 11, 12, 10)
+    j = an.judge(facts, NOW_WEB, clock_for(), counts_from={"p": created})
+    states = [item.state for item in j]
+    # 9th done before the plan existed still counts; 10th/11th never owed; 12th 09:00 still doable at 10:00
+    assert states == [an.COMPLETED, an.BEFORE_PLAN, an.BEFORE_PLAN, an.MISSED, an.MISSED]
+    counts = an.tally(j).as_json()
+    assert (counts["completed"], counts["missed"], counts["open"]) == (1, 2, 0)
+    assert an.plan_streak(j) == (0, 1) and an.missed_windows(j, NOW_WEB, clock_for())["total"] == 2
+    assert [i.state for i in an.judge(facts, NOW_WEB, clock_for())].count(an.MISSED) == 4  # no counts_from
+    for item in j:  # the integer twin agrees with occurrences.owed
+        due = datetime.fromtimestamp(item.deadline_ms / 1000, UTC)
+        if item.state in (an.MISSED, an.BEFORE_PLAN):
+            created_at = datetime.fromtimestamp(created / 1000, UTC)
+            assert occ_mod.owed(due, created_at) == (item.state == an.MISSED)

@@ -1047,3 +1047,26 @@ def test_first_slots_are_the_start_of_the_expansion(plan, n):
         last_day = rec.end or rec.start + timedelta(days=366 * 40)
         after = slots[-1].start + timedelta(microseconds=1) if slots else early
         assert expand(rec, after, datetime.combine(last_day, time(), tzinfo=UTC) + timedelta(days=2)) == []
+
+
+@pytest.mark.parametrize("rule", _IMPOSSIBLE_RULES)
+def test_every_impossible_rule_has_a_reason(rule):
+    reason = recurrence.why_no_sessions(Recurrence(rule, date(2024, 1, 1), time(18), "America/New_York"))
+    assert reason and "\n" not in reason
+
+
+def test_why_no_sessions_and_skipped_months():
+    assert recurrence.why_no_sessions(Recurrence("FREQ=WEEKLY", date(2026, 3, 2), time(9), "UTC")) is None
+    short = Recurrence("FREQ=YEARLY;BYMONTH=2,4;BYMONTHDAY=31", date(2026, 3, 2), time(9), "UTC")
+    assert recurrence.why_no_sessions(short) == "February and April have no day 31"
+    april30 = Recurrence("FREQ=YEARLY;BYMONTH=2,4;BYMONTHDAY=30,31", date(2026, 3, 2), time(9), "UTC")
+    assert recurrence.why_no_sessions(april30) is None
+    assert recurrence.why_no_sessions(Recurrence("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", date(2026, 3, 2), None,
+                                              "UTC")) == "February has no day 30"
+    monthly = Recurrence("FREQ=MONTHLY", date(2026, 1, 31), time(9), "UTC")
+    assert recurrence.skipped_months(monthly) == {31: [2, 4, 6, 9, 11]}
+    some = Recurrence("FREQ=MONTHLY;BYMONTH=1,2,3;BYMONTHDAY=15,29", date(2026, 1, 1), time(9), "UTC")
+    assert recurrence.skipped_months(some) == {29: [2]}
+    assert recurrence.skipped_months(Recurrence("FREQ=MONTHLY;BYMONTHDAY=-1", date(2026, 1, 31), None, "UTC")) == {}
+    assert recurrence.skipped_months(Recurrence("FREQ=MONTHLY;BYDAY=-1FR", date(2026, 1, 31), None, "UTC")) == {}
+    assert recurrence.skipped_months(Recurrence("FREQ=WEEKLY", date(2026, 1, 31), None, "UTC")) == {}

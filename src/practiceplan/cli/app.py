@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from practiceplan import __version__
 from practiceplan.cli import config as config_cli
@@ -21,7 +22,7 @@ from practiceplan.cli import template as template_cli
 from practiceplan.cli import today as today_cli
 from practiceplan.cli._common import example, handle_errors, new_app
 from practiceplan.cli.export_ics import add_ics_command
-from practiceplan.cli.run import internal_error
+from practiceplan.cli.run import internal_error, usage_error
 
 ROOT_HELP = "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing."
 ROOT_EPILOG = example(
@@ -80,8 +81,39 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
 )
 
 
+class RootGroup(TyperGroup):
+    """The root command. Click's own usage errors (a missing argument, a bad option value, an unknown option
+    or command) are reported like every other error, in the documented two lines (``practiceplan: error:``
+    and ``hint:``) with exit 2, instead of Click's usage block. This is the one place they are caught, for the
+    console script and ``CliRunner`` alike."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+        from typer._click.exceptions import UsageError as ClickUsageError
+
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except NoArgsIsHelpError as error:  # a bare group: its help, as before
+            error.show()
+            sys.exit(error.exit_code)
+        except ClickUsageError as error:
+            ctx = error.ctx
+            path, usage = (ctx.command_path, ctx.get_usage()) if ctx is not None else ("", None)
+            sys.exit(usage_error(error.format_message(), path, usage))
+        except ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            sys.stderr.write("practiceplan: aborted\n")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 def _new_root() -> typer.Typer:
-    root_app = new_app(ROOT_HELP, epilog=ROOT_EPILOG)
+    root_app = new_app(ROOT_HELP, epilog=ROOT_EPILOG, cls=RootGroup)
     root_app.callback()(root)
     return root_app
 

@@ -59,12 +59,16 @@ def events(
     json_: Json = False,
 ) -> None:
     """Local event log: template actions and adherence dips (ids and numbers only; never leaves the machine)."""
-    rows = session(ctx).insights.events(limit or None)
+    p = session(ctx)
+    rows = p.insights.events(limit or None)
 
     def human() -> None:
+        from practiceplan.render.plain import local
+
         if not rows:
             typer.echo("No events recorded yet.")
-        for row in rows:
-            typer.echo(f"{row['at']}  {row['name']:<18} {json.dumps(row['data'], sort_keys=True)}")
+        for row in rows:  # the time in your zone; --json keeps the stored UTC instant
+            when = local(row["at"], p.zone, "%Y-%m-%d %H:%M")
+            typer.echo(f"{when}  {row['name']:<18} {json.dumps(row['data'], sort_keys=True)}")
 
     Output(json_).show({"events": rows}, human)

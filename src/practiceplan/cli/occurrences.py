@@ -19,7 +19,8 @@ Status = Enum("Status", {name: name for name in views.STATUSES}, type=str)  # ty
 def register(app: typer.Typer) -> None:
     app.command("occurrences", epilog=example(
         "practiceplan occurrences --from today --to 'next sunday'",
-        "practiceplan occurrences --plan 3f2a1c --status completed --json",
+        "practiceplan occurrences --from 2026-03-01 --status missed",
+        "practiceplan occurrences --plan 3f2a1c --status done --json",
         "practiceplan occurrences --history 9c41d2",
     ))(occurrences)
     app.command("checkin", epilog=example(
@@ -35,12 +36,15 @@ def occurrences(
     plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
     from_: Annotated[Optional[str], typer.Option("--from", help="First day (default: today).", metavar="DATE")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Last day, inclusive (default: 14 days on).", metavar="DATE")] = None,
-    status: Annotated[Optional[Status], typer.Option("--status", help="Only this status.")] = None,
+    status: Annotated[Optional[Status], typer.Option(
+        "--status", help="Only sessions in this state (as `stats` judges it); completed, expired and scheduled "
+                         "are the old names of done, missed and due/upcoming/moved.")] = None,
     history: Annotated[Optional[str], typer.Option(
         "--history", help="Show one session's history instead: skips, moves, check-ins, undos.", metavar="OCC")] = None,
     json_: Json = False,
 ) -> None:
-    """List planned sessions in a date range, or (--history OCC) what happened to one session."""
+    """List planned sessions in a date range with their state (done, due, upcoming, missed, skipped, moved,
+    before-plan), or (--history OCC) what happened to one session."""
     views.occurrences(session(ctx), Output(json_), plan=plan, from_=from_, to=to,
                       status=status.value if status else None, history=history)
 
@@ -52,7 +56,8 @@ def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:
     for item in raw or []:
         prompt, sep, response = item.partition("=")
         if not sep:
-            raise InvalidInputError(f"--answer '{item}' must look like 'prompt=response' or '1=response'")
+            raise InvalidInputError(f"--answer '{item}' must look like 'prompt=response' or '1=response'",
+                                    hint="number the prompts from 1, e.g. --answer '1=steady left hand'")
         prompt = prompt.strip()
         if prompt.isdigit() and 1 <= int(prompt) <= len(prompts):
             prompt = prompts[int(prompt) - 1]
@@ -86,7 +91,8 @@ def checkin(
 
     p = session(ctx)
     if mood is not None and mood not in MOODS:
-        raise InvalidInputError(f"--mood must be one of {', '.join(MOODS)}, not '{mood}'")
+        raise InvalidInputError(f"--mood must be one of {', '.join(MOODS)}, not '{mood}'",
+                                hint="e.g. --mood satisfied")
     target = p.store.resolve("plan_occurrence", occ)
     prompts = list(target.get("reflectionPrompts") or [])
     answers = _answers(answer, prompts)
@@ -124,10 +130,13 @@ def uncheck(
     reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the session's history).")] = None,
     json_: Json = False,
 ) -> None:
-    """Undo a check-in within the undo window (default 15 minutes). The logbook entry stays."""
+    """Undo a check-in within the undo window (default 15 minutes). The logbook entry stays, as free practice
+    (no longer linked to the session), so checking in again counts once."""
     from practiceplan.domain.models import clean_line
 
     p = session(ctx)
-    updated = p.occurrences.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
-    Output(json_).done({"occurrence": updated},
-                       "Check-in undone: the session is scheduled again; its logbook entry was kept.")
+    entry, updated = p.occurrences.uncheck(occ, clean_line(reason, "reason", max_len=500) if reason else None)
+    kept = f" {p.store.short_id('logbook_entry', entry['id'])}" if entry else ""
+    Output(json_).done({"occurrence": updated, "entry": entry},
+                       f"Check-in undone: the session is scheduled again; its logbook entry{kept} was kept "
+                       "as free practice.")

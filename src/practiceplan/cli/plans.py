@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import Json, example, handle_errors, new_app, session
-from practiceplan.render.output import Output, safe
+from practiceplan.cli._common import Json, example, handle_errors, new_app, session, stdin_is_tty
+from practiceplan.render.output import Output, message, safe
 
 if TYPE_CHECKING:
     from practiceplan.domain.plans import PlanInput
@@ -37,6 +37,11 @@ Rrule = Annotated[Optional[str], typer.Option("--rrule", help="Any RFC 5545 RRUL
 EveryOpt = Annotated[Optional[Every], typer.Option("--every", help="Friendly recurrence.")]
 On = Annotated[Optional[str], typer.Option("--on", help="Weekdays for --every, e.g. mo,we,fr.", metavar="DAYS")]
 Interval = Annotated[Optional[int], typer.Option("--interval", help="Every N days/weeks/months (with --every).", min=1, max=1000)]
+Backfill = Annotated[bool, typer.Option(
+    "--backfill", help="Count the sessions before the plan existed too (from --start; missed ones count as "
+                       "missed), and allow a --once that is already past.")]
+LastDay = Annotated[bool, typer.Option("--last-day", help="Monthly on the last day of each month (BYMONTHDAY=-1); "
+                                                           "implies --every monthly.")]
 Start = Annotated[Optional[str], typer.Option("--start", help="First day (default: today).", metavar="DATE")]
 End = Annotated[Optional[str], typer.Option("--end", help="Last day, inclusive.", metavar="DATE")]
 At = Annotated[Optional[str], typer.Option("--at", help="Time of day, HH:MM (local to --tz).", metavar="HH:MM")]
@@ -59,7 +64,7 @@ def build_input(p: Session, *, title: str | None, description: str | None, once:
                 at: str | None, minutes: int | None, tz: str | None, flex: Flex | None, instrument: str | None,
                 focus: list[str] | None, technique: list[str] | None, piece: list[str] | None,
                 segment: list[str] | None, prompt: list[str] | None, target: list[str] | None,
-                exdate: list[str] | None, clear_end: bool = False) -> PlanInput:
+                exdate: list[str] | None, clear_end: bool = False, last_day: bool = False) -> PlanInput:
     """Options -> PlanInput; dates are read in the plan's zone (--tz) or the user's."""
     from practiceplan import dates
     from practiceplan.domain.models import parse_key_value, parse_piece, parse_segment
@@ -92,13 +97,20 @@ def build_input(p: Session, *, title: str | None, description: str | None, once:
         prompts=prompt or None,
         targets=targets,
         exdates=[dates.parse_date(x, zone, now, "--exdate") for x in exdate] if exdate else None,
+        last_day=last_day,
     )
 
 
-def _report(p: Session, verb: str, plan: dict[str, Any], count: int, as_json: bool) -> None:
+def _report(p: Session, verb: str, plan: dict[str, Any], count: int, as_json: bool,
+            notes: list[str] | None = None) -> None:
+    """The change's one line (or JSON); ``notes`` on the schedule go to stderr as ``note:`` lines."""
     short = p.store.short_id("practice_plan", plan["id"])
-    Output(as_json).done({"plan": plan, "occurrencesChanged": count},
+    notes = notes or []
+    Output(as_json).done({"plan": plan, "occurrencesChanged": count, "notes": notes},
                          f"{verb} plan {short} \"{safe(plan.get('title'))}\" ({count} sessions changed)")
+    if not as_json:
+        for note in notes:
+            message(f"note: {note}")
 
 
 @app.command("add", epilog=example(
@@ -111,19 +123,31 @@ def add(
     ctx: typer.Context,
     title: Annotated[str, typer.Argument(metavar="TITLE", help="Plan title.")],
     once: Once = None, rrule: Rrule = None, every: EveryOpt = None, on: On = None, interval: Interval = None,
-    start: Start = None, end: End = None, at: At = None, minutes: Minutes = None, tz: Tz = None,
+    last_day: LastDay = False, start: Start = None, end: End = None, at: At = None, minutes: Minutes = None,
+    tz: Tz = None,
     flex: FlexOpt = None, instrument: Instrument = None, focus: Focus = None, technique: Technique = None,
     piece: Piece = None, segment: Segment = None, prompt: Prompt = None, target: Target = None,
-    exdate: Exdate = None, description: Description = None, json_: Json = False,
+    exdate: Exdate = None, description: Description = None, backfill: Backfill = False, json_: Json = False,
 ) -> None:
-    """Add a plan and materialise its sessions over the planning horizon."""
+    """Add a plan and materialise its sessions over the planning horizon. Sessions whose time had passed before
+    the plan existed are not counted as missed unless --backfill; a --once already past is refused (or, on a
+    terminal, confirmed)."""
+    from practiceplan.domain.plans import PastSessionError
+
     p = session(ctx)
     inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
                       interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
                       instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
-                      prompt=prompt, target=target, exdate=exdate)
-    plan, count = p.plans.add(inp)
-    _report(p, "Added", plan, count, json_)
+                      prompt=prompt, target=target, exdate=exdate, last_day=last_day)
+    inp.backfill = backfill
+    try:
+        plan, count = p.plans.add(inp)
+    except PastSessionError as past:
+        if not stdin_is_tty() or json_ or not typer.confirm(f"{past.message}. Plan it anyway?", default=False):
+            raise
+        inp.backfill = True
+        plan, count = p.plans.add(inp)
+    _report(p, "Added", plan, count, json_, p.plans.notes(plan))
 
 
 @app.command("edit", epilog=example(
@@ -136,7 +160,7 @@ def edit(
     plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
     title: Annotated[Optional[str], typer.Option("--title", help="New title.")] = None,
     once: Once = None, rrule: Rrule = None, every: EveryOpt = None, on: On = None, interval: Interval = None,
-    start: Start = None, end: End = None,
+    last_day: LastDay = False, start: Start = None, end: End = None,
     no_end: Annotated[bool, typer.Option("--no-end", help="Remove the end date.")] = False,
     at: At = None, minutes: Minutes = None, tz: Tz = None,
     flex: FlexOpt = None, instrument: Instrument = None, focus: Focus = None, technique: Technique = None,
@@ -149,9 +173,9 @@ def edit(
     inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
                       interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
                       instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
-                      prompt=prompt, target=target, exdate=exdate, clear_end=no_end)
+                      prompt=prompt, target=target, exdate=exdate, clear_end=no_end, last_day=last_day)
     plan, count = p.plans.edit(plan_id, inp)
-    _report(p, "Updated", plan, count, json_)
+    _report(p, "Updated", plan, count, json_, p.plans.notes(plan) if inp.schedule_given() else None)
 
 
 @app.command("list", epilog=example("practiceplan plan list", "practiceplan plan list --all --json"))

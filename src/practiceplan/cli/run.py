@@ -33,6 +33,24 @@ def report(error: PracticePlanError) -> None:
         sys.stderr.write(f"hint: {safe(error.hint)}\n")
 
 
+def usage_error(message: str, command_path: str, usage: str | None) -> int:
+    """Report a usage error found by the command-line parser (``Missing argument 'OCC'.``) like every other
+    error: one line, plus a hint with the command's usage. ``command_path`` is the parser's (``practiceplan
+    plan add``; its first word, the program name, is always said as ``practiceplan``). Returns 2."""
+    from practiceplan.errors import UsageError
+
+    text = message.strip().rstrip(".")
+    text = text[:1].lower() + text[1:]
+    rest = command_path.partition(" ")[2]
+    command = " ".join(["practiceplan", *rest.split()])
+    usage = " ".join((usage or "").split())
+    usage = usage.removeprefix(f"Usage: {command_path}").strip()
+    hint = f"usage: {command} {usage}; see `{command} --help`" if usage else f"see `{command} --help`"
+    error = UsageError(text, hint=hint)
+    report(error)
+    return int(error.exit_code)
+
+
 def internal_error(exc: BaseException) -> int:
     if os.environ.get("PRACTICEPLAN_DEBUG"):
         traceback.print_exception(exc)

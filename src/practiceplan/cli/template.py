@@ -117,7 +117,7 @@ def _params(values: list[str] | None) -> dict[str, str]:
         if not sep or not name:
             raise InvalidInputError(f"--param '{text}' must look like NAME=VALUE", hint="e.g. --param piece='Clair de lune — Debussy'")
         if name in result:
-            raise InvalidInputError(f"--param {name} is given twice")
+            raise InvalidInputError(f"--param {name} is given twice", hint="give each parameter once")
         result[name] = value
     return result
 
@@ -215,9 +215,11 @@ def create(
                       piece=piece, segment=segment, prompt=prompt, target=target, exdate=exdate)
     if not from_plan:
         if not title:
-            raise InvalidInputError("a template needs --title (or --from-plan PLAN)")
+            raise InvalidInputError("a template needs --title (or --from-plan PLAN)",
+                                    hint="e.g. practiceplan template create --from-plan 3f2a1c")
         if inp is None:
-            raise InvalidInputError("say when to practise: --every, --rrule or --once (or use --from-plan PLAN)")
+            raise InvalidInputError("say when to practise: --every, --rrule or --once (or use --from-plan PLAN)",
+                                    hint="e.g. --every weekly --on mo,we,fr --at 18:00")
         inp.title = title
     template = service.create(
         plan_ref=from_plan, inp=inp,
@@ -288,13 +290,14 @@ def show(
     json_: Json = False,
 ) -> None:
     """Show a template: schedule, segments, prompts, parameters, versions."""
-    service = _service(ctx)
+    p = session(ctx)
+    service = p.templates
     entity, info, parameters = service.show(template_id, version)
 
     def human() -> None:
         from practiceplan.render.templates import print_template
 
-        print_template(info, parameters, service.store.short_id("plan_template", entity["id"]))
+        print_template(info, parameters, service.store.short_id("plan_template", entity["id"]), p.zone)
 
     Output(json_).show({**info, "parameters": parameters}, human)
 

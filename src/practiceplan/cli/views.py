@@ -11,12 +11,14 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from practiceplan.domain.models import SESSION_STATES, STATE_ALIASES
 from practiceplan.render.output import Output, color_enabled, console, safe
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
 
-STATUSES = ("scheduled", "completed", "skipped", "expired")
+# `occurrences --status`: an effective state, or an old stored status (an alias); Typer and the fast path agree.
+STATUSES = (*SESSION_STATES, *STATE_ALIASES)
 
 
 def day(p: Session, text: str | None, flag: str) -> date | None:
@@ -115,15 +117,16 @@ def occurrences(p: Session, out: Output, *, plan: str | None = None, from_: str 
     if history is not None:
         show_history(p, out, history)
         return
-    first, last, found = p.occurrences.between(day(p, from_, "--from"), day(p, to, "--to"), plan=plan, status=status)
+    first, last, found, states = p.occurrences.between(day(p, from_, "--from"), day(p, to, "--to"), plan=plan,
+                                                       status=status)
 
     def human() -> None:
         from practiceplan.render.occurrences import print_occurrences
 
         short = p.store.short_ids("plan_occurrence", [o["id"] for o in found])
-        print_occurrences(found, p.plans.by_id(include_deleted=True), short, p.zone)
+        print_occurrences(found, p.plans.by_id(include_deleted=True), short, p.zone, states=states)
 
-    out.show({"from": first.isoformat(), "to": last.isoformat(), "occurrences": found}, human)
+    out.show({"from": first.isoformat(), "to": last.isoformat(), "occurrences": found, "states": states}, human)
 
 
 def show_history(p: Session, out: Output, ref: str) -> None:

@@ -1,18 +1,27 @@
-"""Views of the schedule: the week-by-week calendar grid and the audit history of one session.
+"""Views of the schedule: each session's effective state, the week-by-week calendar grid and the audit
+history of one session.
 
-Pure: occurrences in, JSON-ready dicts out. A session's state (done, skipped, missed, moved, due) follows the
-deadline rule of :func:`.occurrences.deadline`; days are calendar dates in the user's zone.
+Pure: occurrences in, JSON-ready dicts out. A session's state (done, skipped, missed, before-plan, moved, due,
+upcoming) follows the deadline rule of :func:`.occurrences.deadline`, as `stats` does; days are calendar dates
+in the user's zone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.models import is_completed, iso_z, occurrence_history, occurrence_start, parse_instant
-from practiceplan.domain.occurrences import deadline, next_starts
+from practiceplan.domain.models import (
+    is_completed,
+    iso_z,
+    occurrence_history,
+    occurrence_start,
+    parse_instant,
+    plan_zone_name,
+)
+from practiceplan.domain.occurrences import deadline, local_day_start, next_starts, owed
 from practiceplan.domain.schedule import is_moved, live_sessions
 from practiceplan.domain.tz import day_of
 
@@ -20,16 +29,56 @@ from practiceplan.domain.tz import day_of
 # --------------------------------------------------------------------------- the calendar grid
 
 
-def session_state(occ: dict[str, Any], due_by: datetime | None, now: datetime) -> str:
-    """done | skipped | missed | moved | due."""
+def session_state(occ: dict[str, Any], due_by: datetime | None, now: datetime, *,
+                  counts_from: datetime | None = None, upcoming_from: datetime | None = None) -> str:
+    """done | skipped | missed | before-plan | moved | due | upcoming.
+
+    Past its deadline (or ``expired`` by a peer) a session is missed, or ``before-plan`` when that deadline had
+    passed before the plan was created (``counts_from``, see :func:`.occurrences.owed`). A session still to do
+    is ``moved`` when rescheduled, ``upcoming`` when it starts at or after ``upcoming_from`` (tomorrow), else
+    ``due``; without ``upcoming_from`` (the calendar grid) it is due."""
     if is_completed(occ):
         return "done"
     status = occ.get("status", "scheduled")
     if status == "skipped":
         return "skipped"
     if status == "expired" or (due_by is not None and due_by <= now):
-        return "missed"
-    return "moved" if is_moved(occ) else "due"
+        return "missed" if due_by is None or owed(due_by, counts_from) else "before-plan"
+    if is_moved(occ):
+        return "moved"
+    start = occurrence_start(occ)
+    return "upcoming" if upcoming_from is not None and start is not None and start >= upcoming_from else "due"
+
+
+def session_states(
+    occurrences: Iterable[dict[str, Any]], plans: Mapping[str, dict[str, Any]], *, now: datetime, zone: ZoneInfo,
+    counts_from: Mapping[str, datetime], week_start: int = 0,
+) -> dict[str, str]:
+    """The effective state of each live occurrence (:func:`session_state`, with upcoming from tomorrow), by the
+    rule `stats` uses: deadlines in the plan's zone, an ``anytime`` session's deadline being the next start of
+    its plan among ``occurrences`` (so pass the plan's next sessions beyond the range you show too)."""
+    live = live_sessions(occurrences)
+    following = next_starts(live)
+    tomorrow = local_day_start(day_of(now, zone) + timedelta(days=1), zone)
+    zones: dict[str, ZoneInfo] = {}
+    states = {}
+    for occ in live:
+        plan_id = occ.get("planId", "")
+        if plan_id not in zones:
+            zones[plan_id] = _zone_of(plans.get(plan_id) or {}, zone)
+        due_by = deadline(occ, zones[plan_id], next_start=following.get(occ["id"]), week_start=week_start)
+        states[occ["id"]] = session_state(occ, due_by, now, counts_from=counts_from.get(plan_id),
+                                          upcoming_from=tomorrow)
+    return states
+
+
+def _zone_of(plan: dict[str, Any], default: ZoneInfo) -> ZoneInfo:
+    """The plan's zone (its day decides its deadlines, as in `stats`); the user's when it has none or a bad one."""
+    name = plan_zone_name(plan, default.key)
+    try:
+        return default if name == default.key else ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return default
 
 
 def calendar(
@@ -42,9 +91,11 @@ def calendar(
     weeks: int,
     week_start: int = 0,
     short_ids: dict[str, str] | None = None,
+    counts_from: Mapping[str, datetime] | None = None,
 ) -> dict[str, Any]:
     """Week rows of seven day cells. Each cell lists its sessions (state, local time, title; a moved one
-    with its original slot) and ``movedAway``: sessions whose original slot was that day."""
+    with its original slot) and ``movedAway``: sessions whose original slot was that day. ``counts_from``: plan
+    id -> when its sessions count (before that, a session past its deadline is ``before-plan``)."""
     first = first_day - timedelta(days=(first_day.weekday() - week_start) % 7)
     last = first + timedelta(days=7 * weeks)
     live = live_sessions(occurrences)
@@ -57,7 +108,7 @@ def calendar(
         start = occurrence_start(occ)
         assert start is not None
         due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=week_start)
-        state = session_state(occ, due_by, now)
+        state = session_state(occ, due_by, now, counts_from=(counts_from or {}).get(occ.get("planId", "")))
         original = parse_instant((occ.get("metrics") or {}).get("originalStart")) if is_moved(occ) else None
         item: dict[str, Any] = {
             "id": occ["id"],
@@ -86,7 +137,7 @@ def calendar(
                     "toDay": start.astimezone(zone).strftime("%a %d"),
                 })
     days = [cells[first + timedelta(days=i)] for i in range(7 * weeks)]
-    counts = {state: 0 for state in ("done", "due", "missed", "skipped", "moved")}
+    counts = {state: 0 for state in ("done", "due", "missed", "skipped", "moved", "before-plan")}
     for cell in days:
         for item in cell["sessions"]:
             counts[item["state"]] += 1

@@ -213,10 +213,12 @@ def parse_document(document: Any, *, now: datetime, user_zone: str) -> ImportSet
     marker = document.get("format")
     if marker is not None:
         if marker != EXPORT_FORMAT:
-            raise InvalidInputError(f"unknown export format '{marker}'; nothing was imported")
+            raise InvalidInputError(f"unknown export format '{marker}'; nothing was imported",
+                                    hint="import a file made by `practiceplan export json` or a Mirubato data export")
         version = document.get("formatVersion")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise InvalidInputError("formatVersion: expected a whole number; nothing was imported")
+            raise InvalidInputError("formatVersion: expected a whole number; nothing was imported",
+                                    hint="the file was changed by hand or by another program; export it again")
         if version > EXPORT_VERSION:
             raise InvalidInputError(
                 f"this export has formatVersion {version}; this practiceplan reads up to {EXPORT_VERSION}",

@@ -32,6 +32,7 @@ UTC = timezone.utc
 DAY_MS = 86_400_000
 EPOCH = date(1970, 1, 1)
 COMPLETED, SKIPPED, MISSED, OPEN = "completed", "skipped", "missed", "open"
+BEFORE_PLAN = "before-plan"  # past its deadline before the plan existed: never owed, so counted nowhere
 DAYPARTS = ((0, 12, "morning"), (12, 17, "afternoon"), (17, 24, "evening"))
 PRIOR_STRENGTH = 4.0  # pseudo-sessions of the user's overall rate behind each (plan, weekday, daypart) cell
 INTERVAL = 0.8
@@ -139,7 +140,7 @@ class OccFact(NamedTuple):
 
 class Judged(NamedTuple):
     fact: OccFact
-    state: str  # completed | skipped | missed | open
+    state: str  # completed | skipped | missed | open | before-plan
     day: int  # local start day (user zone)
     deadline_ms: int
 
@@ -152,12 +153,15 @@ class Judged(NamedTuple):
 
 def judge(
     facts: Iterable[OccFact], now_ms: int, clock: DayClock, *, plan_clocks: dict[str, DayClock] | None = None,
-    week_start: int = 0,
+    week_start: int = 0, counts_from: dict[str, int] | None = None,
 ) -> list[Judged]:
-    """Classify every occurrence (see docs/metrics.md "Deadline", "Completed", "Missed", "Open").
+    """Classify every occurrence (see docs/metrics.md "Deadline", "Completed", "Missed", "Open", "Before the
+    plan existed").
 
     Deadlines use each plan's own zone when ``plan_clocks`` has it (the plan's day), else the user's.
-    Results are in schedule order (start, id).
+    ``counts_from`` maps plan ids to the epoch ms their sessions count from (the integer twin of
+    :func:`practiceplan.domain.occurrences.owed`): a session past its deadline is missed only if that deadline
+    is later, else it is ``before-plan``. Results are in schedule order (start, id).
     """
     ordered = sorted(facts, key=lambda f: (f.start_ms, f.id))
     next_start: dict[str, int | None] = {}
@@ -174,7 +178,8 @@ def judge(
         elif fact.status == SKIPPED:
             state = SKIPPED
         elif fact.status == "expired" or due <= now_ms:
-            state = MISSED
+            owed_from = (counts_from or {}).get(fact.plan_id)
+            state = MISSED if owed_from is None or due > owed_from else BEFORE_PLAN
         else:
             state = OPEN
         judged.append(Judged(fact, state, clock.day(fact.start_ms), due))
@@ -207,7 +212,8 @@ class Tally:
     open: int = 0
 
     def add(self, state: str) -> None:
-        setattr(self, state, getattr(self, state) + 1)
+        if state != BEFORE_PLAN:  # never owed: in no count
+            setattr(self, state, getattr(self, state) + 1)
 
     def as_json(self) -> dict[str, Any]:
         denominator = self.completed + self.missed
@@ -554,7 +560,7 @@ def weeks(
         if row is None:
             continue
         row["tally"].add(item.state)
-        if item.state != SKIPPED and item.fact.start_ms <= now_ms:
+        if item.state not in (SKIPPED, BEFORE_PLAN) and item.fact.start_ms <= now_ms:
             row["plannedMinutes"] += item.minutes
             row["loggedPlannedMinutes"] += linked_minutes.get(item.fact.id, 0)
     for day, totals in day_totals.items():

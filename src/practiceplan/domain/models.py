@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 import string
+from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -105,7 +106,7 @@ def clean_line(value: str, field: str, *, max_len: int = MAX_TITLE, allow_empty:
     """Validate one line of user text: trimmed, no control or bidi characters, bounded length."""
     text = value.strip()
     if not text and not allow_empty:
-        raise InvalidInputError(f"{field} must not be empty")
+        raise InvalidInputError(f"{field} must not be empty", hint=f"give some text for the {field}")
     return _checked_text(text, field, _UNSAFE_LINE, max_len)
 
 
@@ -116,9 +117,10 @@ def clean_text(value: str, field: str, *, max_len: int = MAX_TEXT) -> str:
 
 def _checked_text(text: str, field: str, unsafe: re.Pattern[str], max_len: int) -> str:
     if unsafe.search(text):
-        raise InvalidInputError(f"{field} contains control or bidirectional-override characters")
+        raise InvalidInputError(f"{field} contains control or bidirectional-override characters",
+                                hint="remove escape sequences and invisible direction marks from the text")
     if len(text) > max_len:
-        raise InvalidInputError(f"{field} is longer than {max_len} characters")
+        raise InvalidInputError(f"{field} is longer than {max_len} characters", hint="shorten it")
     return text
 
 
@@ -153,9 +155,11 @@ def parse_positive_int(text: str, field: str, *, maximum: int = 10**6, minimum: 
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{field} must be a whole number, not '{text}'") from None
+        raise InvalidInputError(f"{field} must be a whole number, not '{text}'",
+                                hint=f"use digits only, from {minimum} to {maximum}") from None
     if not minimum <= value <= maximum:
-        raise InvalidInputError(f"{field} must be between {minimum} and {maximum}, not {value}")
+        raise InvalidInputError(f"{field} must be between {minimum} and {maximum}, not {value}",
+                                hint=f"give a number from {minimum} to {maximum}")
     return value
 
 
@@ -236,6 +240,20 @@ def plan_is_live(plan: dict[str, Any]) -> bool:
     return not plan.get("deletedAt") and plan.get("status", "active") == "active"
 
 
+def plan_counts_from(plan: dict[str, Any]) -> datetime | None:
+    """When the plan's sessions start to count (docs/metrics.md "Before the plan existed"): its ``createdAt``.
+    A session whose deadline had already passed then was never owed, so it is not missed. None (everything
+    counts) for a plan created with ``--backfill`` (``metadata.backfill``) or without a ``createdAt``."""
+    if (plan.get("metadata") or {}).get("backfill"):
+        return None
+    return parse_instant(plan.get("createdAt"))
+
+
+def counts_from_by_plan(plans: Iterable[dict[str, Any]]) -> dict[str, datetime]:
+    """Plan id -> :func:`plan_counts_from`, for the plans that have one."""
+    return {plan["id"]: start for plan in plans if (start := plan_counts_from(plan)) is not None}
+
+
 def parse_local_date(value: object) -> date | None:
     if not isinstance(value, str):
         return None
@@ -246,6 +264,14 @@ def parse_local_date(value: object) -> date | None:
 
 
 # --------------------------------------------------------------------------- occurrences
+
+
+#: A session's effective state, as `occurrences`, `calendar` and `stats` judge it (domain/calendar.py
+#: session_state): done, due (to do, catchable now), upcoming (from tomorrow), missed, skipped, moved
+#: (rescheduled, still to do), before-plan (its deadline passed before the plan existed: never owed).
+SESSION_STATES = ("done", "due", "upcoming", "missed", "skipped", "moved", "before-plan")
+#: The stored statuses `occurrences --status` used to take, as the effective states they mean.
+STATE_ALIASES = {"completed": ("done",), "expired": ("missed",), "scheduled": ("due", "upcoming", "moved")}
 
 
 def occurrence_start(occ: dict[str, Any]) -> datetime | None:

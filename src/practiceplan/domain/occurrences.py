@@ -228,6 +228,13 @@ def deadline(
     return max(end, end_of_day) if end and end > end_of_day else end_of_day
 
 
+def owed(due_by: datetime, counts_from: datetime | None) -> bool:
+    """Whether a session past its deadline ``due_by`` is *missed*: only if it could still be done when its plan
+    was created (``counts_from``, see :func:`practiceplan.domain.models.plan_counts_from`). One whose deadline
+    had passed before the plan existed is ``before-plan``: neither missed nor completed (docs/metrics.md)."""
+    return counts_from is None or due_by > counts_from
+
+
 def next_starts(occurrences: list[dict[str, Any]]) -> dict[str, datetime | None]:
     """For each occurrence id, the start of the next occurrence of the same plan (schedule order)."""
     by_plan: dict[str, list[tuple[datetime, str]]] = {}
@@ -390,9 +397,11 @@ def _completed(occ: dict[str, Any], entry_id: str, minutes: int, answers: dict[s
 
 
 def uncheck(occ: dict[str, Any], *, now: datetime, undo_minutes: int, reason: str | None) -> dict[str, Any]:
-    """Undo a check-in within the undo window; the logbook entry is left untouched (soft dissociation)."""
+    """Undo a check-in within the undo window. The logbook entry stays, as free practice: the caller saves
+    :func:`dissociate` of it, so that it no longer counts for this session (a new check-in then is the only one)."""
     if occ.get("status") != "completed":
-        raise InvalidInputError("this session is not checked in, so there is nothing to undo")
+        raise InvalidInputError("this session is not checked in, so there is nothing to undo",
+                                hint="see what happened to it with `practiceplan occurrences --history OCC`")
     recorded = occurrence_start({"scheduledStart": (occ.get("checkIn") or {}).get("recordedAt")})
     if recorded is None:
         checkins = [h for h in occurrence_history(occ) if h.get("action") == "checkin"]
@@ -424,3 +433,22 @@ def uncheck(occ: dict[str, Any], *, now: datetime, undo_minutes: int, reason: st
         "reason": reason or "user_initiated",
     }
     return _history_add(updated, record)
+
+
+LINK_FIELDS = ("planId", "planOccurrenceId")
+
+
+def dissociate(entry: dict[str, Any], occ_id: str, *, now: datetime) -> dict[str, Any] | None:
+    """The logbook entry of an undone (or replaced) check-in as free practice: a copy without its link to
+    occurrence ``occ_id`` (``metadata.planId``/``planOccurrenceId``; ``source`` becomes ``manual``), or None
+    when it does not link that occurrence. What was practised (time, minutes, notes, answers) is unchanged;
+    the link itself lives on in the occurrence's ``metrics.history``."""
+    metadata = entry.get("metadata") or {}
+    if metadata.get("planOccurrenceId") != occ_id:
+        return None
+    freed = copy.deepcopy(entry)
+    for key in LINK_FIELDS:
+        freed["metadata"].pop(key, None)
+    freed["metadata"]["source"] = "manual"
+    freed["updatedAt"] = iso_z(now)
+    return freed

@@ -7,6 +7,7 @@ Mirubato server accepts, with the exact one in ``schedule.metadata.rrule`` when 
 
 from __future__ import annotations
 
+import calendar
 import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -23,12 +24,13 @@ from practiceplan.domain.models import (
     parse_local_date,
 )
 from practiceplan.domain.occurrences import parse_time_of_day, plan_recurrence
-from practiceplan.domain.tz import localize
+from practiceplan.domain.tz import localize, spoken
 from practiceplan.errors import InvalidInputError
 
 MAX_SEGMENTS = 10
 MAX_PROMPTS = 10
 DEFAULT_MINUTES = 30
+_RULE_HINT = "see RFC 5545, e.g. FREQ=WEEKLY;BYDAY=MO,WE,FR, or use --every daily|weekly|monthly"
 EVERY = ("daily", "weekly", "monthly", "yearly")
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _WEEKDAY_WORDS = {
@@ -65,6 +67,8 @@ class PlanInput:
     prompts: list[str] | None = None
     targets: dict[str, Any] | None = None
     exdates: list[date] | None = None
+    last_day: bool = False  # monthly on the last day of each month (BYMONTHDAY=-1); implies --every monthly
+    backfill: bool = False  # a new plan: its sessions before it was created count too (and a past --once is fine)
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
     def schedule_given(self) -> bool:
@@ -72,7 +76,19 @@ class PlanInput:
             v is not None
             for v in (self.once, self.rrule, self.every, self.on, self.interval, self.start, self.end, self.at,
                       self.minutes, self.zone, self.flex, self.exdates, self.segments)
-        ) or self.clear_end
+        ) or self.clear_end or self.last_day
+
+
+class PastSessionError(InvalidInputError):
+    """A new one-off session (``--once``) that is already past; on a terminal the CLI may confirm it instead."""
+
+
+def once_in_past(once: datetime, zone: ZoneInfo, now: datetime) -> bool:
+    """Whether a ``--once`` moment is past: its time has gone, or (a day without a time) its day has."""
+    local = once.astimezone(zone)
+    if local.time() == time():
+        return local.date() < now.astimezone(zone).date()
+    return once < now
 
 
 def parse_weekdays(values: list[str]) -> list[str]:
@@ -89,9 +105,13 @@ def parse_weekdays(values: list[str]) -> list[str]:
     return sorted(codes, key=WEEKDAY_CODES.index)
 
 
-def _rule_from_every(every: str, on: list[str] | None, interval: int | None) -> str:
+def _rule_from_every(every: str, on: list[str] | None, interval: int | None, last_day: bool = False) -> str:
+    if last_day and every != "monthly":
+        raise InvalidInputError(f"--last-day goes with --every monthly, not --every {every}",
+                                hint="e.g. --every monthly --last-day (the 28th-31st, whichever ends the month)")
     if every not in EVERY:
-        raise InvalidInputError(f"--every must be one of {', '.join(EVERY)}, not '{every}'")
+        raise InvalidInputError(f"--every must be one of {', '.join(EVERY)}, not '{every}'",
+                                hint="for anything else use --rrule, e.g. --rrule 'FREQ=WEEKLY;INTERVAL=2'")
     days = parse_weekdays(on) if on else []
     freq = every.upper()
     if days and every == "daily":
@@ -104,6 +124,8 @@ def _rule_from_every(every: str, on: list[str] | None, interval: int | None) -> 
     parts = [f"FREQ={freq}", f"INTERVAL={interval or 1}"]
     if days:
         parts.append("BYDAY=" + ",".join(days))
+    if last_day:
+        parts.append("BYMONTHDAY=-1")
     return ";".join(parts)
 
 
@@ -124,7 +146,7 @@ def _check_list(values: list[str] | None, what: str, max_len: int = 100) -> list
     if values is None:
         return None
     if len(values) > MAX_ITEMS:
-        raise InvalidInputError(f"too many {what} (at most {MAX_ITEMS})")
+        raise InvalidInputError(f"too many {what} (at most {MAX_ITEMS})", hint="keep the most important ones")
     return [clean_line(v, what, max_len=max_len) for v in values]
 
 
@@ -141,7 +163,7 @@ def apply_input(
     stamp = iso_z(now)
     if creating:
         if inp.title is None:
-            raise InvalidInputError("a plan needs a title")
+            raise InvalidInputError("a plan needs a title", hint='e.g. practiceplan plan add "Scales" --every daily')
         result = {
             "id": new_id("plan"),
             "title": "",
@@ -170,34 +192,69 @@ def apply_input(
             result[key] = checked
     if inp.pieces is not None:
         if len(inp.pieces) > MAX_ITEMS:
-            raise InvalidInputError(f"too many pieces (at most {MAX_ITEMS})")
+            raise InvalidInputError(f"too many pieces (at most {MAX_ITEMS})", hint="split them over several plans")
         result["pieceRefs"] = [dict(p) for p in inp.pieces]
     metadata = dict(result.get("metadata") or {})
     if inp.instrument is not None:
         metadata["instrument"] = clean_line(inp.instrument, "instrument", max_len=60).lower()
     if inp.segments is not None:
         if len(inp.segments) > MAX_SEGMENTS:
-            raise InvalidInputError(f"too many segments (at most {MAX_SEGMENTS} per session)")
+            raise InvalidInputError(f"too many segments (at most {MAX_SEGMENTS} per session)",
+                                    hint="merge some segments, or split the session over two plans")
         metadata["segments"] = [dict(s) for s in inp.segments]
     if inp.prompts is not None:
         if len(inp.prompts) > MAX_PROMPTS:
-            raise InvalidInputError(f"too many reflection prompts (at most {MAX_PROMPTS})")
+            raise InvalidInputError(f"too many reflection prompts (at most {MAX_PROMPTS})",
+                                    hint="keep the most useful ones")
         metadata["reflectionPrompts"] = [clean_line(p, "reflection prompt", max_len=300) for p in inp.prompts]
     if inp.targets is not None:
         metadata["targets"] = dict(inp.targets)
     metadata.update(inp.extra_metadata)
+    if creating and inp.backfill:
+        metadata["backfill"] = True  # see models.plan_counts_from
     result["metadata"] = metadata
     if creating or inp.schedule_given():
         result["schedule"] = _schedule(result, inp, creating=creating, now=now, default_zone=default_zone)
     result["updatedAt"] = stamp
-    recurrence = plan_recurrence(result, default_zone)
+    _check_schedule(result, default_zone)
+    return result
+
+
+def _check_schedule(plan: dict[str, Any], default_zone: str) -> None:
+    """The plan's schedule is usable: a start, a valid rule, and at least one session (a rule that never
+    matches is refused with the reason)."""
+    recurrence = plan_recurrence(plan, default_zone)
     if recurrence is None:
-        raise InvalidInputError("the plan's schedule has no usable start date")
+        raise InvalidInputError("the plan's schedule has no usable start date", hint="give one with --start DATE")
     try:
         rec.validate(recurrence)
+        empty = rec.why_no_sessions(recurrence)
     except rec.RecurrenceError as exc:
-        raise InvalidInputError(str(exc)) from None
-    return result
+        raise InvalidInputError(str(exc), hint=_RULE_HINT) from None
+    if empty is not None:
+        raise InvalidInputError(f"this schedule never has a session: {empty}", hint=_empty_hint(recurrence))
+
+
+def _empty_hint(recurrence: rec.Recurrence) -> str:
+    if recurrence.rule and "BYMONTHDAY" in recurrence.rule.upper():
+        return "for the last day of each month use BYMONTHDAY=-1 (or --every monthly --last-day)"
+    if recurrence.end is not None or (recurrence.rule and "UNTIL" in recurrence.rule.upper()):
+        return "check --start, --end and the rule's UNTIL/COUNT"
+    return "check the rule's BY... parts against --start; `practiceplan plan add --help` has examples"
+
+
+def schedule_notes(plan: dict[str, Any], default_zone: str) -> list[str]:
+    """What a person should know about a valid schedule: a monthly rule on the 29th-31st has no session in
+    the months without that day (and the alternative for "the last day of each month")."""
+    recurrence = plan_recurrence(plan, default_zone)
+    skipped = rec.skipped_months(recurrence) if recurrence else {}
+    notes = []
+    for day, months in skipped.items():
+        names = [calendar.month_name[m] + (" in common years" if m == 2 and day == 29 else "") for m in months]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        notes.append(f"sessions on day {day} of the month skip months without one ({listed}); for the last day "
+                     "of every month use --last-day (BYMONTHDAY=-1)")
+    return notes
 
 
 _MANAGED = {"kind", "rule", "durationMinutes", "timeOfDay", "flexibility", "startDate", "endDate", "target"}
@@ -224,6 +281,12 @@ def _schedule(
     zone = _zone(inp.zone or meta.get("timezone") or default_zone)
     meta["timezone"] = zone.key
     when = _when(old, meta, inp, zone, now)
+    if creating and inp.once is not None and not inp.backfill and once_in_past(inp.once, zone, now):
+        local = inp.once.astimezone(zone)
+        said = f"{local:%a %d %b %Y}" if when.at is None else spoken(inp.once, zone)
+        raise PastSessionError(f"--once {said} is already past",
+                               hint="give a later time (e.g. --once 'next friday 9am'), or add --backfill to plan "
+                                    "one that already happened")
     end = when.end
     schedule: dict[str, Any] = {"kind": when.kind}
     if when.kind == "recurring":
@@ -255,9 +318,13 @@ def _schedule(
 
 def _check_sources(inp: PlanInput, *, creating: bool) -> None:
     """One of --once, --rrule and --every (a new plan needs one); --on and --interval only with --every."""
-    sources = [name for name, v in (("--once", inp.once), ("--rrule", inp.rrule), ("--every", inp.every)) if v]
+    sources = [name for name, v in (("--once", inp.once), ("--rrule", inp.rrule),
+                                    ("--every", inp.every or (inp.last_day and "monthly"))) if v]
+    if inp.last_day and (inp.once or inp.rrule):
+        sources[sources.index("--every")] = "--last-day"
     if len(sources) > 1:
-        raise InvalidInputError(f"{' and '.join(sources)} cannot be combined; give one of them")
+        raise InvalidInputError(f"{' and '.join(sources)} cannot be combined; give one of them",
+                                hint="--once for one session, --every or --rrule for a recurring plan")
     if (inp.on or inp.interval) and not inp.every:
         raise InvalidInputError("--on and --interval go with --every", hint="e.g. --every weekly --on mo,we,fr")
     if creating and not sources:
@@ -287,14 +354,16 @@ def _when(old: dict[str, Any], meta: dict[str, Any], inp: PlanInput, zone: ZoneI
         start = local.date()
         at = local.time().replace(second=0, microsecond=0) if local.time() != time() else None
         if inp.at is not None or inp.start is not None:
-            raise InvalidInputError("--once already gives the day and time; drop --start/--at")
-    elif inp.rrule is not None or inp.every is not None:
+            raise InvalidInputError("--once already gives the day and time; drop --start/--at",
+                                    hint="e.g. --once 'friday 18:00'")
+    elif inp.rrule is not None or inp.every is not None or inp.last_day:
         kind = "recurring"
-        text = inp.rrule if inp.rrule is not None else _rule_from_every(inp.every or "", inp.on, inp.interval)
+        every = inp.every or "monthly"  # --last-day alone is monthly
+        text = inp.rrule if inp.rrule is not None else _rule_from_every(every, inp.on, inp.interval, inp.last_day)
         try:
             exact = rec.canonical_rule(rec.parse_rule(text))
         except rec.RecurrenceError as exc:
-            raise InvalidInputError(str(exc), hint="see RFC 5545, e.g. FREQ=WEEKLY;BYDAY=MO,WE,FR") from None
+            raise InvalidInputError(str(exc), hint=_RULE_HINT) from None
     if inp.start is not None:
         start = inp.start
     if start is None:
@@ -308,7 +377,8 @@ def _when(old: dict[str, Any], meta: dict[str, Any], inp: PlanInput, zone: ZoneI
     if kind == "single":
         end = None
     if end is not None and end < start:
-        raise InvalidInputError(f"end date {end} is before start date {start}")
+        raise InvalidInputError(f"end date {end} is before start date {start}",
+                                hint="give an --end on or after --start")
     return _When(kind, exact, start, at, end)
 
 
@@ -335,9 +405,11 @@ def _set_flex(schedule: dict[str, Any], meta: dict[str, Any], given: str | None,
     ``fixed`` with a time of day, else ``same-day``."""
     flex = given or ("same-day" if at is None else "fixed")
     if flex not in FLEX_KINDS:
-        raise InvalidInputError(f"--flex must be one of {', '.join(FLEX_KINDS)}, not '{flex}'")
+        raise InvalidInputError(f"--flex must be one of {', '.join(FLEX_KINDS)}, not '{flex}'",
+                                hint="see `practiceplan plan add --help`")
     if flex == "fixed" and at is None:
-        raise InvalidInputError("--flex fixed needs a time of day (--at HH:MM)")
+        raise InvalidInputError("--flex fixed needs a time of day (--at HH:MM)",
+                                hint="add --at 18:00, or use --flex same-day for any time that day")
     schedule["flexibility"] = "anytime" if flex == "weekly" else flex
     if flex == "weekly":
         meta["flex"] = "weekly"

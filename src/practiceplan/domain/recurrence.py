@@ -91,8 +91,10 @@ __all__ = [
     "get_zone",
     "occurrence_id",
     "parse_rule",
+    "skipped_months",
     "until_date",
     "validate",
+    "why_no_sessions",
     "wire_rule",
 ]
 
@@ -894,6 +896,58 @@ def first_slots(rec: Recurrence, n: int) -> list[Slot]:
                 slots = ranked
                 horizon = _clamped(ranked[n - 1].start.replace(tzinfo=None), _NAIVE_MARGIN)
     return _sorted_unique(slots)[:n]
+
+
+def why_no_sessions(rec: Recurrence) -> str | None:
+    """None when the plan has at least one session; otherwise why it has none, in words (such a plan is refused:
+    a rule that never matches is a mistake, not a plan). Bounded work, like :func:`first_slots`."""
+    if first_slots(rec, 1):
+        return None
+    plan = _compile(rec)
+    if plan.kwargs is None or rec.rule is None:
+        return "its only day is excluded"
+    parts = parse_rule(rec.rule)
+    if not _days_possible(parts):
+        return _impossible_days(parts)
+    if not (_lattice_possible(plan.kwargs, plan.dtstart) and _setpos_possible(plan.kwargs)):
+        return (f"counted from the start ({plan.dtstart:%a %d %b %Y %H:%M}) its steps never land on the days or "
+                "times it asks for")
+    if plan.cutoff is not None:
+        return f"no session falls between the start ({plan.dtstart:%d %b %Y}) and the end ({plan.cutoff:%d %b %Y})"
+    return f"it has no session in the {_CHUNK.days // 366} years after the start"
+
+
+def _impossible_days(parts: Mapping[str, str]) -> str:
+    """Why BYMONTH/BYMONTHDAY/BYYEARDAY never meet, e.g. ``February has no day 30``."""
+    months = _parse_int_list("BYMONTH", parts["BYMONTH"]) if "BYMONTH" in parts else ()
+    days = _parse_int_list("BYMONTHDAY", parts["BYMONTHDAY"]) if "BYMONTHDAY" in parts else ()
+    if months and days and "BYYEARDAY" not in parts and min(days) > 0:
+        names = [calendar.month_name[m] for m in sorted(set(months))]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        which = " or ".join(str(d) for d in sorted(set(days)))
+        return f"{listed} {'has' if len(names) == 1 else 'have'} no day {which}"
+    filters = ";".join(f"{key}={parts[key]}" for key in ("BYMONTH", "BYMONTHDAY", "BYYEARDAY") if key in parts)
+    return f"no calendar day matches {filters}"
+
+
+def skipped_months(rec: Recurrence) -> dict[int, list[int]]:
+    """A monthly rule on the 29th, 30th or 31st (``BYMONTHDAY``, or the start's day) has no session in the
+    months without that day. For each such day, those months (1-12; February counts for the 29th, as it lacks
+    one in common years). Empty for any other rule."""
+    if rec.rule is None:
+        return {}
+    kwargs = _compile(rec).kwargs
+    if kwargs is None or kwargs["freq"] != _rr.MONTHLY:
+        return {}
+    if any(key in kwargs for key in ("byweekday", "byyearday", "byweekno", "bysetpos")):
+        return {}
+    months = kwargs.get("bymonth") or range(1, 13)
+    result: dict[int, list[int]] = {}
+    for day in sorted({d for d in kwargs.get("bymonthday", ()) if d >= 29}):
+        lacking = [month for month in sorted(set(months)) if calendar.monthrange(2023, month)[1] < day]
+        if lacking:
+            result[day] = lacking
+    return result
 
 
 def occurrence_id(plan_id: str, slot_key: str) -> str:

@@ -14,7 +14,7 @@ reminders in :mod:`.reminders`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -28,8 +28,8 @@ from practiceplan.domain.models import (
     occurrence_history,
     occurrence_start,
 )
-from practiceplan.domain.occurrences import deadline, next_starts
-from practiceplan.domain.tz import day_of, local_instant, localize, wall_clock
+from practiceplan.domain.occurrences import deadline, next_starts, owed
+from practiceplan.domain.tz import day_of, local_instant, localize, spoken, wall_clock
 from practiceplan.errors import InvalidInputError
 
 UTC = timezone.utc
@@ -146,21 +146,22 @@ def move(
     new_start: datetime,
     *,
     now: datetime,
+    zone: ZoneInfo,
     reason: str | None = None,
     length: timedelta | None = None,
     via: str | None = None,
 ) -> dict[str, Any]:
     """Move one occurrence: same id, new start (and end), ``metrics.originalStart`` set on the first move.
 
-    ``length`` is the new duration (default: the session's own). History gets
-    ``{"at", "action": "reschedule", "from", "to", "reason"?, "via"?}``.
+    ``length`` is the new duration (default: the session's own); ``zone`` (the user's) words the errors.
+    History gets ``{"at", "action": "reschedule", "from", "to", "reason"?, "via"?}``.
     """
     check_movable(occ)
     start = occurrence_start(occ)
     assert start is not None
     new_start = new_start.astimezone(UTC)
     if new_start == start:
-        raise InvalidInputError(f"this session is already at {iso_z(start)}", hint="give --to another time")
+        raise InvalidInputError(f"this session is already at {spoken(start, zone)}", hint="give --to another time")
     length = length if length is not None else occurrence_length(occ)
     record = history_record(now, "reschedule", **{"from": occ["scheduledStart"], "to": iso_z(new_start),
                                                   "reason": reason, "via": via})
@@ -184,19 +185,22 @@ def cascade_shift(
     *,
     now: datetime,
     zone: ZoneInfo,
+    user_zone: ZoneInfo | None = None,
     reason: str | None = None,
     length: timedelta | None = None,
 ) -> list[Move]:
     """Move ``target`` to ``new_start`` and every later *untouched* live occurrence of its plan by the same
     wall-clock offset in ``zone`` (the plan's zone: 18:00 stays 18:00 across DST). Touched occurrences
-    (completed, skipped, moved, with history) stay where they are. Result in schedule order."""
+    (completed, skipped, moved, with history) stay where they are. Result in schedule order. Errors speak of
+    times in ``user_zone`` (default: ``zone``)."""
     check_movable(target)
     start = occurrence_start(target)
     assert start is not None
+    shown = user_zone or zone
     offset = wall_clock(new_start, zone) - wall_clock(start, zone)
     if offset == timedelta(0):
-        raise InvalidInputError(f"this session is already at {iso_z(start)}", hint="give --to another time")
-    moves = [Move(target, move(target, new_start, now=now, reason=reason, length=length, via="shift"))]
+        raise InvalidInputError(f"this session is already at {spoken(start, shown)}", hint="give --to another time")
+    moves = [Move(target, move(target, new_start, now=now, zone=shown, reason=reason, length=length, via="shift"))]
     later = sorted(
         (
             o for o in plan_occurrences
@@ -210,7 +214,7 @@ def cascade_shift(
         old = occurrence_start(occ)
         assert old is not None
         shifted = localize(wall_clock(old, zone) + offset, zone).astimezone(UTC)
-        moves.append(Move(occ, move(occ, shifted, now=now, reason=reason, via="shift")))
+        moves.append(Move(occ, move(occ, shifted, now=now, zone=shown, reason=reason, via="shift")))
     return moves
 
 
@@ -228,16 +232,19 @@ def bookings_of(
     occurrences: Iterable[dict[str, Any]], minutes_of: Callable[[dict[str, Any]], int], *, now: datetime,
     zone: ZoneInfo, week_start: int = 0,
 ) -> list[Booking]:
-    """Days' loads: live sessions that are completed or still to do (skipped and missed ones use no time)."""
+    """Days' loads, as the forecast counts them: a session still to do uses its minutes; a completed one marks
+    its plan's day (one session of a plan per day) but is no longer load, as what is done is no longer planned;
+    skipped and missed ones use nothing."""
     live = live_sessions(occurrences)
     gone = _missed_ids(live, now=now, zone=zone, week_start=week_start)
     result = []
     for occ in live:
-        if occ["id"] in gone or (not is_completed(occ) and occ.get("status", "scheduled") != "scheduled"):
+        done = is_completed(occ)
+        if occ["id"] in gone or (not done and occ.get("status", "scheduled") != "scheduled"):
             continue
         start = occurrence_start(occ)
         assert start is not None
-        result.append(Booking(occ["id"], occ.get("planId", ""), day_of(start, zone), minutes_of(occ)))
+        result.append(Booking(occ["id"], occ.get("planId", ""), day_of(start, zone), 0 if done else minutes_of(occ)))
     return result
 
 
@@ -310,16 +317,19 @@ def spread(
         load[day] = load.get(day, 0) + minutes
         earliest = day + timedelta(days=1)
         if instant != start:
-            moves.append(Move(occ, move(occ, instant, now=now, reason=reason, via="spread")))
+            moves.append(Move(occ, move(occ, instant, now=now, zone=zone, reason=reason, via="spread")))
     return moves
 
 
 def missed(
     occurrences: Iterable[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int = 0,
+    counts_from: Mapping[str, datetime] | None = None,
 ) -> list[dict[str, Any]]:
-    """Live, still-scheduled occurrences whose deadline has passed (schedule order)."""
+    """Live, still-scheduled occurrences whose deadline has passed (schedule order), except those whose
+    deadline had passed before their plan was created (``counts_from``: plan id -> creation; see
+    :func:`.occurrences.owed`): those were never owed, so there is nothing to catch up."""
     live = live_sessions(occurrences)
-    gone = _missed_ids(live, now=now, zone=zone, week_start=week_start)
+    gone = _missed_ids(live, now=now, zone=zone, week_start=week_start, counts_from=counts_from or {})
     return [occ for occ in sorted(live, key=lambda o: (o["scheduledStart"], o["id"])) if occ["id"] in gone]
 
 
@@ -328,9 +338,10 @@ def live_sessions(occurrences: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     return [o for o in occurrences if not o.get("deletedAt") and occurrence_start(o) is not None]
 
 
-def _missed_ids(live: list[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int) -> set[str]:
+def _missed_ids(live: list[dict[str, Any]], *, now: datetime, zone: ZoneInfo, week_start: int,
+                counts_from: Mapping[str, datetime] | None = None) -> set[str]:
     """Ids of the still-scheduled sessions among ``live`` whose deadline has passed (an anytime session's
-    deadline is the next start of its plan among ``live``)."""
+    deadline is the next start of its plan among ``live``); with ``counts_from``, only those that were owed."""
     following = next_starts(live)
     result = set()
     for occ in live:
@@ -338,7 +349,8 @@ def _missed_ids(live: list[dict[str, Any]], *, now: datetime, zone: ZoneInfo, we
             continue
         due_by = deadline(occ, zone, next_start=following.get(occ["id"]), week_start=week_start)
         if due_by is not None and due_by <= now:
-            result.add(occ["id"])
+            if counts_from is None or owed(due_by, counts_from.get(occ.get("planId", ""))):
+                result.add(occ["id"])
     return result
 
 

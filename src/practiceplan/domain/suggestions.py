@@ -11,7 +11,7 @@ completion rates. :func:`suggest` runs three steps, in this order, each a functi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -107,6 +107,7 @@ class _Context:
     minutes_of: Callable[[dict[str, Any]], int]
     has_time: Callable[[str], bool]
     week_start: int
+    counts_from: Mapping[str, datetime] = field(default_factory=dict)
 
     def title(self, plan_id: str) -> str:
         return str((self.plans.get(plan_id) or {}).get("title") or "?")
@@ -177,6 +178,7 @@ def suggest(
     rates: Rates | Callable[[], Rates | None] | None = None,
     week_start: int = 0,
     limit: int | None = None,
+    counts_from: Mapping[str, datetime] | None = None,
 ) -> list[Suggestion]:
     """Concrete, deterministic moves (same data -> same list, in the same order), computed and listed in
     this order:
@@ -191,7 +193,8 @@ def suggest(
        three days that has its own evidence (the plan's, else all plans').
 
     ``rates`` may be a function returning them, called only when step 3 runs; ``limit`` stops as soon as the
-    first ``limit`` suggestions are known (``today`` asks for one).
+    first ``limit`` suggestions are known (``today`` asks for one). ``counts_from`` (plan id -> creation):
+    sessions whose deadline passed before their plan existed were never owed and are not caught up.
     ``occurrences``: live occurrences of live plans from CATCH_UP_DAYS + 1 days ago to a week past the
     forecast's end. Every suggestion is computed against the current plan, so each is valid on its own and its
     command reproduces it; only the overload moves off one day (and better-time moves after them) see the loads
@@ -200,7 +203,7 @@ def suggest(
     """
     today = day_of(now, zone)
     last_day = date.fromisoformat(forecast_days[-1]["date"]) if forecast_days else today
-    ctx = _Context(now, zone, today, last_day, plans, capacity, minutes_of, has_time, week_start)
+    ctx = _Context(now, zone, today, last_day, plans, capacity, minutes_of, has_time, week_start, counts_from or {})
     live = [o for o in occurrences if not o.get("deletedAt") and o.get("planId") in plans]
     from_today = iso_z(local_day_start(today, zone))
     bookings = bookings_of([o for o in live if o["scheduledStart"] >= from_today], minutes_of, now=now, zone=zone,
@@ -319,7 +322,7 @@ def _catch_ups(
     recent = iso_z(local_day_start(ctx.today - timedelta(days=CATCH_UP_DAYS), ctx.zone))
     by_plan: dict[str, list[dict[str, Any]]] = {}
     for occ in missed([o for o in live if o["scheduledStart"] >= recent], now=ctx.now, zone=ctx.zone,
-                      week_start=ctx.week_start):
+                      week_start=ctx.week_start, counts_from=ctx.counts_from):
         if occ["id"] not in moved:
             by_plan.setdefault(occ["planId"], []).append(occ)
     result = []

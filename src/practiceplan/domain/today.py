@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from practiceplan.domain.models import (
+    counts_from_by_plan,
     is_completed,
     iso_z,
     occurrence_end,
@@ -30,6 +31,7 @@ from practiceplan.domain.occurrences import (
     deadline,
     local_day_start,
     next_starts,
+    owed,
     week_start_date,
 )
 
@@ -74,7 +76,8 @@ def agenda(
 @dataclass
 class _Buckets:
     """The live sessions sorted into the view's lists, and each one's state (completed, skipped, expired,
-    missed, due or upcoming) for the rails."""
+    missed, before-plan, due or upcoming) for the rails. A session whose deadline passed before its plan was
+    created is ``before-plan``: never owed, so it is neither missed nor shown (docs/metrics.md)."""
 
     overdue: list[dict[str, Any]] = field(default_factory=list)  # earliest deadline first
     due_today: list[dict[str, Any]] = field(default_factory=list)
@@ -88,6 +91,7 @@ class _Buckets:
     ) -> _Buckets:
         result = cls()
         following = next_starts(live)
+        counts_from = counts_from_by_plan(plan_by_id.values())
         tomorrow_start = local_day_start(today + timedelta(days=1), zone)
         overdue: list[tuple[datetime, dict[str, Any]]] = []
         for occ in live:
@@ -101,7 +105,8 @@ class _Buckets:
             assert due_by is not None
             local_day = start.astimezone(zone).date()
             if due_by <= now:
-                result.state[occ["id"]] = "missed"
+                counted = owed(due_by, counts_from.get(occ["planId"]))
+                result.state[occ["id"]] = "missed" if counted else "before-plan"
                 continue
             timed = plan_has_time(plan_by_id[occ["planId"]])
             ended = (occurrence_end(occ) or start) < now if timed else local_day < today

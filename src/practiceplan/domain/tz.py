@@ -35,3 +35,9 @@ def wall_clock(instant: datetime, zone: tzinfo) -> datetime:
 def day_of(instant: datetime, zone: tzinfo) -> date:
     """The local calendar date of an aware ``instant`` in ``zone``."""
     return instant.astimezone(zone).date()
+
+
+def spoken(instant: datetime, zone: tzinfo) -> str:
+    """An instant as a person reads it in messages: the local weekday, date and time in ``zone`` (the user's),
+    e.g. ``Tue 03 Mar 2026 19:00``. Messages never show UTC instants."""
+    return instant.astimezone(zone).strftime("%a %d %b %Y %H:%M")

@@ -16,7 +16,7 @@ from practiceplan.render.output import console, message, safe
 from practiceplan.render.plain import local
 from practiceplan.render.tables import STATE_STYLE, bare_table
 
-STATE_MARK = {"done": "✓", "due": "•", "missed": "✗", "skipped": "–", "moved": "→"}
+STATE_MARK = {"done": "✓", "due": "•", "missed": "✗", "skipped": "–", "moved": "→", "before-plan": "∘"}
 MOVED_AWAY = "↷"
 
 
@@ -104,7 +104,7 @@ def print_calendar(data: dict[str, Any]) -> None:
         table.add_row(*row)
         out.print(table)
     counts = data["counts"]
-    legend = "  ".join(f"{STATE_MARK[k]} {k} ({v})" for k, v in counts.items())
+    legend = "  ".join(f"{STATE_MARK[k]} {k} ({v})" for k, v in counts.items() if v or k != "before-plan")
     out.print(Text(f"\n{legend}  {MOVED_AWAY} moved away (original slot)  [..] today", style="dim"))
 
 

@@ -18,6 +18,7 @@ STATE_STYLE = {
     "upcoming": "cyan",
     "scheduled": "cyan",
     "moved": "magenta",
+    "before-plan": "dim",
 }
 
 

@@ -18,6 +18,7 @@ from rich.text import Text
 from practiceplan.domain.models import parse_instant
 from practiceplan.render.logbook import piece_text
 from practiceplan.render.output import console, safe
+from practiceplan.render.plain import local
 from practiceplan.render.plans import schedule_summary, segment_line
 from practiceplan.render.tables import new_table
 
@@ -137,7 +138,7 @@ def print_parameters(out: Any, parameters: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
-def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short_id: str) -> None:
+def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short_id: str, zone: ZoneInfo) -> None:
     out = console()
     template = info["template"]
     meta = template.get("metadata") or {}
@@ -164,7 +165,7 @@ def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short
     if template.get("description"):
         rows.insert(1, ("description", template["description"]))
     if template.get("publishedAt"):
-        rows.append(("published", template["publishedAt"]))
+        rows.append(("published", local(template["publishedAt"], zone)))  # in your zone, not UTC
     if info.get("signedBy"):
         rows.append(("signed by", info["signedBy"]))
     elif info.get("allowUnsigned"):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from practiceplan.domain import insights as an
 from practiceplan.domain.models import (
+    counts_from_by_plan,
     iso_z,
     parse_instant,
     plan_duration,
@@ -113,8 +114,9 @@ class Insights:
 
     @cached_property
     def judged(self) -> list[an.Judged]:
+        counts_from = {pid: int(t.timestamp() * 1000) for pid, t in counts_from_by_plan(self.plans.values()).items()}
         return an.judge(self.facts, self.now_ms, self.clock, plan_clocks=self.plan_clocks,
-                        week_start=self.s.settings.week_start)
+                        week_start=self.s.settings.week_start, counts_from=counts_from)
 
     @cached_property
     def by_plan(self) -> dict[str, list[an.Judged]]:
@@ -204,7 +206,7 @@ class Insights:
                ) -> dict[str, Any]:
         """The `stats` command: the statistics, after noting adherence dips (once per plan and week)."""
         if first and last and last < first:
-            raise InvalidInputError(f"--to {last} is before --from {first}")
+            raise InvalidInputError(f"--to {last} is before --from {first}", hint="swap them, or give a later --to")
         data = self.stats(plan_id=plan_id, first=first, last=last)
         self.check_dips()
         return data

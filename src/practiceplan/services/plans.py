@@ -99,7 +99,8 @@ class Plans:
         with s.store.write():
             current = s.store.get("practice_plan", plan["id"])
             if current is None:
-                raise InvalidInputError(f"plan '{plan.get('title')}' was deleted meanwhile; nothing changed")
+                raise InvalidInputError(f"plan '{plan.get('title')}' was deleted meanwhile; nothing changed",
+                                        hint="see the plans with `practiceplan plan list`")
             edited = edit(current)
             existing = s.store.occurrences(plan_id=plan["id"], include_deleted=True)
             changes = []
@@ -119,7 +120,8 @@ class Plans:
         s = self.s
         plan = s.store.resolve("practice_plan", ref)
         if plan.get("status") == status:
-            raise InvalidInputError(f"plan '{plan.get('title')}' is already {status}")
+            raise InvalidInputError(f"plan '{plan.get('title')}' is already {status}",
+                                    hint="see the plans with `practiceplan plan list --all`")
         stamp = iso_z(s.now)
         updated = {**plan, "status": status, "updatedAt": stamp, "archivedAt": stamp if status == "archived" else None}
         target = s.horizon_target()
@@ -153,6 +155,12 @@ class Plans:
         return deleted, len(gone)
 
     # ------------------------------------------------------------------ reads
+
+    def notes(self, plan: dict[str, Any]) -> list[str]:
+        """What to know about the plan's schedule (e.g. the months a monthly rule on the 31st skips)."""
+        from practiceplan.domain.plans import schedule_notes
+
+        return schedule_notes(plan, self.s.zone.key)
 
     def by_id(self, include_deleted: bool = False) -> dict[str, dict[str, Any]]:
         return {p["id"]: p for p in self.s.store.plans(include_deleted=include_deleted)}

@@ -21,6 +21,7 @@ from practiceplan.domain import reminders as rem
 from practiceplan.domain import schedule as sch
 from practiceplan.domain import suggestions as sug
 from practiceplan.domain.models import (
+    counts_from_by_plan,
     is_completed,
     iso_z,
     occurrence_start,
@@ -31,7 +32,8 @@ from practiceplan.domain.models import (
     plan_zone_name,
 )
 from practiceplan.domain.occurrences import local_day_start, occurrence_minutes
-from practiceplan.errors import InvalidInputError, NotFoundError
+from practiceplan.domain.tz import spoken
+from practiceplan.errors import InvalidInputError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from practiceplan.services.insights import Insights
@@ -102,6 +104,11 @@ class Schedule:
 
     def today(self) -> date:
         return self.now.astimezone(self.s.zone).date()
+
+    @cached_property
+    def counts_from(self) -> dict[str, datetime]:
+        """Plan id -> when its sessions start to count (a session owed only after that can be missed)."""
+        return counts_from_by_plan(self.plans.values())
 
     def short(self, occ_id: str) -> str:
         return self.s.store.short_id("plan_occurrence", occ_id)
@@ -182,7 +189,7 @@ class Schedule:
         floor = local_day_start(self.today(), self.s.zone)
         if instant < floor:
             raise InvalidInputError(
-                f"cannot move a session into the past ({instant.astimezone(self.s.zone):%a %d %b %Y %H:%M})",
+                f"cannot move a session into the past ({spoken(instant, self.s.zone)})",
                 hint="pick today or a later day",
             )
 
@@ -204,6 +211,8 @@ class Schedule:
         if cascade not in (None, "shift", "spread"):
             raise InvalidInputError(f"--cascade takes 'spread' or nothing, not '{cascade}'",
                                     hint="--cascade shifts later sessions; --cascade spread spreads missed ones")
+        if to is None and cascade != "spread":
+            raise UsageError("--to WHEN is required", hint="e.g. --to 'tomorrow 18:00' (or use `practiceplan defer`)")
         occ = self.s.store.resolve("plan_occurrence", ref)
         plan = self.plan_of(occ)
         sch.check_movable(occ)
@@ -214,8 +223,7 @@ class Schedule:
                 self._check_not_past(instant)
                 first_day = sch.day_of(instant, self.s.zone)
             return self._spread(occ, plan, first_day=first_day, cap=cap, days=days, reason=reason, dry_run=dry_run)
-        if to is None:
-            raise InvalidInputError("--to WHEN is required", hint="e.g. --to 'tomorrow 18:00' (or use `practiceplan defer`)")
+        assert to is not None
         instant = to if isinstance(to, datetime) else self.target_instant(to, occ)
         self._check_not_past(instant)
         length = None
@@ -229,14 +237,15 @@ class Schedule:
             def compute() -> list[sch.Move]:
                 current = occ if dry_run else self._fresh(occ)
                 siblings = self.s.store.occurrences(plan_id=occ["planId"], start_from=current["scheduledStart"])
-                return sch.cascade_shift(current, siblings, instant, now=self.now, zone=zone, reason=reason,
-                                         length=length)
+                return sch.cascade_shift(current, siblings, instant, now=self.now, zone=zone, user_zone=self.s.zone,
+                                         reason=reason, length=length)
 
             return self._commit("reschedule", compute, dry_run)
 
         def single() -> list[sch.Move]:
             current = occ if dry_run else self._fresh(occ)
-            return [sch.Move(current, sch.move(current, instant, now=self.now, reason=reason, length=length, via=via))]
+            return [sch.Move(current, sch.move(current, instant, now=self.now, zone=self.s.zone, reason=reason,
+                                               length=length, via=via))]
 
         return self._commit("reschedule", single, dry_run)
 
@@ -255,7 +264,7 @@ class Schedule:
             window = self.s.store.occurrences(start_from=iso_z(lo), start_before=iso_z(hi))
             window = [o for o in window if plan_is_live(self.plans.get(o.get("planId", ""), {"status": "x"}))]
             group = [o for o in sch.missed([o for o in window if o["planId"] == current["planId"]], now=self.now,
-                                            zone=zone, week_start=week_start)
+                                            zone=zone, week_start=week_start, counts_from=self.counts_from)
                      if (occurrence_start(o) or self.now) >= recent and o["id"] != current["id"]]
             movers = [(o, self.minutes_of(o)) for o in [current, *group]]
             bookings = sch.bookings_of(window, self.minutes_of, now=self.now, zone=zone, week_start=week_start)
@@ -286,7 +295,7 @@ class Schedule:
             }
             occupied |= self._unmaterialised_days(plan, {o["id"] for o in mine}, lo, hi)
             instant = sch.next_free_day(current, occupied, now=self.now, zone=zone, all_day=not plan_has_time(plan))
-            return [sch.Move(current, sch.move(current, instant, now=self.now, reason=reason, via="defer"))]
+            return [sch.Move(current, sch.move(current, instant, now=self.now, zone=zone, reason=reason, via="defer"))]
 
         return self._commit("defer", compute, dry_run)
 
@@ -324,7 +333,8 @@ class Schedule:
         shown = [o["id"] for o in found if o["scheduledStart"] >= iso_z(grid_lo) and o["scheduledStart"] < iso_z(hi)]
         return cal.calendar(found, titles, now=self.now, zone=zone, first_day=first_day, weeks=weeks,
                             week_start=self.s.settings.week_start,
-                            short_ids=self.s.store.short_ids("plan_occurrence", shown))
+                            short_ids=self.s.store.short_ids("plan_occurrence", shown),
+                            counts_from=self.counts_from)
 
     # ------------------------------------------------------------------ suggestions
 
@@ -361,7 +371,7 @@ class Schedule:
         found = sug.suggest(
             now=self.now, zone=zone, plans=live_plans, occurrences=occurrences, forecast_days=forecast["days"],
             capacity=self.capacity(), minutes_of=self.minutes_of, has_time=self.has_time, rates=rates,
-            week_start=p.settings.week_start, limit=limit,
+            week_start=p.settings.week_start, limit=limit, counts_from=self.counts_from,
         )
         result = []
         for number, item in enumerate(found, start=1):

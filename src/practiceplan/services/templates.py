@@ -185,13 +185,15 @@ class Templates:
         params = [p for p in copy.deepcopy(current) if p["name"] not in options.drop_params]
         unknown = [n for n in options.drop_params if n not in {p["name"] for p in current}]
         if unknown:
-            raise InvalidInputError(f"--drop-param {unknown[0]}: the template has no such parameter")
+            raise InvalidInputError(f"--drop-param {unknown[0]}: the template has no such parameter",
+                                    hint="see its parameters with `practiceplan template show ID`")
         choices: dict[str, list[str]] = {}
         for text in options.choices:
             name, sep, values = text.partition("=")
             items = [clean_line(v, f"--choices {name.strip()}", max_len=tf.MAX_SHORT) for v in values.split(",") if v.strip()]
             if not sep or not items:
-                raise InvalidInputError(f"--choices '{text}' must look like NAME=a,b,c")
+                raise InvalidInputError(f"--choices '{text}' must look like NAME=a,b,c",
+                                        hint="e.g. --choices days=mo,we,fr")
             choices[name.strip()] = items
         for spec in options.param_specs:
             parts = spec.split(":", 3)
@@ -213,12 +215,14 @@ class Templates:
                 try:
                     param["default"] = dt.parse_text_value(param, value)
                 except ValueError as exc:
-                    raise InvalidInputError(f"--param-spec {name}: default: {exc}") from None
+                    raise InvalidInputError(f"--param-spec {name}: default: {exc}",
+                                            hint="the default must be a value of the parameter's type") from None
             params = [p for p in params if p["name"] != name] + [param]
         for name, values in choices.items():
             target = next((p for p in params if p["name"] == name), None)
             if target is None:
-                raise InvalidInputError(f"--choices {name}: the template has no such parameter")
+                raise InvalidInputError(f"--choices {name}: the template has no such parameter",
+                                        hint="add it first with --param-spec")
             target["choices"] = values
         return params
 
@@ -241,7 +245,8 @@ class Templates:
                 plan = apply_input(plan, inp, now=self.now, default_zone=self.zone.key)
         else:
             if inp is None:
-                raise InvalidInputError("give --from-plan PLAN or a schedule (--every, --rrule or --once)")
+                raise InvalidInputError("give --from-plan PLAN or a schedule (--every, --rrule or --once)",
+                                        hint="e.g. --every weekly --on mo,we,fr --at 18:00")
             plan = apply_input(None, inp, now=self.now, default_zone=self.zone.key)
         entity = dt.plan_to_template(
             plan, template_id=new_id("template"), now=self.now, title=options.title, description=options.description,
@@ -303,7 +308,8 @@ class Templates:
         """Record the current content as the next version (bumps ``templateVersion``, sets ``publishedAt``)."""
         entity = self.resolve(ref)
         if dt.template_status(entity) == "imported":
-            raise InvalidInputError("only your own templates can be published; this one was imported")
+            raise InvalidInputError("only your own templates can be published; this one was imported",
+                                    hint="adopt it (`practiceplan template adopt ID`), or make your own from a plan")
         params = dt.entity_parameters(entity)
         candidate = copy.deepcopy(entity)
         if visibility:
@@ -342,7 +348,8 @@ class Templates:
         from practiceplan.formats.templates import signatures
 
         if not _KEY_NAME.fullmatch(name):
-            raise InvalidInputError("--name must be 1 to 40 letters, digits, '.', '_' or '-'")
+            raise InvalidInputError("--name must be 1 to 40 letters, digits, '.', '_' or '-'",
+                                    hint="e.g. --name ms-lee")
         path = Path(out).expanduser() if out else self.s.settings.data_dir / "keys" / f"{name}.key"
         return signatures.generate(path, force=force)
 
@@ -545,7 +552,8 @@ class Templates:
                 text = self._iso_date(text, f"--param {name}")
             return dt.parse_text_value(param, text)
         except ValueError as exc:
-            raise InvalidInputError(f"--param {name}: {exc}") from None
+            raise InvalidInputError(f"--param {name}: {exc}",
+                                    hint="see the parameters with `practiceplan template show ID`") from None
 
     def resolve_values(
         self, params: list[dict[str, Any]], raw: dict[str, str], ask: AskParam | None, previous: dict[str, Any] | None = None
@@ -586,7 +594,8 @@ class Templates:
                 except InvalidInputError as exc:
                     error = exc.message
             else:
-                raise InvalidInputError(f"--param {param['name']}: {error}")
+                raise InvalidInputError(f"--param {param['name']}: {error}",
+                                        hint="see the parameters with `practiceplan template show ID`")
         if still:
             listed = ", ".join(f"{p['name']} ({p['type']})" for p in still)
             raise InvalidInputError(
@@ -666,7 +675,8 @@ class Templates:
         """(template id, the plan's version, the stored version to upgrade to)."""
         template_id = plan.get("sourceTemplateId")
         if not template_id:
-            raise InvalidInputError(f"plan '{plan.get('title')}' was not adopted from a template")
+            raise InvalidInputError(f"plan '{plan.get('title')}' was not adopted from a template",
+                                    hint="only plans made with `practiceplan template adopt` can be upgraded")
         rows = st.versions(self.store, template_id)
         if not rows:
             raise NotFoundError(
@@ -718,7 +728,8 @@ class Templates:
 
         def replace(current: dict[str, Any]) -> dict[str, Any]:
             if current != plan:
-                raise InvalidInputError("the plan changed while upgrading; run the command again")
+                raise InvalidInputError("the plan changed while upgrading; run the command again",
+                                        hint="another practiceplan command changed it meanwhile")
             return updated
 
         def record(count: int) -> None:

@@ -15,6 +15,9 @@ from typing import Any
 from practiceplan.store.sql import where
 
 _MS = "CAST(round((julianday({0}) - 2440587.5) * 86400000) AS INTEGER)"
+# An entry counts for a session only while the link is current both ways: the entry names the occurrence and the
+# occurrence names the entry. An undone or replaced check-in's entry is free practice (ARCHITECTURE.md).
+CURRENT_LINK = "o.id = e.plan_occurrence_id AND o.log_entry_id = e.id"
 
 
 def occurrence_rows(
@@ -105,12 +108,12 @@ def entry_days(conn: sqlite3.Connection, segments: Segments) -> list[tuple[int, 
 
 
 def minutes_by_occurrence(conn: sqlite3.Connection) -> dict[str, int]:
-    """Minutes logged by entries linked to each occurrence."""
+    """Minutes logged by the entry each occurrence is currently linked to (see CURRENT_LINK)."""
     return {
         occ_id: int(minutes or 0)
         for occ_id, minutes in conn.execute(
-            "SELECT plan_occurrence_id, sum(duration) FROM logbook_entries "
-            "WHERE plan_occurrence_id IS NOT NULL AND deleted_at IS NULL GROUP BY plan_occurrence_id"
+            f"SELECT e.plan_occurrence_id, sum(e.duration) FROM logbook_entries e JOIN plan_occurrences o "
+            f"ON {CURRENT_LINK} WHERE e.deleted_at IS NULL GROUP BY e.plan_occurrence_id"
         )
     }
 

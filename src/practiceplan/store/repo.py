@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from practiceplan.domain.models import ID_PREFIXES, epoch_ms, iso_z, parse_instant
-from practiceplan.errors import AmbiguousIdError, NotFoundError
+from practiceplan.errors import AmbiguousIdError, NotFoundError, UsageError
 from practiceplan.store import db as dbmod
 from practiceplan.store.sql import order_limit, where
 
@@ -153,7 +153,8 @@ class Store:
         label = KIND_LABEL[kind]
         text = text.strip()
         if not text:
-            raise NotFoundError(f"no {label} id given")
+            raise UsageError(f"no {label} id given",
+                             hint=f"give its id or a unique prefix; list them with `practiceplan {_list_hint(kind)}`")
         table = TABLES[kind]
         exact = self.get(kind, text) or self.get(kind, KIND_PREFIX[kind] + text)
         if exact:

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from practiceplan.cli._common import example, handle_errors, new_app, session
+from practiceplan.domain.models import plural
 
 export_app = new_app("Export your data in other formats.")
 
@@ -68,5 +69,5 @@ def ics(
 
     write_atomic(target, text.encode("utf-8"), mode=0o600, replace=force, as_input_error=True,
                  hint="check that the folder exists and is writable")
-    message(f"Wrote {text.count('BEGIN:VEVENT')} sessions to {output}")
+    message(f"Wrote {plural(text.count('BEGIN:VEVENT'), 'session')} to {output}")
 

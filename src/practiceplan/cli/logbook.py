@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from practiceplan.cli._common import Json, example, handle_errors, new_app, session
+from practiceplan.domain.models import plural
 from practiceplan.render.output import Output, progress
 
 if TYPE_CHECKING:
@@ -177,4 +178,4 @@ def import_(
     with progress("importing") as update:
         new, replaced = p.logbook.import_file(path, None if json_ else update)
     Output(json_).done({"imported": new + replaced, "new": new, "replaced": replaced},
-                       f"Imported {new + replaced} entries ({new} new, {replaced} replaced)")
+                       f"Imported {plural(new + replaced, 'entry')} ({new:,} new, {replaced:,} replaced)")

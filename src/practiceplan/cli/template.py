@@ -40,6 +40,7 @@ from practiceplan.cli.plans import (
     Tz,
     build_input,
 )
+from practiceplan.domain.models import plural
 from practiceplan.render.output import Output, message, safe
 
 if TYPE_CHECKING:
@@ -507,7 +508,7 @@ def adopt(
 
     def human() -> None:
         short = p.store.short_id("practice_plan", plan["id"])
-        _say(f'Adopted as plan {short} "{plan.get("title")}" ({count} sessions, {p.zone.key})')
+        _say(f'Adopted as plan {short} "{plan.get("title")}" ({plural(count, "session")}, {p.zone.key})')
 
     Output(json_).show({"plan": plan, "occurrencesChanged": count, "parameters": values}, human)
 
@@ -552,13 +553,16 @@ def upgrade(
         base = "" if result.has_base else " (the old version is not stored: every difference is a clash)"
         print_upgrade(changes, f"{verb} \"{result.plan.get('title')}\" from version {result.from_version} to {result.to_version}{base}")
         if result.applied:
-            _say(f"{result.occurrences_changed} sessions changed")
+            from practiceplan.render.plans import sessions_text
+
+            _say(sessions_text(result.sessions))
 
     Output(json_).show({
         "plan": result.plan, "templateId": result.template_id, "fromVersion": result.from_version,
         "toVersion": result.to_version, "changes": changes,
         "clashes": [c["path"] for c in changes if c["outcome"] == "clash"],
         "applied": result.applied, "dryRun": dry_run, "occurrencesChanged": result.occurrences_changed,
+        "sessions": result.sessions,
     }, human)
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
-from practiceplan.domain.models import parse_instant
+from practiceplan.domain.models import parse_instant, plural
 from practiceplan.render.output import console, message, safe
 from practiceplan.render.plain import local
 from practiceplan.render.tables import STATE_STYLE, bare_table
@@ -61,12 +61,11 @@ def print_moves(outcome: dict[str, Any], plans: dict[str, dict[str, Any]], short
     out.print(table)
     for warning in outcome.get("warnings") or []:
         message(f"warning: {warning}")
-    count = len(moves)
-    noun = "session" if count == 1 else "sessions"
+    sessions = plural(len(moves), "session")
     if outcome["dryRun"]:
-        message(f"Dry run: {count} {noun} would change; nothing was written.")
+        message(f"Dry run: {sessions} would change; nothing was written.")
     else:
-        message(f"{outcome['action'].capitalize()}: {count} {noun} changed.")
+        message(f"{outcome['action'].capitalize()}: {sessions} changed.")
 
 
 def print_calendar(data: dict[str, Any]) -> None:

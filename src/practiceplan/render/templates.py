@@ -15,10 +15,10 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from practiceplan.domain.models import parse_instant
+from practiceplan.domain.models import parse_instant, plural
 from practiceplan.render.logbook import piece_text
 from practiceplan.render.output import console, safe
-from practiceplan.render.plans import schedule_summary, segment_line
+from practiceplan.render.plans import describe_schedule, segment_line
 from practiceplan.render.tables import new_table
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -150,7 +150,7 @@ def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short
         ("versions stored", ", ".join(str(v["version"]) for v in info["versions"]) or "none"),
         ("visibility", template.get("visibility") or "private"),
         ("type", template.get("type") or "custom"),
-        ("schedule", schedule_summary(template)),
+        ("schedule", describe_schedule(template)),
         ("minutes", _minutes(template)),
         ("instrument", meta.get("instrument") or "-"),
         ("level", meta.get("level") or "-"),
@@ -179,7 +179,7 @@ def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short
 def print_lint(report: dict[str, Any]) -> None:
     out = console()
     out.print(_t(f"OK: {report['title']} (template {report['templateId']}, version {report['templateVersion']}, "
-                 f"{report['segments']} segments, {report['parameters']} parameters)"))
+                 f"{plural(report['segments'], 'segment')}, {plural(report['parameters'], 'parameter')})"))
     signature = report["signature"]
     if signature["present"]:
         state = "valid" if signature["valid"] else "INVALID"
@@ -224,7 +224,7 @@ def print_preview(result: dict[str, Any], zone: ZoneInfo, week_start: int) -> No
             day += timedelta(days=1)
         table.add_row(*cells)
     out.print(table)
-    out.print(_t(f"{len(sessions)} sessions, {total} minutes in {result['weeks']} weeks ({result['timezone']}); "
+    out.print(_t(f"{plural(len(sessions), 'session')}, {plural(total, 'minute')} in {plural(result['weeks'], 'week')} ({result['timezone']}); "
                  f"first day {result['firstDay']}"))
     if result["parameters"]:
         out.print(_t("with " + ", ".join(f"{k}={value_text(v)}" for k, v in result["parameters"].items())))

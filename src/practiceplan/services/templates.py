@@ -32,6 +32,7 @@ from practiceplan.formats.templates import format as tf
 from practiceplan.store import templates as st
 
 if TYPE_CHECKING:
+    from practiceplan.domain.occurrences import SessionChanges
     from practiceplan.services.session import Session
 
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -75,6 +76,7 @@ class UpgradeResult:
     merge: Merge
     applied: bool = False
     occurrences_changed: int = 0
+    sessions: dict[str, int] = field(default_factory=lambda: {"added": 0, "moved": 0, "removed": 0, "updated": 0})
     has_base: bool = True
 
 
@@ -658,7 +660,8 @@ class Templates:
                 hint="rerun with --mine (keep yours) or --theirs (take the template's); --dry-run shows the diff; "
                 "on a terminal you are asked for each",
             )
-        result.plan, result.occurrences_changed = self._apply_upgrade(result, values)
+        result.plan, changes = self._apply_upgrade(result, values)
+        result.sessions, result.occurrences_changed = changes.as_json(), changes.total
         result.applied = True
         return result
 
@@ -702,7 +705,7 @@ class Templates:
         except InvalidInputError:
             return None
 
-    def _apply_upgrade(self, result: UpgradeResult, values: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    def _apply_upgrade(self, result: UpgradeResult, values: dict[str, Any]) -> tuple[dict[str, Any], SessionChanges]:
         """Write the merged plan (and regenerate its sessions) in one transaction: (plan, sessions changed)."""
         from practiceplan.domain.template_merge import apply_merge, logical, merged_fields
 

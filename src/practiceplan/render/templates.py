@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from practiceplan.domain.models import parse_instant, plural
+from practiceplan.domain.templates import key_text
 from practiceplan.render.logbook import piece_text
 from practiceplan.render.output import console, safe
 from practiceplan.render.plans import describe_schedule, segment_line
@@ -180,11 +181,8 @@ def print_lint(report: dict[str, Any]) -> None:
     out = console()
     out.print(_t(f"OK: {report['title']} (template {report['templateId']}, version {report['templateVersion']}, "
                  f"{plural(report['segments'], 'segment')}, {plural(report['parameters'], 'parameter')})"))
-    signature = report["signature"]
-    if signature["present"]:
-        state = "valid" if signature["valid"] else "INVALID"
-        trust = f", trusted as {signature['trustedAs']}" if signature.get("trustedAs") else ""
-        out.print(_t(f"signature: {state}, key {signature['fingerprint']}{trust}"))
+    if report["signature"]["present"]:
+        out.print(_t(f"signature: {signature_text(report['signature'])}"))
     for warning in report["warnings"]:
         out.print(_t(f"warning: {warning}", "yellow"))
 
@@ -235,7 +233,27 @@ def print_preview(result: dict[str, Any], zone: ZoneInfo, week_start: int) -> No
     elif not signature["valid"]:
         out.print(Text("the signature does NOT match the content", style="bold red"))
     else:
-        out.print(_t(f"signed by key {signature['fingerprint']}"))
+        out.print(_t(signature_text(signature), "" if signature.get("trustedAs") else "yellow"))
+
+
+def signature_text(signature: dict[str, Any]) -> str:
+    """A valid signature names the tutor you trust it as: "signed by Ms Lee (key f11e...)"; otherwise what is
+    wrong with it ("INVALID", or a key you do not trust)."""
+    key = key_text(signature["fingerprint"], signature.get("trustedAs"))
+    if not signature["valid"]:
+        return f"INVALID ({key}): the file was changed after it was signed"
+    if signature.get("trustedAs"):
+        return f"signed by {key}"
+    return f"signed by {key}, which you do not trust yet (`practiceplan template trust add`)"
+
+
+def print_keygen(fingerprint: str, public_text: str, private_path: Any, public_path: Any) -> None:
+    out = console()
+    out.print(_t(f"Created {key_text(fingerprint)} (Ed25519)", "bold"))
+    out.print(_t(f"private key: {private_path} (keep it secret; `template sign` and `export --sign` use it)"))
+    out.print(_t(f"public key:  {public_path}"))
+    out.print(_t("Learners trust it with:"))
+    out.print(_t(f"  practiceplan template trust add {public_text} --name YOUR-NAME"))
 
 
 def print_upgrade(changes: list[dict[str, Any]], header: str) -> None:
@@ -262,7 +280,7 @@ def print_trusted(keys: list[dict[str, str]]) -> None:
     if not keys:
         out.print("No trusted tutor keys. Add one: practiceplan template trust add ed25519:<key> --name NAME")
         return
-    table = new_table("Name", "Fingerprint", "Added", "Public key")
+    table = new_table("Name", "Key", "Added", "Public key")
     for key in keys:
         table.add_row(_t(key["name"]), _t(key["fingerprint"]), _t(key["addedAt"]), _t("ed25519:" + key["publicKey"]))
     out.print(table)

@@ -325,7 +325,8 @@ class Templates:
             self._event("template.publish", templateId=entity["id"], templateVersion=number)
         return candidate, number
 
-    def export(self, ref: str, number: int | None = None) -> tuple[bytes, dict[str, Any], bool]:
+    def export(self, ref: str, number: int | None = None, *, sign: bool = False, key: str | None = None,
+               ) -> tuple[bytes, dict[str, Any], bool]:
         """The file of a published (or imported) version: ``(bytes, document, unpublished_changes)``.
 
         Only what a version holds is written: the whitelisted template fields and the parameters, never
@@ -333,6 +334,8 @@ class Templates:
         """
         entity = self.resolve(ref)
         document = self.version_document(entity, number)
+        if sign:
+            document, _ = self.sign_document(document, key)
         unpublished = number is None and self.info(entity)["unpublishedChanges"]
         with self.store.write():
             self._event("template.export", templateId=entity["id"], templateVersion=document["template"]["templateVersion"])
@@ -348,15 +351,43 @@ class Templates:
         path = Path(out).expanduser() if out else self.s.settings.data_dir / "keys" / f"{name}.key"
         return signatures.generate(path, force=force)
 
-    def sign_file(self, path: str, key: str, out: str | None, limits: tf.Limits) -> tuple[Path, str]:
+    def default_key(self) -> Path:
+        """The key `template sign` and `export --sign` use without --key: ``keys/tutor.key`` in the data dir (what
+        `template keygen` writes), or the only key there."""
+        folder = self.s.settings.data_dir / "keys"
+        default = folder / "tutor.key"
+        if default.exists():
+            return default
+        others = sorted(folder.glob("*.key")) if folder.is_dir() else []
+        if len(others) == 1:
+            return others[0]
+        raise NotFoundError(
+            f"no --key given and no default key {default}" + (f" (there are {len(others)} keys in {folder})" if others else ""),
+            hint="pass --key FILE" if others else "create your key once with `practiceplan template keygen`, or pass --key FILE",
+        )
+
+    def sign_document(self, document: dict[str, Any], key: str | None) -> tuple[dict[str, Any], str]:
+        """``document`` signed with the private key ``key`` (default: :meth:`default_key`): (signed, fingerprint)."""
         from practiceplan.formats.templates import signatures
 
+        private = signatures.load_private_key(Path(key).expanduser() if key else self.default_key())
+        signed = signatures.sign(document, private)
+        return signed, signatures.fingerprint(signed["signature"]["publicKey"])
+
+    @staticmethod
+    def fingerprint(document: dict[str, Any]) -> str | None:
+        """The fingerprint of the key a template document is signed with (None when it is not signed)."""
+        from practiceplan.formats.templates import signatures
+
+        signature = document.get("signature")
+        return signatures.fingerprint(signature["publicKey"]) if isinstance(signature, dict) else None
+
+    def sign_file(self, path: str, key: str | None, out: str | None, limits: tf.Limits) -> tuple[Path, str]:
         loaded = tf.parse_and_validate(tf.read_limited(path, limits.max_bytes), limits, path)
-        private = signatures.load_private_key(Path(key).expanduser())
-        signed = signatures.sign(loaded.doc, private)
+        signed, fingerprint = self.sign_document(loaded.doc, key)
         target = Path(out or path)
         write_atomic(target, tf.encode(signed), mode=0o644, replace=True, as_input_error=True)
-        return target, signatures.fingerprint(signed["signature"]["publicKey"])
+        return target, fingerprint
 
     def signature_status(self, loaded: tf.TemplateFile, *, check_trust: bool) -> dict[str, Any]:
         from practiceplan.formats.templates import signatures
@@ -430,7 +461,7 @@ class Templates:
             "firstDay": first.isoformat(),
             "weeks": weeks,
             "timezone": zone,
-            "signature": self.signature_status(loaded, check_trust=False),
+            "signature": self.signature_status(loaded, check_trust=True),
         }
 
     # ------------------------------------------------------------------ learner side
@@ -454,7 +485,7 @@ class Templates:
             if allow_unsigned:
                 return None
             raise NotAuthorisedError(
-                f"{source} is signed by a key you do not trust (fingerprint {signatures.fingerprint(public)})",
+                f"{source} is signed by a key you do not trust ({dt.key_text(signatures.fingerprint(public))})",
                 hint=f"if it is your tutor's key, trust it: practiceplan template trust add ed25519:{public} --name NAME",
             )
         return key
@@ -480,7 +511,7 @@ class Templates:
             if before.get("fingerprint") and (signer is None or signer["fingerprint"] != before["fingerprint"]):
                 raise NotAuthorisedError(
                     f"{source}: template '{template_id}' was signed by '{before.get('name')}' "
-                    f"({before['fingerprint']}); this file is {'not signed by that key' if signer is None else 'signed by ' + repr(signer['name'])}",
+                    f"({dt.key_text(before['fingerprint'])}); this file is {'not signed by that key' if signer is None else 'signed by ' + repr(signer['name'])}",
                     hint="a new version must come from the same tutor key; ask your tutor",
                 )
         known = st.version(self.store, template_id, number)

@@ -25,14 +25,15 @@ __practiceplan_node() {
         'cron') _subs='' _opts='--every --notify-cmd --within --json -h --help' _vopts='--every --notify-cmd --within' _args='' _fileargs=0 ;;
         'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 ;;
         'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan') _subs='add edit list show archive unarchive delete' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
+        'plan') _subs='add edit list show archive unarchive delete restore' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan add') _subs='' _opts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --json -h --help' _vopts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
-        'plan edit') _subs='' _opts='--title --once --rrule --every --on --interval --start --end --no-end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --json -h --help' _vopts='--title --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
-        'plan list') _subs='' _opts='--all --json -h --help' _vopts='' _args='' _fileargs=0 ;;
+        'plan edit') _subs='' _opts='--title --once --rrule --every --on --interval --start --end --no-end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --dry-run --json -h --help' _vopts='--title --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
+        'plan list') _subs='' _opts='--all --deleted --json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan archive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'plan unarchive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan delete') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
+        'plan delete') _subs='' _opts='--yes -y --dry-run --json -h --help' _vopts='' _args='' _fileargs=0 ;;
+        'plan restore') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'log') _subs='add list show edit delete import' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
         'log add') _subs='' _opts='--minutes --when --instrument --piece --technique --mood --type --notes --tag --json -h --help' _vopts='--minutes --when --instrument --piece --technique --mood --type --notes --tag' _args='' _fileargs=0 ;;
         'log list') _subs='' _opts='--from --to --limit --json -h --help' _vopts='--from --to --limit' _args='' _fileargs=0 ;;
@@ -56,7 +57,7 @@ __practiceplan_node() {
         'template list') _subs='' _opts='--mine --json -h --help' _vopts='' _args='' _fileargs=0 ;;
         'template show') _subs='' _opts='--version --json -h --help' _vopts='--version' _args='' _fileargs=0 ;;
         'template publish') _subs='' _opts='--visibility --json -h --help' _vopts='--visibility' _args='' _fileargs=0 ;;
-        'template export') _subs='' _opts='-o --output --version --force --json -h --help' _vopts='-o --output --version' _args='' _fileargs=0 ;;
+        'template export') _subs='' _opts='-o --output --version --force --sign --key --json -h --help' _vopts='-o --output --version --key' _args='' _fileargs=0 ;;
         'template lint') _subs='' _opts='--max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 ;;
         'template preview') _subs='' _opts='--weeks --param --start --max-prompts --json -h --help' _vopts='--weeks --param --start --max-prompts' _args='' _fileargs=0 ;;
         'template keygen') _subs='' _opts='--name --out --force --json -h --help' _vopts='--name --out' _args='' _fileargs=0 ;;

@@ -258,7 +258,7 @@ def test_plan_refs_accept_a_unique_title_prefix(cli):
     assert occs and all(o["planId"] != scales["id"] for o in occs)
     assert cli("calendar", "--plan", "Scales", "--json").code == 0
     missing = cli("stats", "--plan", "Arpeggios", ok=False)
-    assert missing.code == 3 and "no plan has an id or title starting with 'Arpeggios'" in missing.stderr
+    assert missing.code == 3 and "no plan matches 'Arpeggios' (as an id or the start of a title)" in missing.stderr
 
 
 def test_edit_dry_run_shows_what_would_change_and_writes_nothing(cli, isolated_home):

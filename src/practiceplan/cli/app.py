@@ -19,12 +19,14 @@ from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import template as template_cli
 from practiceplan.cli import today as today_cli
-from practiceplan.cli._common import example, handle_errors, new_app
+from practiceplan.cli._common import Group, example, handle_errors, new_app, session
 from practiceplan.cli.export_ics import add_ics_command
 from practiceplan.cli.run import internal_error
 
-ROOT_HELP = "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing."
+ROOT_HELP = ("practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing. "
+             "Without a command it shows `today`.")
 ROOT_EPILOG = example(
+    "practiceplan",
     'practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00 --minutes 20',
     "practiceplan today",
     "practiceplan checkin <OCC> --minutes 25",
@@ -52,6 +54,63 @@ def root(
     """Plan practice, check in, keep a logbook. Exit codes: 0 ok, 1 bug, 2 usage, 3 not found,
     65 invalid input, 69 remote unavailable, 75 busy, 77 not authorised."""
     ctx.obj = str(db) if db else None  # the --db flag; cli/_common.session() opens the session from it
+    if ctx.invoked_subcommand is None:
+        _default_view(ctx)
+
+
+@handle_errors
+def _default_view(ctx: typer.Context) -> None:
+    """`practiceplan` alone shows `today` (as `task` and `khal` show their default view)."""
+    from practiceplan.cli import views
+    from practiceplan.render.output import Output
+
+    views.today(session(ctx), Output())
+
+
+class RootGroup(Group):
+    """The top-level help: commands grouped by task, as `gh` does, each with a whole one-line description."""
+
+    SECTIONS = (
+        ("Daily", (
+            ("today", "What is overdue, due today and coming up; weekly progress"),
+            ("next", "Only the next session to do"),
+            ("checkin", "Check in to a planned session (writes a logbook entry)"),
+            ("uncheck", "Undo a check-in within the undo window"),
+            ("skip", "Excuse a session: not missed, keeps your streak"),
+            ("unskip", "Revert a skip"),
+            ("log", "Log free practice and browse the logbook"),
+        )),
+        ("Planning", (
+            ("plan", "Create and manage practice plans"),
+            ("occurrences", "Planned sessions in a date range, or one session's history"),
+            ("calendar", "A week-by-week grid of sessions and their state"),
+            ("reschedule", "Move a session; --cascade shifts or spreads the rest"),
+            ("defer", "Move a session to the plan's next free day"),
+            ("suggest", "Concrete moves: over capacity, catch-ups, better times"),
+        )),
+        ("Insight", (
+            ("stats", "Adherence, streaks, missed sessions, trend and heatmap"),
+            ("forecast", "Planned minutes per day against your capacity"),
+            ("events", "Local telemetry: views and adherence dips"),
+        )),
+        ("Templates", (
+            ("template", "Share plans as signed files; import, adopt and upgrade them"),
+        )),
+        ("Data", (
+            ("export", "Export everything as JSON, the logbook as CSV, sessions as ICS"),
+            ("import", "Import a practiceplan or Mirubato JSON export"),
+            ("backup", "Take an online backup of the database"),
+            ("restore", "Replace the database by a verified backup"),
+            ("doctor", "Check the database and fix what is safe"),
+        )),
+        ("Setup", (
+            ("config", "Where data and config live; read or change settings"),
+            ("remind", "Remind of due sessions (for cron), once per channel"),
+            ("cron", "Print a crontab line that runs remind"),
+            ("completion", "Print a shell completion script"),
+            ("demo", "Try practiceplan on demo data"),
+        )),
+    )
 
 
 add_ics_command(data_cli.export_app)  # `export ics` joins the data feature's `export` group
@@ -81,7 +140,8 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
 
 
 def _new_root() -> typer.Typer:
-    root_app = new_app(ROOT_HELP, epilog=ROOT_EPILOG)
+    root_app = new_app(ROOT_HELP, group=RootGroup, epilog=ROOT_EPILOG, no_args_is_help=False,
+                       invoke_without_command=True)
     root_app.callback()(root)
     return root_app
 

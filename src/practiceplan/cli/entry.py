@@ -71,7 +71,11 @@ def fast_form(argv: list[str]) -> tuple[str, str | None, bool, dict[str, Any]] |
         db, rest = rest[1], rest[2:]
     elif rest and rest[0].startswith("--db="):
         db, rest = rest[0][5:], rest[1:]
-    if not rest or rest[0] not in FAST_OPTIONS or db == "":
+    if db == "":
+        return None
+    if not rest:
+        return "today", db, False, {}  # `practiceplan` alone shows today
+    if rest[0] not in FAST_OPTIONS:
         return None
     spec = FAST_OPTIONS[rest[0]]
     pairs = _split(rest[1:])

@@ -134,7 +134,8 @@ def show(ctx: typer.Context, entry_id: EntryId, json_: Json = False) -> None:
     def human() -> None:
         from practiceplan.render.logbook import print_entry
 
-        print_entry(entry, p.zone)
+        occ = (entry.get("metadata") or {}).get("planOccurrenceId")
+        print_entry(entry, p.zone, p.store.short_id("plan_occurrence", occ) if isinstance(occ, str) else None)
 
     Output(json_).show({"entry": entry}, human)
 

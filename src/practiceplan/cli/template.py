@@ -140,11 +140,11 @@ def _ask_param(param: dict[str, Any], error: str | None) -> str:
 
 
 def _decide(change: Any) -> str:
-    from practiceplan.render.templates import value_text
+    from practiceplan.render.templates import field_label, field_value
 
-    typer.echo(f"clash in {safe(change.path)}:", err=True)
-    typer.echo(f"  yours:    {safe(value_text(change.as_json()['mine']))}", err=True)
-    typer.echo(f"  template: {safe(value_text(change.as_json()['theirs']))}", err=True)
+    typer.echo(f"clash in {safe(field_label(change.path))}:", err=True)
+    typer.echo(f"  yours:    {safe(field_value(change.path, change.as_json()['mine']))}", err=True)
+    typer.echo(f"  template: {safe(field_value(change.path, change.as_json()['theirs']))}", err=True)
     while True:
         answer = str(typer.prompt("keep [m]ine or take [t]heirs", default="m", err=True)).strip().lower()
         if answer in ("m", "mine"):

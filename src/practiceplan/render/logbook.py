@@ -37,7 +37,8 @@ def print_entries(entries: list[dict[str, Any]], short: dict[str, str], zone: Zo
     out.print(table)
 
 
-def print_entry(entry: dict[str, Any], zone: ZoneInfo) -> None:
+def print_entry(entry: dict[str, Any], zone: ZoneInfo, session_short: str | None = None) -> None:
+    """One entry in detail; a check-in names its plan and its session (``session_short``: the session's short id)."""
     out = console()
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
@@ -55,8 +56,11 @@ def print_entry(entry: dict[str, Any], zone: ZoneInfo) -> None:
         ("tags", ", ".join(entry.get("tags") or []) or "-"),
         ("source", metadata.get("source", "manual")),
     ]
+    if metadata.get("planId") or metadata.get("planOccurrenceId"):
+        rows.append(("plan", metadata.get("planTitle") or metadata.get("planId") or "-"))
     if metadata.get("planOccurrenceId"):
-        rows.append(("plan", f"{metadata.get('planTitle') or metadata.get('planId')} ({metadata['planOccurrenceId']})"))
+        planned = f", planned for {local(metadata['scheduledStart'], zone)}" if metadata.get("scheduledStart") else ""
+        rows.append(("session", f"{session_short or metadata['planOccurrenceId']}{planned}"))
     for key, value in rows:
         table.add_row(key, Text(safe(value)))
     out.print(table)

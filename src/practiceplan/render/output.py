@@ -1,6 +1,7 @@
 """Output modes: JSON documents and human text on stdout, messages on stderr.
 
-No ANSI when stdout is not a TTY, when ``NO_COLOR`` is set, or with ``--json`` (which never touches Rich).
+No ANSI when stdout is not a TTY (unless ``FORCE_COLOR`` is set), when ``NO_COLOR`` is set, or with ``--json``
+(which never touches Rich).
 Text that came from someone else (titles, notes, template content) is passed through :func:`safe` and
 rendered as ``rich.text.Text``, never interpolated into markup.
 """
@@ -32,14 +33,21 @@ def safe(text: object, *, single_line: bool = True) -> str:
     return value
 
 
-def color_enabled(stream: Any = None) -> bool:
-    stream = stream or sys.stdout
-    if os.environ.get("NO_COLOR"):
-        return False
+def is_terminal(stream: Any = None) -> bool:
     try:
-        return bool(stream.isatty())
+        return bool((stream or sys.stdout).isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def color_enabled(stream: Any = None) -> bool:
+    """Colour (and the Rich views) on a terminal; never with ``NO_COLOR``; always with ``FORCE_COLOR`` (any
+    non-empty value, as https://force-color.org says), unless ``NO_COLOR`` is set too: NO_COLOR wins."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return is_terminal(stream)
 
 
 def console(stderr: bool = False, record: bool = False) -> Any:
@@ -103,7 +111,7 @@ def message(text: str) -> None:
 @contextmanager
 def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A transient progress bar on stderr when it is a terminal; yields an update(done, total) callback."""
-    if not color_enabled(sys.stderr):
+    if not (is_terminal(sys.stderr) and color_enabled(sys.stderr)):
         yield None
         return
     from rich.progress import Progress

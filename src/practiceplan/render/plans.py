@@ -135,6 +135,16 @@ def _pattern(parts: dict[str, str], start: date | None) -> str | None:
     return picked and (f"yearly on {picked}" if n == 1 else f"every {n} years on {picked}")
 
 
+def rule_words(rule: str, start: date | None = None) -> str:
+    """Only the repeating part of a rule in words ("Mon, Wed, Fri"), or the rule itself when it cannot be said."""
+    from practiceplan.domain import recurrence as rec
+
+    try:
+        return _pattern(rec.parse_rule(rule), start) or rule
+    except rec.RecurrenceError:
+        return rule
+
+
 def describe_schedule(owner: dict[str, Any], today: date | None = None) -> str:
     """A plan's (or template's) schedule as a person would say it: "Mon, Wed, Fri at 07:30, Europe/Berlin",
     "every 2 weeks on Tue", "monthly on the 2nd Tuesday at 19:00", "once on Fri 6 Mar at 17:00".

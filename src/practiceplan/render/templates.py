@@ -19,7 +19,7 @@ from practiceplan.domain.models import parse_instant, plural
 from practiceplan.domain.templates import key_text
 from practiceplan.render.logbook import piece_text
 from practiceplan.render.output import console, safe
-from practiceplan.render.plans import describe_schedule, segment_line
+from practiceplan.render.plans import describe_schedule, rule_words, segment_line
 from practiceplan.render.tables import new_table
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -256,6 +256,35 @@ def print_keygen(fingerprint: str, public_text: str, private_path: Any, public_p
     out.print(_t(f"  practiceplan template trust add {public_text} --name YOUR-NAME"))
 
 
+FIELD_LABELS = {
+    "title": "title", "description": "description", "type": "type", "tags": "tags", "focusAreas": "focus areas",
+    "techniques": "techniques", "pieceRefs": "pieces", "instrument": "instrument", "level": "level",
+    "segments": "segments", "reflectionPrompts": "reflection prompts", "targets": "targets",
+    "schedule.kind": "kind of schedule", "schedule.rule": "repeats", "schedule.timeOfDay": "time of day",
+    "schedule.durationMinutes": "minutes per session", "schedule.flex": "flexibility", "schedule.endDate": "end date",
+}
+SEGMENT_KEYS = {"label": "name", "durationMinutes": "minutes", "instructions": "instructions", "pieceRefs": "pieces",
+                "techniques": "techniques"}
+
+
+def field_label(path: str) -> str:
+    """A merge path as a person reads it: "schedule.timeOfDay" is "time of day", "segments[1].durationMinutes"
+    "segment 2 minutes", "targets.tempo" "target tempo"."""
+    if path.startswith("segments[") and "]." in path:
+        index, key = path[len("segments["):].split("].", 1)
+        return f"segment {int(index) + 1} {SEGMENT_KEYS.get(key, key)}"
+    if path.startswith("targets."):
+        return f"target {path[len('targets.'):]}"
+    return FIELD_LABELS.get(path, path)
+
+
+def field_value(path: str, value: Any) -> str:
+    """A merge value as text; a rule in words when it can be said."""
+    if path == "schedule.rule" and isinstance(value, str):
+        return rule_words(value)
+    return value_text(value)
+
+
 def print_upgrade(changes: list[dict[str, Any]], header: str) -> None:
     out = console()
     out.print(_t(header, "bold"))
@@ -269,7 +298,8 @@ def print_upgrade(changes: list[dict[str, Any]], header: str) -> None:
         if change["outcome"] == "clash" and change["choice"]:
             outcome += f" → {'yours' if change['choice'] == 'mine' else 'template'}"
         table.add_row(
-            _t(change["path"]), _t(value_text(change["mine"])), _t(value_text(change["theirs"])),
+            _t(field_label(change["path"])), _t(field_value(change["path"], change["mine"])),
+            _t(field_value(change["path"], change["theirs"])),
             Text(outcome, style="bold red" if change["outcome"] == "clash" and not change["choice"] else ""),
         )
     out.print(table)

@@ -182,7 +182,7 @@ class Store:
             where = "deleted " if deleted else ""
             hint = "list deleted plans with `practiceplan plan list --deleted`" if deleted else (
                 "list ids and titles with `practiceplan plan list`")
-            raise NotFoundError(f"no {where}plan has an id or title starting with '{text}'", hint=hint)
+            raise NotFoundError(f"no {where}plan matches '{text}' (as an id or the start of a title)", hint=hint)
         titles = sorted(f"{self.short_id('practice_plan', p['id'])} \"{p.get('title')}\"" for p in found)
         raise AmbiguousIdError(text, titles, what="plans")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -111,6 +111,9 @@ def session(ctx: typer.Context) -> Session:
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+PlanOpt = Annotated[Optional[str], typer.Option(
+    "--plan", help="Only this plan (id, id prefix or the start of its title).", metavar="PLAN")]
+NoPager = Annotated[bool, typer.Option("--no-pager", help="Print long output straight out, not through $PAGER.")]
 
 
 def stdin_is_tty() -> bool:

@@ -17,11 +17,13 @@ FAST_OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
     "today": {},
     "next": {},
     "stats": {"--plan": ("plan", "text"), "--from": ("from_", "text"), "--to": ("to", "text"),
-              "--svg": ("svg", "path")},
+              "--svg": ("svg", "path"), "--no-pager": ("no_pager", "flag")},
     "forecast": {"--days": ("days", "days"), "--plan": ("plan", "text"), "--svg": ("svg", "path")},
     "occurrences": {"--plan": ("plan", "text"), "--from": ("from_", "text"), "--to": ("to", "text"),
-                    "--status": ("status", "status"), "--history": ("history", "text")},
+                    "--status": ("status", "status"), "--history": ("history", "text"),
+                    "--no-pager": ("no_pager", "flag")},
 }
+FLAGS = ("--json", "--no-pager")
 FAST_COMMANDS = tuple(FAST_OPTIONS)
 
 
@@ -50,7 +52,7 @@ def _split(args: list[str]) -> list[tuple[str, str | None]] | None:
     rest = list(args)
     while rest:
         word = rest.pop(0)
-        if word == "--json":
+        if word in FLAGS:
             pairs.append((word, None))
         elif word.startswith("--") and "=" in word:
             name, _, value = word.partition("=")
@@ -86,10 +88,10 @@ def fast_form(argv: list[str]) -> tuple[str, str | None, bool, dict[str, Any]] |
     for name, text in pairs:
         if name == "--json":
             continue
-        if name not in spec or text is None:
+        if name not in spec or (text is None) != (spec[name][1] == "flag"):
             return None
         keyword, kind = spec[name]
-        value = _value(kind, text)
+        value = True if kind == "flag" else _value(kind, text)
         if value is None:
             return None
         options[keyword] = value

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import Json, example, handle_errors, new_app, session, stdin_is_tty
-from practiceplan.render.output import Output, safe
+from practiceplan.cli._common import Json, NoPager, example, handle_errors, new_app, session, stdin_is_tty
+from practiceplan.render.output import Output, paged, safe
 
 if TYPE_CHECKING:
     from practiceplan.domain.plans import PlanInput
@@ -179,6 +179,7 @@ def list_(
     all_: Annotated[bool, typer.Option("--all", help="Include archived plans.")] = False,
     deleted: Annotated[bool, typer.Option("--deleted", help="Only deleted plans (bring one back with `plan restore`).")] = False,
     json_: Json = False,
+    no_pager: NoPager = False,
 ) -> None:
     """List plans, with their schedules in words."""
     p = session(ctx)
@@ -189,7 +190,8 @@ def list_(
 
         print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]), _today(p))
 
-    Output(json_).show({"plans": plans}, human)
+    with paged(not (no_pager or json_)):
+        Output(json_).show({"plans": plans}, human)
 
 
 @app.command("show", epilog=example("practiceplan plan show 3f2a1c", "practiceplan plan show 3f2a1c --json"))

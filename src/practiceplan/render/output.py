@@ -8,6 +8,7 @@ rendered as ``rich.text.Text``, never interpolated into markup.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -96,6 +97,59 @@ class Output:
         for line in lines:
             sys.stdout.write(line + "\n")
         sys.stdout.flush()
+
+
+DEFAULT_PAGER = "less -FRX"
+
+
+class _TerminalBuffer(io.StringIO):
+    """Collects what a view prints while it is being paged; it says it is a terminal so the view renders as it
+    would on the screen (colour, widths)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@contextmanager
+def paged(enabled: bool = True) -> Iterator[None]:
+    """Page what the block writes to stdout through ``$PAGER`` (default ``less -FRX``) when stdout is a
+    terminal, paging is ``enabled`` (``--no-pager`` turns it off) and the text is taller than the terminal.
+    Never when stdout is not a terminal; ``PAGER=`` or ``PAGER=cat`` turn it off too."""
+    if not enabled or not is_terminal(sys.stdout):
+        yield
+        return
+    real, buffer = sys.stdout, _TerminalBuffer()
+    sys.stdout = buffer
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        show_paged(buffer.getvalue(), real)
+
+
+def show_paged(text: str, stream: Any) -> None:
+    """Write ``text`` to ``stream`` (a terminal) through the pager when it does not fit on one screen."""
+    import shlex
+    import shutil
+    import signal
+    import subprocess
+
+    command = os.environ.get("PAGER", DEFAULT_PAGER).strip()
+    if text.count("\n") < shutil.get_terminal_size().lines or command in ("", "cat"):
+        stream.write(text)
+        stream.flush()
+        return
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")  # as git does: quit if one screen, keep colours, leave the text on screen
+    interrupt = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the pager while it runs (as in git)
+        subprocess.run(shlex.split(command), input=text.encode("utf-8", "replace"), env=env, check=False)
+    except (OSError, ValueError):
+        stream.write(text)
+        stream.flush()
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def emit_json(document: Any) -> None:

@@ -23,12 +23,17 @@ def local(value: object, zone: ZoneInfo, fmt: str = "%a %d %b %Y %H:%M") -> str:
     return instant.astimezone(zone).strftime(fmt) if instant else "-"
 
 
+RAIL_GLYPHS = {"done": "█", "missed": "✗", "due": "▒", "left": "░"}
+
+
 def rail_parts(completed: int, due: int, remaining: int, missed: int, width: int = 12) -> list[tuple[str, str]]:
-    """(characters, style) pieces of a progress rail: done █, missed █, due ▒, left ░ (· when empty)."""
+    """(characters, style) pieces of a progress rail: done █, missed ✗, due ▒, left ░ (· when empty). Each state
+    has its own glyph, so the rail reads the same without colour (NO_COLOR, pipes)."""
     total = completed + due + remaining + missed
     if total == 0:
         return [("·" * width, "dim")]
-    parts = [(completed, "█", "green"), (missed, "█", "red"), (due, "▒", "yellow"), (remaining, "░", "cyan")]
+    parts = [(completed, RAIL_GLYPHS["done"], "green"), (missed, RAIL_GLYPHS["missed"], "red"),
+             (due, RAIL_GLYPHS["due"], "yellow"), (remaining, RAIL_GLYPHS["left"], "cyan")]
     pieces = []
     used = 0
     for index, (count, char, style) in enumerate(parts):

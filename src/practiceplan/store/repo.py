@@ -285,18 +285,16 @@ class Store:
         self, *, from_ms: int | None = None, before_ms: int | None = None, limit: int | None = None,
         newest_first: bool = True,
     ) -> list[dict[str, Any]]:
-        sql = "SELECT doc FROM logbook_entries WHERE deleted_at IS NULL"
-        params: list[Any] = []
-        if from_ms is not None:
-            sql += " AND ts >= ?"
-            params.append(from_ms)
-        if before_ms is not None:
-            sql += " AND ts < ?"
-            params.append(before_ms)
+        where, params = _entry_range(from_ms, before_ms)
+        sql = "SELECT doc FROM logbook_entries" + where
         sql += " ORDER BY ts DESC, id DESC" if newest_first else " ORDER BY ts, id"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [json.loads(r[0]) for r in self.conn.execute(sql, params)]
+
+    def count_entries(self, *, from_ms: int | None = None, before_ms: int | None = None) -> int:
+        where, params = _entry_range(from_ms, before_ms)
+        return int(self.conn.execute("SELECT count(*) FROM logbook_entries" + where, params).fetchone()[0])
 
     def existing_ids(self, kind: str, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -318,6 +316,19 @@ class Store:
         self.conn.execute(
             "INSERT INTO events (at, name, data) VALUES (?, ?, ?)", (at, name, dumps(data or {}))
         )
+
+
+def _entry_range(from_ms: int | None, before_ms: int | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) of live logbook entries from ``from_ms`` to before ``before_ms``."""
+    sql = " WHERE deleted_at IS NULL"
+    params: list[Any] = []
+    if from_ms is not None:
+        sql += " AND ts >= ?"
+        params.append(from_ms)
+    if before_ms is not None:
+        sql += " AND ts < ?"
+        params.append(before_ms)
+    return sql, params
 
 
 def _list_hint(kind: str) -> str:

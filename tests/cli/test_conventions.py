@@ -105,3 +105,32 @@ def test_log_show_names_the_plan_and_the_session(cli, set_now):
     assert plan_line.split(maxsplit=1)[1].strip() == "Scales" and plan["id"] not in text
     assert occ["id"][9:15] in session_line and "planned for Mon 02 Mar 2026 08:00" in session_line
     assert occ["id"] not in plan_line
+
+
+def test_demo_reuses_one_folder_and_says_on_stdout_how_to_use_it(cli, isolated_home, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    tempfile.tempdir = None  # re-read TMPDIR
+    try:
+        first = cli("demo")
+        second = cli("demo")
+    finally:
+        tempfile.tempdir = None
+    folder = isolated_home / "demo"
+    assert list((tmp_path / "tmp").iterdir()) == [] and sorted(p.name for p in isolated_home.iterdir()) == ["demo"]
+    assert (folder / "practiceplan.db").exists() and (folder / ".practiceplan-demo").exists()
+    occ = re.search(r"PRACTICEPLAN_HOME=(\S+) practiceplan checkin (\w+)", second.stdout)
+    assert occ and occ.group(1) == str(folder) and "PRACTICEPLAN_HOME=" not in second.stderr
+    assert f"export PRACTICEPLAN_HOME={folder}" in second.stdout and "PRACTICEPLAN_HOME" in first.stdout
+    monkeypatch.setenv("PRACTICEPLAN_HOME", str(folder))
+    assert cli("checkin", occ.group(2)).code == 0  # the command it printed works in the user's shell
+
+
+def test_demo_never_empties_a_folder_it_did_not_make(cli, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    result = cli("demo", "--home", str(mine), ok=False)
+    assert result.code == 65 and (mine / "notes.txt").read_text() == "keep me"

@@ -117,7 +117,7 @@ add_ics_command(data_cli.export_app)  # `export ics` joins the data feature's `e
 
 
 def _register_own(app: typer.Typer) -> None:
-    app.command("demo", epilog=example("practiceplan demo"))(demo)
+    app.command("demo", epilog=example("practiceplan demo", "practiceplan demo --home /tmp/try-it"))(demo)
     app.command("completion", epilog=example(
         "practiceplan completion bash > ~/.local/share/bash-completion/completions/practiceplan",
         "practiceplan completion fish > ~/.config/fish/completions/practiceplan.fish",
@@ -167,21 +167,30 @@ def build_app(command: str | None = None) -> typer.Typer:
 
 @handle_errors
 def demo(
-    keep: Annotated[Optional[Path], typer.Option("--home", help="Put the demo here instead of a temporary folder.",
+    keep: Annotated[Optional[Path], typer.Option("--home", help="Put the demo here instead of the demo folder.",
                                                  metavar="DIR")] = None,
 ) -> None:
-    """Create a demo database (two plans, a few weeks of check-ins and free practice) and show `today`."""
+    """Create demo data (two plans, a few weeks of check-ins and free practice), show `today`, and say how to use
+    it. The demo lives in one folder (<data dir>/demo), replaced on each run; your own data is not touched."""
+    import shlex
+
     from practiceplan.cli import views
-    from practiceplan.render.output import Output, message
+    from practiceplan.render.output import Output
     from practiceplan.services.demo import create_demo
 
     folder, demo_session = create_demo(keep)
     try:
         views.today(demo_session, Output())
+        nxt = demo_session.today.next()["next"]
+        occ = demo_session.store.short_id("plan_occurrence", nxt["id"]) if nxt else None
     finally:
         demo_session.close()
-    message(f"\nDemo data is in {folder}. Explore it with:\n  export PRACTICEPLAN_HOME={folder}\n"
-            "  practiceplan plan list; practiceplan log list; practiceplan occurrences")
+    home = f"PRACTICEPLAN_HOME={shlex.quote(str(folder))}"
+    typer.echo(f"\nThis is demo data in {folder} (replaced when you run `practiceplan demo` again).\n"
+               "Your own data is elsewhere, so give the demo's folder to each command:\n"
+               + (f"  {home} practiceplan checkin {occ}\n" if occ else "")
+               + f"  {home} practiceplan stats\n"
+               f"or use it for the rest of this shell session: export {home}")
 
 
 @handle_errors

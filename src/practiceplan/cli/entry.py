@@ -2,7 +2,8 @@
 
 The read commands scripts and status bars run often (`today`, `next`, `stats`, `forecast`, `occurrences`, with
 their options and `--json`) skip Typer and Click (~35 ms to import and build) and call the same bodies the
-Typer commands call (cli/views.py), through the same session construction and error guard (cli/run.py). Any
+Typer commands call (cli/views.py), through the same session construction and error guard (cli/run.py);
+``__complete`` answers the completion scripts' requests for values (plan titles, session ids...). Any
 command line this small parser is not sure of (`--help`, an unknown or repeated option, a value Typer would
 reject) goes to the Typer app, which answers it exactly as before.
 """
@@ -98,7 +99,31 @@ def fast_form(argv: list[str]) -> tuple[str, str | None, bool, dict[str, Any]] |
     return rest[0], db, "--json" in names, options
 
 
+def complete(argv: list[str]) -> int:
+    """``__complete SHELL KIND [PREFIX]``: the values the completion scripts offer on Tab, one per line, as the
+    shell wants them (bash: the value; zsh: ``value:description``; fish: ``value<TAB>description``)."""
+    if len(argv) not in (2, 3):
+        return 2
+    from practiceplan.services.completion import values
+
+    shell, kind, prefix = argv[0], argv[1], argv[2] if len(argv) == 3 else ""
+    if prefix.startswith("-") and "=" in prefix:
+        prefix = prefix.partition("=")[2]  # --plan=Sca
+    for value, description in values(kind, prefix):
+        value, description = value.replace("\n", " "), description.replace("\n", " ")
+        if shell == "zsh":
+            line = value.replace("\\", "\\\\").replace(":", "\\:") + (f":{description}" if description else "")
+        elif shell == "fish":
+            line = value + (f"\t{description}" if description else "")
+        else:
+            line = value
+        sys.stdout.write(line + "\n")
+    return 0
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["__complete"]:
+        sys.exit(complete(sys.argv[2:]))
     form = fast_form(sys.argv[1:])
     if form is None:
         from practiceplan.cli.app import main as typer_main

@@ -83,10 +83,34 @@ def value_kind(path: tuple[str, ...], param) -> str | None:
     return None
 
 
-def _walk(cmd, name: str, path: tuple[str, ...], parent, out: list[_Node], kind_of=None) -> None:
-    ctx = cmd.context_class(cmd, parent=parent, info_name=name, **cmd.context_settings)
-    node = _Node(path)
-    out.append(node)
+def walk_commands(cmd, name: str, path: tuple[str, ...] = (), parent=None, **settings):
+    """Yield ``(path, command, context)`` for ``cmd`` and each visible subcommand below it, in declaration order
+    (``settings`` go into every context, e.g. ``terminal_width`` for help text of a fixed width)."""
+    ctx = cmd.context_class(cmd, parent=parent, info_name=name, **{**cmd.context_settings, **settings})
+    yield path, cmd, ctx
+    if getattr(cmd, "commands", None) is None:
+        return
+    for sub_name in cmd.list_commands(ctx):
+        sub = cmd.get_command(ctx, sub_name)
+        if sub is not None and not getattr(sub, "hidden", False):
+            yield from walk_commands(sub, sub_name, (*path, sub_name), ctx, **settings)
+
+
+def _walk(cmd, prog_name: str, kind_of=None) -> list[_Node]:
+    out = []
+    for path, command, ctx in walk_commands(cmd, prog_name):
+        node = _Node(path)
+        out.append(node)
+        _add_params(node, command, ctx, kind_of)
+        for sub_name in command.list_commands(ctx) if getattr(command, "commands", None) is not None else ():
+            sub = command.get_command(ctx, sub_name)
+            if sub is not None and not getattr(sub, "hidden", False):
+                node.subcommands.append((sub_name, _summary(sub.short_help or sub.help)))
+    return out
+
+
+def _add_params(node: _Node, cmd, ctx, kind_of) -> None:
+    path = node.path
     for param in cmd.get_params(ctx):
         if getattr(param, "hidden", False):
             continue
@@ -103,14 +127,6 @@ def _walk(cmd, name: str, path: tuple[str, ...], parent, out: list[_Node], kind_
             node.arg_choices.extend(c for c in choices if c not in node.arg_choices)
             node.arg_files = node.arg_files or (is_path and not choices)
             node.arg_dynamic = node.arg_dynamic or (kind_of(path, param) if kind_of else None)
-    if getattr(cmd, "commands", None) is None:
-        return
-    for sub_name in cmd.list_commands(ctx):
-        sub = cmd.get_command(ctx, sub_name)
-        if sub is None or getattr(sub, "hidden", False):
-            continue
-        node.subcommands.append((sub_name, _summary(sub.short_help or sub.help)))
-        _walk(sub, sub_name, (*path, sub_name), ctx, out, kind_of)
 
 
 def _sq(text: str) -> str:
@@ -350,6 +366,4 @@ def generate(app_or_command, shell: str, prog_name: str, kind_of=value_kind) -> 
     cmd = app_or_command
     if isinstance(cmd, typer.Typer):
         cmd = typer.main.get_command(cmd)
-    nodes: list[_Node] = []
-    _walk(cmd, prog_name, (), None, nodes, kind_of)
-    return _RENDERERS[shell](nodes, prog_name)
+    return _RENDERERS[shell](_walk(cmd, prog_name, kind_of), prog_name)

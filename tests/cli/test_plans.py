@@ -283,7 +283,8 @@ def test_delete_asks_on_a_terminal_and_needs_yes_in_scripts(cli, monkeypatch, is
     assert cli("plan", "show", plan["id"]).code == 0
     monkeypatch.setattr("practiceplan.cli.plans.stdin_is_tty", lambda: True)
     declined = cli("plan", "delete", "Scales", input="n\n")
-    assert "Delete plan" in declined.stderr and "Nothing deleted." in declined.stderr
+    assert "Delete plan" in declined.stderr and "and its 91 sessions?" in declined.stderr
+    assert "Nothing deleted." in declined.stderr
     assert cli("plan", "show", plan["id"]).code == 0
     accepted = cli("plan", "delete", "Scales", input="y\n")
     assert "Deleted plan" in accepted.stdout and "practiceplan plan restore" in accepted.stderr

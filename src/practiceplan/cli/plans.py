@@ -245,13 +245,13 @@ def delete(
 ) -> None:
     """Delete a plan and its sessions (soft delete: synced as a deletion; logbook entries stay; `plan restore`
     brings it back). Asks first on a terminal."""
+    from practiceplan.domain.models import plural
     from practiceplan.errors import UsageError
-    from practiceplan.render.plans import sessions_text
 
     p = session(ctx)
     plan, gone = p.plans.delete(plan_id, dry_run=True)
     counts = {"added": 0, "moved": 0, "removed": len(gone), "updated": 0}
-    what = f"plan {p.store.short_id('practice_plan', plan['id'])} \"{safe(plan.get('title'))}\" ({sessions_text(counts)})"
+    what = f"plan {p.store.short_id('practice_plan', plan['id'])} \"{safe(plan.get('title'))}\" and its {plural(len(gone), 'session')}"
     if dry_run:
         _report(p, "Would delete", plan, counts, json_, dry_run=True)
         return

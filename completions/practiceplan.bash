@@ -3,101 +3,121 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron demo completion plan log config export import template' _opts='--db --version -h --help' _vopts='--db' _args='' _fileargs=0 ;;
-        'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'occurrences') _subs='' _opts='--plan --from --to --status --history --json -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 ;;
-        'checkin') _subs='' _opts='--minutes --when --notes --mood --piece --metric --answer --force --json -h --help' _vopts='--minutes --when --notes --mood --piece --metric --answer' _args='' _fileargs=0 ;;
-        'uncheck') _subs='' _opts='--reason --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
-        'backup') _subs='' _opts='-o --output --force --list --json -h --help' _vopts='-o --output' _args='' _fileargs=0 ;;
-        'restore') _subs='' _opts='--force --json -h --help' _vopts='' _args='' _fileargs=1 ;;
-        'doctor') _subs='' _opts='--fix --json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'stats') _subs='' _opts='--plan --from --to --json --svg -h --help' _vopts='--plan --from --to --svg' _args='' _fileargs=0 ;;
-        'forecast') _subs='' _opts='--days --plan --json --svg -h --help' _vopts='--days --plan --svg' _args='' _fileargs=0 ;;
-        'events') _subs='' _opts='--limit --json -h --help' _vopts='--limit' _args='' _fileargs=0 ;;
-        'skip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
-        'unskip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
-        'reschedule') _subs='' _opts='--to --cascade --cap --days --keep-duration --reason --dry-run --json -h --help' _vopts='--to --cap --days --reason' _args='' _fileargs=0 ;;
-        'defer') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 ;;
-        'calendar') _subs='' _opts='--plan --weeks --from --json -h --help' _vopts='--plan --weeks --from' _args='' _fileargs=0 ;;
-        'suggest') _subs='' _opts='--days --apply --dry-run --json -h --help' _vopts='--days --apply' _args='' _fileargs=0 ;;
-        'remind') _subs='' _opts='--within --grace --notify-cmd --channel --check --dry-run --json -h --help' _vopts='--within --grace --notify-cmd --channel' _args='' _fileargs=0 ;;
-        'cron') _subs='' _opts='--every --notify-cmd --within --json -h --help' _vopts='--every --notify-cmd --within' _args='' _fileargs=0 ;;
-        'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 ;;
-        'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan') _subs='add edit list show archive unarchive delete' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan add') _subs='' _opts='--once --rrule --every --on --interval --last-day --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --backfill --json -h --help' _vopts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
-        'plan edit') _subs='' _opts='--title --once --rrule --every --on --interval --last-day --start --end --no-end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --json -h --help' _vopts='--title --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 ;;
-        'plan list') _subs='' _opts='--all --json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan archive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan unarchive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'plan delete') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'log') _subs='add list show edit delete import' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'log add') _subs='' _opts='--minutes --when --instrument --piece --technique --mood --type --notes --tag --json -h --help' _vopts='--minutes --when --instrument --piece --technique --mood --type --notes --tag' _args='' _fileargs=0 ;;
-        'log list') _subs='' _opts='--from --to --limit --json -h --help' _vopts='--from --to --limit' _args='' _fileargs=0 ;;
-        'log show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'log edit') _subs='' _opts='--minutes --when --instrument --piece --technique --mood --type --notes --tag --json -h --help' _vopts='--minutes --when --instrument --piece --technique --mood --type --notes --tag' _args='' _fileargs=0 ;;
-        'log delete') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'log import') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=1 ;;
-        'config') _subs='path show set' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'config path') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'config show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'config set') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'export') _subs='ics json csv' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'export ics') _subs='' _opts='-o --output --plan --days --from --force -h --help' _vopts='-o --output --plan --days --from' _args='' _fileargs=0 ;;
-        'export json') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='' _fileargs=0 ;;
-        'export csv') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='logbook occurrences' _fileargs=0 ;;
-        'import') _subs='json' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'import json') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=1 ;;
-        'template') _subs='create edit list show publish export lint preview keygen sign import gallery adopt upgrade trust' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'template create') _subs='' _opts='--from-plan --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts --json -h --help' _vopts='--from-plan --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts' _args='' _fileargs=0 ;;
-        'template edit') _subs='' _opts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts --json -h --help' _vopts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts' _args='' _fileargs=0 ;;
-        'template list') _subs='' _opts='--mine --json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'template show') _subs='' _opts='--version --json -h --help' _vopts='--version' _args='' _fileargs=0 ;;
-        'template publish') _subs='' _opts='--visibility --json -h --help' _vopts='--visibility' _args='' _fileargs=0 ;;
-        'template export') _subs='' _opts='-o --output --version --force --json -h --help' _vopts='-o --output --version' _args='' _fileargs=0 ;;
-        'template lint') _subs='' _opts='--max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 ;;
-        'template preview') _subs='' _opts='--weeks --param --start --max-prompts --json -h --help' _vopts='--weeks --param --start --max-prompts' _args='' _fileargs=0 ;;
-        'template keygen') _subs='' _opts='--name --out --force --json -h --help' _vopts='--name --out' _args='' _fileargs=0 ;;
-        'template sign') _subs='' _opts='--key -o --output --max-prompts --json -h --help' _vopts='--key -o --output --max-prompts' _args='' _fileargs=0 ;;
-        'template import') _subs='' _opts='--allow-unsigned --max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 ;;
-        'template gallery') _subs='' _opts='--instrument --level --tag --search --json -h --help' _vopts='--instrument --level --tag --search' _args='' _fileargs=0 ;;
-        'template adopt') _subs='' _opts='--param --start --title --json -h --help' _vopts='--param --start --title' _args='' _fileargs=0 ;;
-        'template upgrade') _subs='' _opts='--dry-run --mine --theirs --to --param --json -h --help' _vopts='--to --param' _args='' _fileargs=0 ;;
-        'template trust') _subs='add list remove' _opts='-h --help' _vopts='' _args='' _fileargs=0 ;;
-        'template trust add') _subs='' _opts='--name --json -h --help' _vopts='--name' _args='' _fileargs=0 ;;
-        'template trust list') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        'template trust remove') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 ;;
-        *) _subs='' _opts='' _vopts='' _args='' _fileargs=0 ;;
+        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron demo completion plan log config export import template' _opts='--db --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
+        'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'occurrences') _subs='' _opts='--plan --from --to --status --history --json --no-pager -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 _dyn='' ;;
+        'checkin') _subs='' _opts='--minutes --when --notes --mood --piece --metric --answer --force --json -h --help' _vopts='--minutes --when --notes --mood --piece --metric --answer' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'uncheck') _subs='' _opts='--reason --json -h --help' _vopts='--reason' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'backup') _subs='' _opts='-o --output --force --list --json -h --help' _vopts='-o --output' _args='' _fileargs=0 _dyn='' ;;
+        'restore') _subs='' _opts='--force --json -h --help' _vopts='' _args='' _fileargs=1 _dyn='' ;;
+        'doctor') _subs='' _opts='--fix --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'stats') _subs='' _opts='--plan --from --to --json --svg --no-pager -h --help' _vopts='--plan --from --to --svg' _args='' _fileargs=0 _dyn='' ;;
+        'forecast') _subs='' _opts='--days --plan --json --svg -h --help' _vopts='--days --plan --svg' _args='' _fileargs=0 _dyn='' ;;
+        'events') _subs='' _opts='--limit --json -h --help' _vopts='--limit' _args='' _fileargs=0 _dyn='' ;;
+        'skip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'unskip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'reschedule') _subs='' _opts='--to --cascade --cap --days --keep-duration --reason --dry-run --json --no-pager -h --help' _vopts='--to --cap --days --reason' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'defer') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'calendar') _subs='' _opts='--plan --weeks --from --json --no-pager -h --help' _vopts='--plan --weeks --from' _args='' _fileargs=0 _dyn='' ;;
+        'suggest') _subs='' _opts='--days --apply --dry-run --json -h --help' _vopts='--days --apply' _args='' _fileargs=0 _dyn='' ;;
+        'remind') _subs='' _opts='--within --grace --notify-cmd --channel --check --dry-run --json -h --help' _vopts='--within --grace --notify-cmd --channel' _args='' _fileargs=0 _dyn='' ;;
+        'cron') _subs='' _opts='--every --notify-cmd --within --json -h --help' _vopts='--every --notify-cmd --within' _args='' _fileargs=0 _dyn='' ;;
+        'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 _dyn='' ;;
+        'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'plan') _subs='add edit list show archive unarchive delete restore' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'plan add') _subs='' _opts='--once --rrule --every --on --interval --last-day --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --backfill --json -h --help' _vopts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 _dyn='' ;;
+        'plan edit') _subs='' _opts='--title --once --rrule --every --on --interval --last-day --start --end --no-end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --dry-run --json -h --help' _vopts='--title --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan list') _subs='' _opts='--all --deleted --json --no-pager -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'plan show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan archive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan unarchive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan delete') _subs='' _opts='--yes -y --dry-run --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan restore') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='deleted-plan' ;;
+        'log') _subs='add list show edit delete import' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'log add') _subs='' _opts='--minutes --when --instrument --piece --technique --mood --type --notes --tag --json -h --help' _vopts='--minutes --when --instrument --piece --technique --mood --type --notes --tag' _args='' _fileargs=0 _dyn='' ;;
+        'log list') _subs='' _opts='--from --to --limit --full --json --no-pager -h --help' _vopts='--from --to --limit' _args='' _fileargs=0 _dyn='' ;;
+        'log show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'log edit') _subs='' _opts='--minutes --when --instrument --piece --technique --mood --type --notes --tag --json -h --help' _vopts='--minutes --when --instrument --piece --technique --mood --type --notes --tag' _args='' _fileargs=0 _dyn='' ;;
+        'log delete') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'log import') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=1 _dyn='' ;;
+        'config') _subs='path show set' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'config path') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'config show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'config set') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'export') _subs='ics json csv' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'export ics') _subs='' _opts='-o --output --plan --days --from --force -h --help' _vopts='-o --output --plan --days --from' _args='' _fileargs=0 _dyn='' ;;
+        'export json') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='' _fileargs=0 _dyn='' ;;
+        'export csv') _subs='' _opts='-o --output --force -h --help' _vopts='-o --output' _args='logbook occurrences' _fileargs=0 _dyn='' ;;
+        'import') _subs='json' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'import json') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=1 _dyn='' ;;
+        'template') _subs='create edit list show publish export lint preview keygen sign import gallery adopt upgrade trust' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'template create') _subs='' _opts='--from-plan --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts --json -h --help' _vopts='--from-plan --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts' _args='' _fileargs=0 _dyn='' ;;
+        'template edit') _subs='' _opts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts --json -h --help' _vopts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts' _args='' _fileargs=0 _dyn='template' ;;
+        'template list') _subs='' _opts='--mine --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'template show') _subs='' _opts='--version --json -h --help' _vopts='--version' _args='' _fileargs=0 _dyn='template' ;;
+        'template publish') _subs='' _opts='--visibility --json -h --help' _vopts='--visibility' _args='' _fileargs=0 _dyn='template' ;;
+        'template export') _subs='' _opts='-o --output --version --force --sign --key --json -h --help' _vopts='-o --output --version --key' _args='' _fileargs=0 _dyn='template' ;;
+        'template lint') _subs='' _opts='--max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 _dyn='' ;;
+        'template preview') _subs='' _opts='--weeks --param --start --max-prompts --json -h --help' _vopts='--weeks --param --start --max-prompts' _args='' _fileargs=0 _dyn='' ;;
+        'template keygen') _subs='' _opts='--name --out --force --json -h --help' _vopts='--name --out' _args='' _fileargs=0 _dyn='' ;;
+        'template sign') _subs='' _opts='--key -o --output --max-prompts --json -h --help' _vopts='--key -o --output --max-prompts' _args='' _fileargs=0 _dyn='' ;;
+        'template import') _subs='' _opts='--allow-unsigned --max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 _dyn='' ;;
+        'template gallery') _subs='' _opts='--instrument --level --tag --search --json -h --help' _vopts='--instrument --level --tag --search' _args='' _fileargs=0 _dyn='' ;;
+        'template adopt') _subs='' _opts='--param --start --title --json -h --help' _vopts='--param --start --title' _args='' _fileargs=0 _dyn='template' ;;
+        'template upgrade') _subs='' _opts='--dry-run --mine --theirs --to --param --json -h --help' _vopts='--to --param' _args='' _fileargs=0 _dyn='plan' ;;
+        'template trust') _subs='add list remove' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'template trust add') _subs='' _opts='--name --json -h --help' _vopts='--name' _args='' _fileargs=0 _dyn='' ;;
+        'template trust list') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'template trust remove') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        *) _subs='' _opts='' _vopts='' _args='' _fileargs=0 _dyn='' ;;
     esac
+}
+
+__practiceplan_dynamic() {
+    local IFS=$'\n' v
+    COMPREPLY=()
+    for v in $(command 'practiceplan' __complete bash "$1" "$2" 2>/dev/null); do
+        COMPREPLY+=("$(printf '%q' "$v")")
+    done
 }
 
 __practiceplan_values() {
     case "$1|$2" in
         '|--db') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'occurrences|--plan') __practiceplan_dynamic plan "$3" ;;
         'occurrences|--status') COMPREPLY=($(compgen -W 'done due upcoming missed skipped moved before-plan completed expired scheduled' -- "$3")) ;;
+        'occurrences|--history') __practiceplan_dynamic occurrence "$3" ;;
         'backup|-o'|'backup|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'stats|--plan') __practiceplan_dynamic plan "$3" ;;
         'stats|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'forecast|--plan') __practiceplan_dynamic plan "$3" ;;
         'forecast|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'calendar|--plan') __practiceplan_dynamic plan "$3" ;;
         'demo|--home') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'plan add|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
+        'plan add|--tz') __practiceplan_dynamic zone "$3" ;;
         'plan add|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
         'plan edit|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
+        'plan edit|--tz') __practiceplan_dynamic zone "$3" ;;
         'plan edit|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
         'log add|--mood') COMPREPLY=($(compgen -W 'frustrated neutral satisfied excited' -- "$3")) ;;
         'log add|--type') COMPREPLY=($(compgen -W 'practice performance lesson rehearsal technique' -- "$3")) ;;
         'log edit|--mood') COMPREPLY=($(compgen -W 'frustrated neutral satisfied excited' -- "$3")) ;;
         'log edit|--type') COMPREPLY=($(compgen -W 'practice performance lesson rehearsal technique' -- "$3")) ;;
+        'export ics|--plan') __practiceplan_dynamic plan "$3" ;;
         'export json|-o'|'export json|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'export csv|-o'|'export csv|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'template create|--from-plan') __practiceplan_dynamic plan "$3" ;;
         'template create|--type') COMPREPLY=($(compgen -W 'bootcamp course custom' -- "$3")) ;;
         'template create|--visibility') COMPREPLY=($(compgen -W 'public private' -- "$3")) ;;
         'template create|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
+        'template create|--tz') __practiceplan_dynamic zone "$3" ;;
         'template create|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
         'template edit|--type') COMPREPLY=($(compgen -W 'bootcamp course custom' -- "$3")) ;;
         'template edit|--visibility') COMPREPLY=($(compgen -W 'public private' -- "$3")) ;;
         'template edit|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
+        'template edit|--tz') __practiceplan_dynamic zone "$3" ;;
         'template edit|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
         'template publish|--visibility') COMPREPLY=($(compgen -W 'public private' -- "$3")) ;;
         *) COMPREPLY=() ;;
@@ -106,7 +126,7 @@ __practiceplan_values() {
 
 _practiceplan() {
     local cur="${COMP_WORDS[COMP_CWORD]}" cmdpath="" opt="" skip=0 i w
-    local _subs _opts _vopts _args _fileargs
+    local _subs _opts _vopts _args _fileargs _dyn
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         if ((skip)); then
@@ -126,8 +146,12 @@ _practiceplan() {
         return 0
     fi
     __practiceplan_node "$cmdpath"
-    if [[ $cur == -* || -z "$_subs$_args" && $_fileargs == 0 ]]; then
+    if [[ $cur == -* || -z "$_subs$_args$_dyn" && $_fileargs == 0 ]]; then
         COMPREPLY=($(compgen -W "$_opts" -- "$cur"))
+        return 0
+    fi
+    if [[ -n $_dyn ]]; then
+        __practiceplan_dynamic "$_dyn" "$cur"
         return 0
     fi
     COMPREPLY=($(compgen -W "$_subs $_args" -- "$cur"))

@@ -41,12 +41,13 @@ class NotFoundError(PracticePlanError):
 
 
 class AmbiguousIdError(NotFoundError):
-    def __init__(self, prefix: str, candidates: list[str]) -> None:
+    def __init__(self, prefix: str, candidates: list[str], what: str = "ids") -> None:
         shown = ", ".join(candidates[:10]) + (" ..." if len(candidates) > 10 else "")
-        super().__init__(
-            f"id prefix '{prefix}' is ambiguous: it matches {len(candidates)} ids ({shown})",
-            hint="type more characters of the id",
-        )
+        if what == "ids":
+            message, hint = f"id prefix '{prefix}' is ambiguous", "type more characters of the id"
+        else:
+            message, hint = f"'{prefix}' is ambiguous", "type more of the title, or the id"
+        super().__init__(f"{message}: it matches {len(candidates)} {what} ({shown})", hint=hint)
         self.candidates = candidates
 
 

@@ -34,7 +34,9 @@ TYPER_MAIN = "import sys; sys.argv[0] = 'practiceplan'; from practiceplan.cli.ap
         (["stats", "--plan", "a", "--plan", "b"], None), (["stats", "--bogus", "1"], None), (["stats", "-h"], None),
         (["stats", "--svg", ""], None), (["next", "--plan", "x"], None),
         (["today", "--help"], None), (["today", "--json", "--json"], None), (["plan", "list"], None),
-        (["--db"], None), (["--db=", "today"], None), ([], None), (["--version"], None),
+        (["--db"], None), (["--db=", "today"], None), (["--version"], None),
+        ([], ("today", None, False, {})),  # `practiceplan` alone shows today (issue 10)
+        (["--db", "x.db"], ("today", "x.db", False, {})),
     ],
 )
 def test_fast_form(argv, expected):

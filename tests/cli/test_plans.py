@@ -186,7 +186,7 @@ def test_archive_unarchive_delete(cli):
     assert len(cli("plan", "list", "--all", "--json").json["plans"]) == 1
     again = cli("plan", "unarchive", plan["id"], "--json").json
     assert again["plan"]["status"] == "active" and again["occurrencesChanged"] > 80
-    deleted = cli("plan", "delete", plan["id"], "--json").json
+    deleted = cli("plan", "delete", plan["id"], "--yes", "--json").json  # scripts say --yes (issue 10)
     assert deleted["plan"]["deletedAt"]
     assert cli("occurrences", "--json").json["occurrences"] == []
     assert cli("plan", "show", plan["id"], ok=False).code == 3
@@ -262,3 +262,90 @@ def test_last_day_of_each_month(cli):
     assert edited["plan"]["schedule"]["rule"] == "FREQ=MONTHLY;INTERVAL=1"
     again = cli("plan", "edit", plan["id"], "--last-day", "--json").json["plan"]
     assert again["schedule"]["metadata"]["rrule"].endswith("BYMONTHDAY=-1")
+
+
+# ----------------------------------------------------------------------------------------- issue 10: what fought back
+
+
+def test_edit_counts_each_moved_session_once(cli):
+    """A 26-session plan whose time changes reports 26 moved sessions, not 52 (delete + create) "changed"."""
+    plan = add(cli, "Scales", "--every", "weekly", "--on", "tu,th", "--at", "07:30")
+    assert plan["occurrencesChanged"] == 26 and plan["sessions"] == {"added": 26, "moved": 0, "removed": 0, "updated": 0}
+    edited = cli("plan", "edit", plan["plan"]["id"], "--at", "08:00", "--json").json
+    assert edited["occurrencesChanged"] == 26 and edited["sessions"]["moved"] == 26
+    text = cli("plan", "edit", plan["plan"]["id"], "--at", "08:30").stdout
+    assert "(26 sessions moved)" in text and "sessions changed" not in text
+    single = cli("plan", "add", "Lesson", "--once", "friday 17:00").stdout
+    assert "(1 session added)" in single and "1 sessions" not in single
+
+
+def test_plan_list_and_show_say_the_schedule_in_words(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    add(cli, "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "07:30", "--tz", "Europe/Berlin")
+    add(cli, "Etudes", "--rrule", "FREQ=MONTHLY;BYDAY=2TU", "--at", "19:00")
+    listing = cli("plan", "list").stdout
+    assert "FREQ=" not in listing and "BYDAY" not in listing
+    assert "Mon, Wed, Fri at 07:30" in listing and "monthly on the 2nd Tuesday at" in listing
+    shown = cli("plan", "show", "Etudes").stdout
+    assert "monthly on the 2nd Tuesday at 19:00, Europe/Berlin" in shown and "FREQ=MONTHLY;BYDAY=2TU" in shown
+    assert cli("plan", "list", "--json").json["plans"][0]["schedule"]["metadata"]["rrule"] == "FREQ=MONTHLY;BYDAY=2TU"
+
+
+def test_plan_refs_accept_a_unique_title_prefix(cli):
+    scales = add(cli, "Scales", "--every", "daily", "--at", "07:30")["plan"]
+    add(cli, "Scarlatti sonata", "--every", "daily", "--at", "19:00")
+    assert cli("plan", "show", "scales", "--json").json["plan"]["id"] == scales["id"]
+    assert cli("plan", "show", "Scal", "--json").json["plan"]["id"] == scales["id"]
+    ambiguous = cli("plan", "show", "Sca", ok=False)
+    assert ambiguous.code == 3 and "'Sca' is ambiguous" in ambiguous.stderr and "Scarlatti" in ambiguous.stderr
+    occs = cli("occurrences", "--plan", "scarl", "--json").json["occurrences"]
+    assert occs and all(o["planId"] != scales["id"] for o in occs)
+    assert cli("calendar", "--plan", "Scales", "--json").code == 0
+    missing = cli("stats", "--plan", "Arpeggios", ok=False)
+    assert missing.code == 3 and "no plan matches 'Arpeggios' (as an id or the start of a title)" in missing.stderr
+
+
+def test_edit_dry_run_shows_what_would_change_and_writes_nothing(cli, isolated_home):
+    plan = add(cli, "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "07:30")["plan"]
+    before = db_counts(isolated_home)
+    result = cli("plan", "edit", "Scales", "--on", "tu,th", "--every", "weekly", "--minutes", "45", "--dry-run")
+    assert result.stdout.startswith(f'Would update plan {plan["id"][5:11]} "Scales" (26 sessions moved, 12 removed)')
+    assert "schedule: Mon, Wed, Fri at 07:30, Europe/Berlin → Tue, Thu at 07:30, Europe/Berlin" in result.stdout
+    assert "minutes: 30 → 45" in result.stdout and "nothing was written" in result.stdout
+    assert db_counts(isolated_home) == before
+    data = cli("plan", "edit", "Scales", "--at", "09:00", "--dry-run", "--json").json
+    assert data["dryRun"] is True and data["plan"]["schedule"]["timeOfDay"] == "09:00"
+    assert cli("plan", "show", "Scales", "--json").json["plan"]["schedule"]["timeOfDay"] == "07:30"
+
+
+def test_delete_asks_on_a_terminal_and_needs_yes_in_scripts(cli, monkeypatch, isolated_home):
+    plan = add(cli, "Scales", "--every", "daily", "--at", "07:30")["plan"]
+    refused = cli("plan", "delete", "Scales", ok=False)
+    assert refused.code == 2 and "--yes" in refused.stderr
+    dry = cli("plan", "delete", "Scales", "--dry-run")
+    assert "Would delete plan" in dry.stdout and "(91 sessions removed)" in dry.stdout
+    assert cli("plan", "show", plan["id"]).code == 0
+    monkeypatch.setattr("practiceplan.cli.plans.stdin_is_tty", lambda: True)
+    declined = cli("plan", "delete", "Scales", input="n\n")
+    assert "Delete plan" in declined.stderr and "and its 91 sessions?" in declined.stderr
+    assert "Nothing deleted." in declined.stderr
+    assert cli("plan", "show", plan["id"]).code == 0
+    accepted = cli("plan", "delete", "Scales", input="y\n")
+    assert "Deleted plan" in accepted.stdout and "practiceplan plan restore" in accepted.stderr
+    assert cli("plan", "show", plan["id"], ok=False).code == 3
+
+
+def test_restore_brings_back_a_deleted_plan_and_its_sessions(cli, set_now):
+    plan = add(cli, "Scales", "--every", "daily", "--at", "07:30")["plan"]
+    first = cli("occurrences", "--json").json["occurrences"][0]
+    set_now("2026-03-03T09:00:00Z")
+    cli("checkin", first["id"], "--minutes", "20")
+    cli("plan", "delete", "Scales", "--yes")
+    assert cli("occurrences", "--json").json["occurrences"] == []
+    assert [p["id"] for p in cli("plan", "list", "--deleted", "--json").json["plans"]] == [plan["id"]]
+    set_now("2026-03-04T09:00:00Z")
+    restored = cli("plan", "restore", "scales", "--json").json
+    assert restored["plan"]["id"] == plan["id"] and "deletedAt" not in restored["plan"]
+    occs = cli("occurrences", "--from", "2026-03-02", "--json").json["occurrences"]
+    assert occs[0]["id"] == first["id"] and occs[0]["status"] == "completed"
+    assert cli("plan", "restore", "scales", ok=False).code == 3  # nothing deleted is left

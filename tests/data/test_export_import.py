@@ -42,7 +42,7 @@ def _populate(cli, tmp_path):
     plan = cli("plan", "add", "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "18:00", "--minutes", "20",
                "--start", "2026-02-09", "--json").json["plan"]
     gone = cli("plan", "add", "Old", "--every", "daily", "--at", "07:00", "--json").json["plan"]
-    cli("plan", "delete", gone["id"])
+    cli("plan", "delete", gone["id"], "--yes")
     occ = cli("occurrences", "--plan", plan["id"], "--from", "2026-02-09", "--to", "2026-02-20", "--json").json
     occ_id = occ["occurrences"][0]["id"]
     cli("checkin", occ_id, "--minutes", "25", "--notes", "=SUM(A1) — ünïcödé 🎹")

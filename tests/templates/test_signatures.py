@@ -154,7 +154,7 @@ def test_untrusted_then_trusted(cli, isolated_home, tutor_file):
     path, info = tutor_file
     result = cli("template", "import", str(path), ok=False)
     assert result.code == 77
-    assert f"signed by a key you do not trust (fingerprint {info['fingerprint']})" in result.stderr
+    assert f"signed by a key you do not trust (key {info['fingerprint']})" in result.stderr  # one key format (issue 10)
     assert f"practiceplan template trust add {info['publicKey']} --name NAME" in result.stderr
     cli("template", "trust", "add", info["publicKey"], "--name", "Ms Lee")
     imported = cli("template", "import", str(path), "--json").json
@@ -257,3 +257,47 @@ def test_allow_unsigned_also_takes_an_untrusted_signature_but_records_it_as_unsi
     result = cli("template", "import", str(path), "--allow-unsigned", "--json").json
     assert result["allowUnsigned"] is True and result["signedBy"] is None
     assert result["template"]["metadata"]["provenance"]["signed"] is False
+
+
+# --------------------------------------------------------------------------- issue 10: the tutor flow
+
+
+def test_sign_uses_the_key_keygen_wrote(cli, isolated_home, tmp_path):
+    path = write(tmp_path / "lesson.json", full_doc())
+    missing = cli("template", "sign", str(path), ok=False)
+    assert missing.code == 3 and "template keygen" in missing.stderr
+    info, _ = keygen(cli, isolated_home)
+    signed = cli("template", "sign", str(path), "--json").json
+    assert signed == {"path": str(path), "fingerprint": info["fingerprint"]}
+    other, _ = keygen(cli, isolated_home, "lessons")  # a second key: the default is still tutor.key
+    assert cli("template", "sign", str(path), "--json").json["fingerprint"] == info["fingerprint"] != other["fingerprint"]
+
+
+def test_export_signs_in_one_step(cli, isolated_home, tmp_path):
+    info, _ = keygen(cli, isolated_home)
+    cli("plan", "add", "Scales", "--every", "weekly", "--on", "mo,we,fr", "--at", "07:30")
+    template = cli("template", "create", "--from-plan", "Scales", "--json").json["template"]
+    cli("template", "publish", template["id"])
+    target = tmp_path / "scales.json"
+    text = cli("template", "export", template["id"], "--sign", "-o", str(target)).stdout
+    assert f"signed with key {info['fingerprint']}" in text
+    cli("template", "trust", "add", info["publicKey"], "--name", "Ms Lee")
+    assert cli("template", "lint", str(target), "--json").json["signature"]["valid"] is True
+    assert cli("template", "export", template["id"], "--key", "x", ok=False).code == 2
+
+
+def test_one_key_format_everywhere_and_the_tutor_is_named(cli, isolated_home, tutor_file):
+    path, info = tutor_file
+    key = f"key {info['fingerprint']}"
+    spare = cli("template", "keygen", "--name", "spare").stdout
+    spare_pub = (isolated_home / "keys" / "spare.key.pub").read_text().strip()
+    assert spare.startswith(f"Created key {signatures.fingerprint(spare_pub[len('ed25519:'):])} ")
+    assert "fingerprint" not in spare and spare_pub in spare
+    assert key in cli("template", "lint", str(path)).stdout
+    untrusted = cli("template", "preview", str(path), "--param", "piece=Etude").stdout
+    assert f"signed by {key}, which you do not trust" in untrusted
+    cli("template", "trust", "add", info["publicKey"], "--name", "Ms Lee")
+    assert f"signed by Ms Lee ({key})" in cli("template", "lint", str(path)).stdout
+    assert f"signed by Ms Lee ({key})" in cli("template", "preview", str(path), "--param", "piece=Etude").stdout
+    assert f"signed by Ms Lee ({key})" in cli("template", "import", str(path)).stdout
+    assert f"Ms Lee ({key})" in cli("template", "trust", "remove", "Ms Lee").stdout

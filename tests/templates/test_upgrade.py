@@ -177,7 +177,7 @@ def test_clashes_are_asked_about_on_a_terminal(cli, adopted, monkeypatch):
     new_version(cli, template_id, "--minutes", "40", "--at", "08:00")
     monkeypatch.setattr("practiceplan.cli.template.stdin_is_tty", lambda: True)
     result = cli("template", "upgrade", plan["id"], input="theirs\nm\n")
-    assert "clash in schedule.timeOfDay" in result.stderr and "keep [m]ine or take [t]heirs" in result.stderr
+    assert "clash in time of day" in result.stderr and "keep [m]ine or take [t]heirs" in result.stderr  # readable labels
     updated = cli("plan", "show", plan["id"], "--json").json["plan"]
     assert updated["schedule"]["timeOfDay"] == "08:00" and updated["schedule"]["durationMinutes"] == 50
 
@@ -210,3 +210,18 @@ def test_plans_not_from_a_template(cli):
     result = cli("template", "upgrade", plan["id"], ok=False)
     assert result.code == 65 and "was not adopted from a template" in result.stderr
     assert cli("template", "upgrade", "nonexistent", ok=False).code == 3
+
+
+def test_upgrade_tables_use_readable_labels(cli, adopted):
+    """Field paths (schedule.timeOfDay, segments[1].durationMinutes) are shown as words (issue 10)."""
+    from practiceplan.render.templates import field_label, field_value
+
+    template_id, plan = adopted
+    cli("plan", "edit", plan["id"], "--at", "19:00")
+    new_version(cli, template_id, "--on", "tu,th", "--every", "weekly", "--minutes", "45")
+    text = cli("template", "upgrade", plan["id"], "--dry-run").stdout
+    assert "time of day" in text and "minutes per session" in text and "repeats" in text
+    assert "schedule." not in text and "Tue, Thu" in text and "FREQ=" not in text
+    assert field_label("segments[1].durationMinutes") == "segment 2 minutes"
+    assert field_label("targets.tempo") == "target tempo" and field_label("pieceRefs") == "pieces"
+    assert field_value("schedule.rule", "FREQ=MONTHLY;BYDAY=2TU") == "monthly on the 2nd Tuesday"

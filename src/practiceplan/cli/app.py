@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
 
 from practiceplan import __version__
 from practiceplan.cli import config as config_cli
@@ -20,12 +19,14 @@ from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import template as template_cli
 from practiceplan.cli import today as today_cli
-from practiceplan.cli._common import example, handle_errors, new_app
+from practiceplan.cli._common import Group, example, handle_errors, new_app, session
 from practiceplan.cli.export_ics import add_ics_command
 from practiceplan.cli.run import internal_error, usage_error
 
-ROOT_HELP = "practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing."
+ROOT_HELP = ("practiceplan: plan recurring music practice, check in, keep a logbook, see how you are doing. "
+             "Without a command it shows `today`.")
 ROOT_EPILOG = example(
+    "practiceplan",
     'practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00 --minutes 20',
     "practiceplan today",
     "practiceplan checkin <OCC> --minutes 25",
@@ -53,39 +54,70 @@ def root(
     """Plan practice, check in, keep a logbook. Exit codes: 0 ok, 1 bug, 2 usage, 3 not found,
     65 invalid input, 69 remote unavailable, 75 busy, 77 not authorised."""
     ctx.obj = str(db) if db else None  # the --db flag; cli/_common.session() opens the session from it
+    if ctx.invoked_subcommand is None:
+        _default_view(ctx)
 
 
-add_ics_command(data_cli.export_app)  # `export ics` joins the data feature's `export` group
+@handle_errors
+def _default_view(ctx: typer.Context) -> None:
+    """`practiceplan` alone shows `today` (as `task` and `khal` show their default view)."""
+    from practiceplan.cli import views
+    from practiceplan.render.output import Output
+
+    views.today(session(ctx), Output())
 
 
-def _register_own(app: typer.Typer) -> None:
-    app.command("demo", epilog=example("practiceplan demo"))(demo)
-    app.command("completion", epilog=example(
-        "practiceplan completion bash > ~/.local/share/bash-completion/completions/practiceplan",
-        "practiceplan completion fish > ~/.config/fish/completions/practiceplan.fish",
-    ))(completion)
+class RootGroup(Group):
+    """The root command. Its help lists the commands grouped by task, as `gh` does, each with a whole one-line
+    description.
 
+    Click's own usage errors (a missing argument, a bad option value, an unknown option or command) are reported
+    like every other error, in the documented two lines (``practiceplan: error:`` and ``hint:``) with exit 2,
+    instead of Click's usage block: ``main`` is the one place they are caught, for the console script and
+    ``CliRunner`` alike.
+    """
 
-# Each feature registers its commands on a root app. Command groups added by later features go here.
-FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
-    lambda app: app.add_typer(plan_cli.app, name="plan"),
-    lambda app: app.add_typer(log_cli.app, name="log"),
-    lambda app: app.add_typer(config_cli.app, name="config"),
-    today_cli.register,
-    occurrences_cli.register,
-    data_cli.register,
-    lambda app: app.add_typer(template_cli.app, name="template"),
-    insights_cli.register,
-    schedule_cli.register,
-    _register_own,
-)
-
-
-class RootGroup(TyperGroup):
-    """The root command. Click's own usage errors (a missing argument, a bad option value, an unknown option
-    or command) are reported like every other error, in the documented two lines (``practiceplan: error:``
-    and ``hint:``) with exit 2, instead of Click's usage block. This is the one place they are caught, for the
-    console script and ``CliRunner`` alike."""
+    SECTIONS = (
+        ("Daily", (
+            ("today", "What is overdue, due today and coming up; weekly progress"),
+            ("next", "Only the next session to do"),
+            ("checkin", "Check in to a planned session (writes a logbook entry)"),
+            ("uncheck", "Undo a check-in within the undo window"),
+            ("skip", "Excuse a session: not missed, keeps your streak"),
+            ("unskip", "Revert a skip"),
+            ("log", "Log free practice and browse the logbook"),
+        )),
+        ("Planning", (
+            ("plan", "Create and manage practice plans"),
+            ("occurrences", "Planned sessions in a date range, or one session's history"),
+            ("calendar", "A week-by-week grid of sessions and their state"),
+            ("reschedule", "Move a session; --cascade shifts or spreads the rest"),
+            ("defer", "Move a session to the plan's next free day"),
+            ("suggest", "Concrete moves: over capacity, catch-ups, better times"),
+        )),
+        ("Insight", (
+            ("stats", "Adherence, streaks, missed sessions, trend and heatmap"),
+            ("forecast", "Planned minutes per day against your capacity"),
+            ("events", "Local event log: template actions and adherence dips"),
+        )),
+        ("Templates", (
+            ("template", "Share plans as signed files; import, adopt and upgrade them"),
+        )),
+        ("Data", (
+            ("export", "Export everything as JSON, the logbook as CSV, sessions as ICS"),
+            ("import", "Import a practiceplan or Mirubato JSON export"),
+            ("backup", "Take an online backup of the database"),
+            ("restore", "Replace the database by a verified backup"),
+            ("doctor", "Check the database and fix what is safe"),
+        )),
+        ("Setup", (
+            ("config", "Where data and config live; read or change settings"),
+            ("remind", "Remind of due sessions (for cron), once per channel"),
+            ("cron", "Print a crontab line that runs remind"),
+            ("completion", "Print a shell completion script"),
+            ("demo", "Try practiceplan on demo data"),
+        )),
+    )
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -112,8 +144,35 @@ class RootGroup(TyperGroup):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+add_ics_command(data_cli.export_app)  # `export ics` joins the data feature's `export` group
+
+
+def _register_own(app: typer.Typer) -> None:
+    app.command("demo", epilog=example("practiceplan demo", "practiceplan demo --home /tmp/try-it"))(demo)
+    app.command("completion", epilog=example(
+        "practiceplan completion bash > ~/.local/share/bash-completion/completions/practiceplan",
+        "practiceplan completion fish > ~/.config/fish/completions/practiceplan.fish",
+    ))(completion)
+
+
+# Each feature registers its commands on a root app. Command groups added by later features go here.
+FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
+    lambda app: app.add_typer(plan_cli.app, name="plan"),
+    lambda app: app.add_typer(log_cli.app, name="log"),
+    lambda app: app.add_typer(config_cli.app, name="config"),
+    today_cli.register,
+    occurrences_cli.register,
+    data_cli.register,
+    lambda app: app.add_typer(template_cli.app, name="template"),
+    insights_cli.register,
+    schedule_cli.register,
+    _register_own,
+)
+
+
 def _new_root() -> typer.Typer:
-    root_app = new_app(ROOT_HELP, epilog=ROOT_EPILOG, cls=RootGroup)
+    root_app = new_app(ROOT_HELP, group=RootGroup, epilog=ROOT_EPILOG, no_args_is_help=False,
+                       invoke_without_command=True)
     root_app.callback()(root)
     return root_app
 
@@ -139,21 +198,30 @@ def build_app(command: str | None = None) -> typer.Typer:
 
 @handle_errors
 def demo(
-    keep: Annotated[Optional[Path], typer.Option("--home", help="Put the demo here instead of a temporary folder.",
+    keep: Annotated[Optional[Path], typer.Option("--home", help="Put the demo here instead of the demo folder.",
                                                  metavar="DIR")] = None,
 ) -> None:
-    """Create a demo database (two plans, a few weeks of check-ins and free practice) and show `today`."""
+    """Create demo data (two plans, a few weeks of check-ins and free practice), show `today`, and say how to use
+    it. The demo lives in one folder (<data dir>/demo), replaced on each run; your own data is not touched."""
+    import shlex
+
     from practiceplan.cli import views
-    from practiceplan.render.output import Output, message
+    from practiceplan.render.output import Output
     from practiceplan.services.demo import create_demo
 
     folder, demo_session = create_demo(keep)
     try:
         views.today(demo_session, Output())
+        nxt = demo_session.today.next()["next"]
+        occ = demo_session.store.short_id("plan_occurrence", nxt["id"]) if nxt else None
     finally:
         demo_session.close()
-    message(f"\nDemo data is in {folder}. Explore it with:\n  export PRACTICEPLAN_HOME={folder}\n"
-            "  practiceplan plan list; practiceplan log list; practiceplan occurrences")
+    home = f"PRACTICEPLAN_HOME={shlex.quote(str(folder))}"
+    typer.echo(f"\nThis is demo data in {folder} (replaced when you run `practiceplan demo` again).\n"
+               "Your own data is elsewhere, so give the demo's folder to each command:\n"
+               + (f"  {home} practiceplan checkin {occ}\n" if occ else "")
+               + f"  {home} practiceplan stats\n"
+               f"or use it for the rest of this shell session: export {home}")
 
 
 @handle_errors

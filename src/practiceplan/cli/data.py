@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from practiceplan.cli._common import Json, example, handle_errors, new_app, session
+from practiceplan.domain.models import plural
 from practiceplan.errors import InvalidInputError
 from practiceplan.render.output import Output, message, progress, safe
 
@@ -81,7 +82,7 @@ def backup(
             for item in backups:
                 counts = item.get("rowCounts") or {}
                 typer.echo(f"{safe(Path(item['path']).name)}  {item.get('created', '?')}  "
-                           f"{_size(int(item.get('bytes') or 0))}  {counts.get('logbook_entries', 0)} entries  "
+                           f"{_size(int(item.get('bytes') or 0))}  {plural(counts.get('logbook_entries', 0), 'entry')}  "
                            f"{safe(item.get('reason', ''))}")
 
         Output(json_).show({"backups": backups}, listing)
@@ -90,7 +91,7 @@ def backup(
     lines = [f"Backed up to {safe(result['path'])} (schema {result['schemaVersion']}, {_size(result['bytes'])}, "
              f"sha256 {result['sha256'][:12]})"]
     if result["pruned"]:
-        lines.append(f"Removed {len(result['pruned'])} older generation(s); keeping {s.settings.config['backup_keep']}.")
+        lines.append(f"Removed {plural(len(result['pruned']), 'older generation')}; keeping {s.settings.config['backup_keep']}.")
     Output(json_).done(result, *lines)
 
 
@@ -135,7 +136,7 @@ def doctor(
 
     Output(json_).show(report, human)
     if not report["ok"]:
-        raise InvalidInputError(f"doctor found {report['errors']} problem(s) in {report['database']}",
+        raise InvalidInputError(f"doctor found {plural(report['errors'], 'problem')} in {report['database']}",
                                 hint="see the fix lines above" if not json_ else "see checks[].fix")
 
 

@@ -2,7 +2,8 @@
 
 The read commands scripts and status bars run often (`today`, `next`, `stats`, `forecast`, `occurrences`, with
 their options and `--json`) skip Typer and Click (~35 ms to import and build) and call the same bodies the
-Typer commands call (cli/views.py), through the same session construction and error guard (cli/run.py). Any
+Typer commands call (cli/views.py), through the same session construction and error guard (cli/run.py);
+``__complete`` answers the completion scripts' requests for values (plan titles, session ids...). Any
 command line this small parser is not sure of (`--help`, an unknown or repeated option, a value Typer would
 reject) goes to the Typer app, which answers it exactly as before.
 """
@@ -17,11 +18,13 @@ FAST_OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
     "today": {},
     "next": {},
     "stats": {"--plan": ("plan", "text"), "--from": ("from_", "text"), "--to": ("to", "text"),
-              "--svg": ("svg", "path")},
+              "--svg": ("svg", "path"), "--no-pager": ("no_pager", "flag")},
     "forecast": {"--days": ("days", "days"), "--plan": ("plan", "text"), "--svg": ("svg", "path")},
     "occurrences": {"--plan": ("plan", "text"), "--from": ("from_", "text"), "--to": ("to", "text"),
-                    "--status": ("status", "status"), "--history": ("history", "text")},
+                    "--status": ("status", "status"), "--history": ("history", "text"),
+                    "--no-pager": ("no_pager", "flag")},
 }
+FLAGS = ("--json", "--no-pager")
 FAST_COMMANDS = tuple(FAST_OPTIONS)
 
 
@@ -50,7 +53,7 @@ def _split(args: list[str]) -> list[tuple[str, str | None]] | None:
     rest = list(args)
     while rest:
         word = rest.pop(0)
-        if word == "--json":
+        if word in FLAGS:
             pairs.append((word, None))
         elif word.startswith("--") and "=" in word:
             name, _, value = word.partition("=")
@@ -71,7 +74,11 @@ def fast_form(argv: list[str]) -> tuple[str, str | None, bool, dict[str, Any]] |
         db, rest = rest[1], rest[2:]
     elif rest and rest[0].startswith("--db="):
         db, rest = rest[0][5:], rest[1:]
-    if not rest or rest[0] not in FAST_OPTIONS or db == "":
+    if db == "":
+        return None
+    if not rest:
+        return "today", db, False, {}  # `practiceplan` alone shows today
+    if rest[0] not in FAST_OPTIONS:
         return None
     spec = FAST_OPTIONS[rest[0]]
     pairs = _split(rest[1:])
@@ -82,17 +89,41 @@ def fast_form(argv: list[str]) -> tuple[str, str | None, bool, dict[str, Any]] |
     for name, text in pairs:
         if name == "--json":
             continue
-        if name not in spec or text is None:
+        if name not in spec or (text is None) != (spec[name][1] == "flag"):
             return None
         keyword, kind = spec[name]
-        value = _value(kind, text)
+        value = True if kind == "flag" else _value(kind, text)
         if value is None:
             return None
         options[keyword] = value
     return rest[0], db, "--json" in names, options
 
 
+def complete(argv: list[str]) -> int:
+    """``__complete SHELL KIND [PREFIX]``: the values the completion scripts offer on Tab, one per line, as the
+    shell wants them (bash: the value; zsh: ``value:description``; fish: ``value<TAB>description``)."""
+    if len(argv) not in (2, 3):
+        return 2
+    from practiceplan.services.completion import values
+
+    shell, kind, prefix = argv[0], argv[1], argv[2] if len(argv) == 3 else ""
+    if prefix.startswith("-") and "=" in prefix:
+        prefix = prefix.partition("=")[2]  # --plan=Sca
+    for value, description in values(kind, prefix):
+        value, description = value.replace("\n", " "), description.replace("\n", " ")
+        if shell == "zsh":
+            line = value.replace("\\", "\\\\").replace(":", "\\:") + (f":{description}" if description else "")
+        elif shell == "fish":
+            line = value + (f"\t{description}" if description else "")
+        else:
+            line = value
+        sys.stdout.write(line + "\n")
+    return 0
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["__complete"]:
+        sys.exit(complete(sys.argv[2:]))
     form = fast_form(sys.argv[1:])
     if form is None:
         from practiceplan.cli.app import main as typer_main

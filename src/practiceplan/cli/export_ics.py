@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from practiceplan.cli._common import example, handle_errors, new_app, session
+from practiceplan.cli._common import PlanOpt, example, handle_errors, new_app, session
+from practiceplan.domain.models import plural
 
 export_app = new_app("Export your data in other formats.")
 
@@ -29,7 +30,7 @@ def ics(
     ctx: typer.Context,
     output: Annotated[str, typer.Option("-o", "--output", help="File to write; '-' writes to stdout.",
                                         metavar="FILE")] = "-",
-    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    plan: PlanOpt = None,
     days: Annotated[int, typer.Option("--days", help="How many days, from the first day.", min=1, max=3660)] = 60,
     from_: Annotated[Optional[str], typer.Option("--from", help="First day (default: today).", metavar="DATE")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
@@ -68,5 +69,5 @@ def ics(
 
     write_atomic(target, text.encode("utf-8"), mode=0o600, replace=force, as_input_error=True,
                  hint="check that the folder exists and is writable")
-    message(f"Wrote {text.count('BEGIN:VEVENT')} sessions to {output}")
+    message(f"Wrote {plural(text.count('BEGIN:VEVENT'), 'session')} to {output}")
 

@@ -9,13 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from practiceplan.cli import views
-from practiceplan.cli._common import Json, example, handle_errors, session
+from practiceplan.cli._common import Json, NoPager, PlanOpt, example, handle_errors, session
 from practiceplan.render.output import Output
 
 Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also save the rendered view as an SVG picture.", metavar="FILE")]
-PlanOpt = Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")]
-
-
 def register(app: typer.Typer) -> None:
     app.command("stats", epilog=example(
         "practiceplan stats", "practiceplan stats --plan 3f2a1c --from 2026-01-01 --json",
@@ -33,10 +30,11 @@ def stats(
     to: Annotated[Optional[str], typer.Option("--to", help="Adherence range end, inclusive.", metavar="DATE")] = None,
     json_: Json = False,
     svg: Svg = None,
+    no_pager: NoPager = False,
 ) -> None:
     """Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week
     trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md."""
-    views.stats(session(ctx), Output(json_), plan=plan, from_=from_, to=to, svg=svg)
+    views.stats(session(ctx), Output(json_), plan=plan, from_=from_, to=to, svg=svg, no_pager=no_pager)
 
 
 @handle_errors

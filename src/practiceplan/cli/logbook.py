@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import Json, example, handle_errors, new_app, session
-from practiceplan.render.output import Output, progress
+from practiceplan.cli._common import Json, NoPager, example, handle_errors, new_app, session
+from practiceplan.domain.models import plural
+from practiceplan.render.output import Output, paged, progress
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -100,27 +101,34 @@ def add(
     _done(p, "Logged", p.logbook.add(fields), json_)
 
 
-@app.command("list", epilog=example("practiceplan log list --from 'last monday'", "practiceplan log list --limit 500 --json"))
+@app.command("list", epilog=example("practiceplan log list --from 'last monday'", "practiceplan log list --limit 500 --json",
+                                    "practiceplan log list --limit 0 --full --no-pager > logbook.txt"))
 @handle_errors
 def list_(
     ctx: typer.Context,
     from_: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive).", metavar="DATE")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Last day (inclusive).", metavar="DATE")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many entries (0 = all).", min=0)] = 50,
+    full: Annotated[bool, typer.Option("--full", help="Whole notes and pieces (default: one line each).")] = False,
     json_: Json = False,
+    no_pager: NoPager = False,
 ) -> None:
-    """List logbook entries, newest first."""
+    """List logbook entries, newest first; says how many of how many are shown."""
     from practiceplan.cli.views import day
 
     p = session(ctx)
-    entries = p.logbook.listing(day(p, from_, "--from"), day(p, to, "--to"), limit or None)
+    first, last = day(p, from_, "--from"), day(p, to, "--to")
+    entries = p.logbook.listing(first, last, limit or None)
+    total = p.logbook.count(first, last) if limit and len(entries) == limit else len(entries)
 
     def human() -> None:
         from practiceplan.render.logbook import print_entries
 
-        print_entries(entries, p.store.short_ids("logbook_entry", [e["id"] for e in entries]), p.zone)
+        print_entries(entries, p.store.short_ids("logbook_entry", [e["id"] for e in entries]), p.zone, full=full,
+                      total=total)
 
-    Output(json_).show({"entries": entries}, human)
+    with paged(not (no_pager or json_)):
+        Output(json_).show({"entries": entries, "total": total}, human)
 
 
 @app.command("show", epilog=example("practiceplan log show 8kq2m1"))
@@ -133,7 +141,8 @@ def show(ctx: typer.Context, entry_id: EntryId, json_: Json = False) -> None:
     def human() -> None:
         from practiceplan.render.logbook import print_entry
 
-        print_entry(entry, p.zone)
+        occ = (entry.get("metadata") or {}).get("planOccurrenceId")
+        print_entry(entry, p.zone, p.store.short_id("plan_occurrence", occ) if isinstance(occ, str) else None)
 
     Output(json_).show({"entry": entry}, human)
 
@@ -177,4 +186,4 @@ def import_(
     with progress("importing") as update:
         new, replaced = p.logbook.import_file(path, None if json_ else update)
     Output(json_).done({"imported": new + replaced, "new": new, "replaced": replaced},
-                       f"Imported {new + replaced} entries ({new} new, {replaced} replaced)")
+                       f"Imported {plural(new + replaced, 'entry')} ({new:,} new, {replaced:,} replaced)")

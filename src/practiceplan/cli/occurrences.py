@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from practiceplan.cli import views
-from practiceplan.cli._common import Json, example, handle_errors, session, stdin_is_tty
+from practiceplan.cli._common import Json, NoPager, PlanOpt, example, handle_errors, session, stdin_is_tty
 from practiceplan.errors import InvalidInputError
 from practiceplan.render.output import Output
 
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def occurrences(
     ctx: typer.Context,
-    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    plan: PlanOpt = None,
     from_: Annotated[Optional[str], typer.Option("--from", help="First day (default: today).", metavar="DATE")] = None,
     to: Annotated[Optional[str], typer.Option("--to", help="Last day, inclusive (default: 14 days on).", metavar="DATE")] = None,
     status: Annotated[Optional[Status], typer.Option(
@@ -42,11 +42,12 @@ def occurrences(
     history: Annotated[Optional[str], typer.Option(
         "--history", help="Show one session's history instead: skips, moves, check-ins, undos.", metavar="OCC")] = None,
     json_: Json = False,
+    no_pager: NoPager = False,
 ) -> None:
     """List planned sessions in a date range with their state (done, due, upcoming, missed, skipped, moved,
     before-plan), or (--history OCC) what happened to one session."""
     views.occurrences(session(ctx), Output(json_), plan=plan, from_=from_, to=to,
-                      status=status.value if status else None, history=history)
+                      status=status.value if status else None, history=history, no_pager=no_pager)
 
 
 def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:

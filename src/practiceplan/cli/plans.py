@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import Json, example, handle_errors, new_app, session, stdin_is_tty
-from practiceplan.render.output import Output, message, safe
+from practiceplan.cli._common import Json, NoPager, example, handle_errors, new_app, session, stdin_is_tty
+from practiceplan.render.output import Output, message, paged, safe
 
 if TYPE_CHECKING:
     from practiceplan.domain.plans import PlanInput
@@ -55,6 +55,7 @@ Piece = Annotated[Optional[list[str]], typer.Option("--piece", help="'Title — 
 Segment = Annotated[Optional[list[str]], typer.Option("--segment", help="'Label:MIN[:instructions]' (repeatable).")]
 Prompt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Reflection prompt asked at check-in (repeatable).")]
 Target = Annotated[Optional[list[str]], typer.Option("--target", help="key=value target, e.g. tempo=92 (repeatable).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
 Exdate = Annotated[Optional[list[str]], typer.Option("--exdate", help="A day with no session (repeatable).", metavar="DATE")]
 Description = Annotated[Optional[str], typer.Option("--description", help="Free text about the plan.")]
 
@@ -101,13 +102,25 @@ def build_input(p: Session, *, title: str | None, description: str | None, once:
     )
 
 
-def _report(p: Session, verb: str, plan: dict[str, Any], count: int, as_json: bool,
-            notes: list[str] | None = None) -> None:
-    """The change's one line (or JSON); ``notes`` on the schedule go to stderr as ``note:`` lines."""
+def _today(p: Session) -> Any:
+    return p.now.astimezone(p.zone).date()
+
+
+def _report(p: Session, verb: str, plan: dict[str, Any], counts: dict[str, int], as_json: bool, *,
+            dry_run: bool = False, before: dict[str, Any] | None = None, notes: list[str] | None = None) -> None:
+    """The result of a change: the plan, what happened to its sessions (``counts``: added, moved, removed,
+    updated), with ``before`` the details that changed; ``notes`` on the schedule go to stderr as ``note:``."""
+    from practiceplan.render.plans import plan_changes, sessions_text
+
     short = p.store.short_id("practice_plan", plan["id"])
     notes = notes or []
-    Output(as_json).done({"plan": plan, "occurrencesChanged": count, "notes": notes},
-                         f"{verb} plan {short} \"{safe(plan.get('title'))}\" ({count} sessions changed)")
+    lines = [f"{verb} plan {short} \"{safe(plan.get('title'))}\" ({sessions_text(counts)})"]
+    if before is not None:
+        lines += [safe(f"  {label}: {old} → {new}") for label, old, new in plan_changes(before, plan, _today(p))]
+    if dry_run:
+        lines.append("Dry run: nothing was written.")
+    document = {"plan": plan, "occurrencesChanged": sum(counts.values()), "sessions": counts, "notes": notes}
+    Output(as_json).done({**document, "dryRun": True} if dry_run else document, *lines)
     if not as_json:
         for note in notes:
             message(f"note: {note}")
@@ -147,17 +160,19 @@ def add(
             raise
         inp.backfill = True
         plan, count = p.plans.add(inp)
-    _report(p, "Added", plan, count, json_, p.plans.notes(plan))
+    _report(p, "Added", plan, {"added": count, "moved": 0, "removed": 0, "updated": 0}, json_,
+            notes=p.plans.notes(plan))
 
 
 @app.command("edit", epilog=example(
     "practiceplan plan edit 3f2a1c --at 19:00",
     "practiceplan plan edit 3f2a1c --every weekly --on tu,th --minutes 45",
+    "practiceplan plan edit Scales --at 07:00 --dry-run",
 ))
 @handle_errors
 def edit(
     ctx: typer.Context,
-    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id, unique id prefix or title prefix.")],
     title: Annotated[Optional[str], typer.Option("--title", help="New title.")] = None,
     once: Once = None, rrule: Rrule = None, every: EveryOpt = None, on: On = None, interval: Interval = None,
     last_day: LastDay = False, start: Start = None, end: End = None,
@@ -165,43 +180,49 @@ def edit(
     at: At = None, minutes: Minutes = None, tz: Tz = None,
     flex: FlexOpt = None, instrument: Instrument = None, focus: Focus = None, technique: Technique = None,
     piece: Piece = None, segment: Segment = None, prompt: Prompt = None, target: Target = None,
-    exdate: Exdate = None, description: Description = None, json_: Json = False,
+    exdate: Exdate = None, description: Description = None, dry_run: DryRun = False, json_: Json = False,
 ) -> None:
     """Change a plan. Future sessions you have not touched are regenerated; completed, skipped and
-    rescheduled ones are never changed."""
+    rescheduled ones are never changed. --dry-run shows what would change and writes nothing."""
     p = session(ctx)
     inp = build_input(p, title=title, description=description, once=once, rrule=rrule, every=every, on=on,
                       interval=interval, start=start, end=end, at=at, minutes=minutes, tz=tz, flex=flex,
                       instrument=instrument, focus=focus, technique=technique, piece=piece, segment=segment,
                       prompt=prompt, target=target, exdate=exdate, clear_end=no_end, last_day=last_day)
-    plan, count = p.plans.edit(plan_id, inp)
-    _report(p, "Updated", plan, count, json_, p.plans.notes(plan) if inp.schedule_given() else None)
+    before = p.store.resolve("practice_plan", plan_id)
+    plan, changes = p.plans.edit(before["id"], inp, dry_run=dry_run)
+    _report(p, "Would update" if dry_run else "Updated", plan, changes.as_json(), json_, dry_run=dry_run,
+            before=before, notes=p.plans.notes(plan) if inp.schedule_given() else None)
 
 
-@app.command("list", epilog=example("practiceplan plan list", "practiceplan plan list --all --json"))
+@app.command("list", epilog=example("practiceplan plan list", "practiceplan plan list --all --json",
+                                    "practiceplan plan list --deleted"))
 @handle_errors
 def list_(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include archived plans.")] = False,
+    deleted: Annotated[bool, typer.Option("--deleted", help="Only deleted plans (bring one back with `plan restore`).")] = False,
     json_: Json = False,
+    no_pager: NoPager = False,
 ) -> None:
-    """List plans."""
+    """List plans, with their schedules in words."""
     p = session(ctx)
-    plans = p.plans.listing(include_archived=all_)
+    plans = p.plans.listing(include_archived=all_, deleted=deleted)
 
     def human() -> None:
         from practiceplan.render.plans import print_plans
 
-        print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]))
+        print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]), _today(p))
 
-    Output(json_).show({"plans": plans}, human)
+    with paged(not (no_pager or json_)):
+        Output(json_).show({"plans": plans}, human)
 
 
 @app.command("show", epilog=example("practiceplan plan show 3f2a1c", "practiceplan plan show 3f2a1c --json"))
 @handle_errors
 def show(
     ctx: typer.Context,
-    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id, unique id prefix or title prefix.")],
     json_: Json = False,
 ) -> None:
     """Show one plan with its next sessions."""
@@ -211,7 +232,7 @@ def show(
     def human() -> None:
         from practiceplan.render.plans import print_plan
 
-        print_plan(plan, upcoming, p.store.short_ids("plan_occurrence", [o["id"] for o in upcoming]), p.zone)
+        print_plan(plan, upcoming, p.store.short_ids("plan_occurrence", [o["id"] for o in upcoming]), p.zone, _today(p))
 
     Output(json_).show({"plan": plan, "upcoming": upcoming}, human)
 
@@ -221,12 +242,12 @@ def _status_command(name: str, status: str, doc: str, verb: str) -> None:
     @handle_errors
     def command(
         ctx: typer.Context,
-        plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+        plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id, unique id prefix or title prefix.")],
         json_: Json = False,
     ) -> None:
         p = session(ctx)
-        plan, count = p.plans.set_status(plan_id, status)
-        _report(p, verb, plan, count, json_)
+        plan, changes = p.plans.set_status(plan_id, status)
+        _report(p, verb, plan, changes.as_json(), json_)
 
     command.__doc__ = doc
 
@@ -235,14 +256,50 @@ _status_command("archive", "archived", "Archive a plan: its untouched future ses
 _status_command("unarchive", "active", "Make an archived plan active again and regenerate its sessions.", "Reactivated")
 
 
-@app.command("delete", epilog=example("practiceplan plan delete 3f2a1c"))
+@app.command("delete", epilog=example("practiceplan plan delete 3f2a1c", "practiceplan plan delete 3f2a1c --dry-run",
+                                      "practiceplan plan delete 3f2a1c --yes   # scripts: no question",
+                                      "practiceplan plan restore 3f2a1c        # changed your mind"))
 @handle_errors
 def delete(
     ctx: typer.Context,
-    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id or unique prefix.")],
+    plan_id: Annotated[str, typer.Argument(metavar="ID", help="Plan id, unique id prefix or title prefix.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (needed when stdin is not a terminal).")] = False,
+    dry_run: DryRun = False,
     json_: Json = False,
 ) -> None:
-    """Delete a plan and its sessions (soft delete: synced as a deletion; logbook entries stay)."""
+    """Delete a plan and its sessions (soft delete: synced as a deletion; logbook entries stay; `plan restore`
+    brings it back). Asks first on a terminal."""
+    from practiceplan.domain.models import plural
+    from practiceplan.errors import UsageError
+
     p = session(ctx)
-    plan, count = p.plans.delete(plan_id)
-    _report(p, "Deleted", plan, count, json_)
+    plan, gone = p.plans.delete(plan_id, dry_run=True)
+    counts = {"added": 0, "moved": 0, "removed": len(gone), "updated": 0}
+    what = f"plan {p.store.short_id('practice_plan', plan['id'])} \"{safe(plan.get('title'))}\" and its {plural(len(gone), 'session')}"
+    if dry_run:
+        _report(p, "Would delete", plan, counts, json_, dry_run=True)
+        return
+    if not yes:
+        if not stdin_is_tty():
+            raise UsageError("plan delete asks before deleting, and stdin is not a terminal",
+                             hint="pass --yes to delete without asking, or --dry-run to see what would go")
+        if not typer.confirm(f"Delete {what}?", default=False, err=True):
+            typer.echo("Nothing deleted.", err=True)
+            return
+    plan, gone = p.plans.delete(plan["id"])
+    _report(p, "Deleted", plan, counts, json_)
+    if not json_:
+        typer.echo(f"Undo with: practiceplan plan restore {p.store.short_id('practice_plan', plan['id'])}", err=True)
+
+
+@app.command("restore", epilog=example("practiceplan plan restore 3f2a1c", "practiceplan plan list --deleted"))
+@handle_errors
+def restore(
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument(metavar="ID", help="A deleted plan's id, id prefix or title prefix.")],
+    json_: Json = False,
+) -> None:
+    """Bring back a deleted plan with the sessions deleted with it; untouched future sessions are regenerated."""
+    p = session(ctx)
+    plan, changes = p.plans.restore(plan_id)
+    _report(p, "Restored", plan, changes.as_json(), json_)

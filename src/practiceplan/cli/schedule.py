@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from practiceplan.cli._common import Json, example, handle_errors, session
+from practiceplan.cli._common import Json, NoPager, PlanOpt, example, handle_errors, session
 from practiceplan.errors import ExitCode, InvalidInputError
-from practiceplan.render.output import Output, message
+from practiceplan.render.output import Output, message, paged
 
 if TYPE_CHECKING:
     from practiceplan.services.schedule import Outcome
@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
     ))(cron)
 
 
-def _show_outcome(p: Session, outcome: Outcome, out: Output, document: dict[str, Any] | None = None) -> None:
+def _show_outcome(p: Session, outcome: Outcome, out: Output, document: dict[str, Any] | None = None,
+                  pager: bool = False) -> None:
     data = outcome.as_json()
 
     def human() -> None:
@@ -64,7 +65,8 @@ def _show_outcome(p: Session, outcome: Outcome, out: Output, document: dict[str,
         short = p.store.short_ids("plan_occurrence", [m["id"] for m in data["moves"]])
         print_moves(data, p.plans.by_id(include_deleted=True), short, p.zone)
 
-    out.show(document or data, human)
+    with paged(pager and not out.json):
+        out.show(document or data, human)
 
 
 def _reason(reason: str | None) -> str | None:
@@ -110,6 +112,7 @@ def reschedule(
     reason: Reason = None,
     dry_run: DryRun = False,
     json_: Json = False,
+    no_pager: NoPager = False,
 ) -> None:
     """Move a session to another time; it keeps its id, its original slot is remembered, the move is recorded.
     Prints a before/after table; a cascade is one transaction."""
@@ -130,7 +133,7 @@ def reschedule(
     p = session(ctx)
     outcome = p.schedule.reschedule(occ, to, cascade=kind, cap=cap_minutes, days=days, keep_duration=keep_duration,
                                        reason=_reason(reason), dry_run=dry_run)
-    _show_outcome(p, outcome, Output(json_))
+    _show_outcome(p, outcome, Output(json_), pager=not no_pager)
 
 
 @handle_errors
@@ -144,11 +147,12 @@ def defer(ctx: typer.Context, occ: OccId, reason: Reason = None, dry_run: DryRun
 @handle_errors
 def calendar(
     ctx: typer.Context,
-    plan: Annotated[Optional[str], typer.Option("--plan", help="Only this plan (id or prefix).", metavar="ID")] = None,
+    plan: PlanOpt = None,
     weeks: Annotated[int, typer.Option("--weeks", help="How many weeks.", min=1, max=26)] = 4,
     from_: Annotated[Optional[str], typer.Option("--from", help="A day in the first week (default: a week ago).",
                                                  metavar="DATE")] = None,
     json_: Json = False,
+    no_pager: NoPager = False,
 ) -> None:
     """A week-by-week grid of sessions and their state: done, due, missed, skipped, moved (with the original
     slot), so the effect of a cascade is visible at a glance."""
@@ -163,7 +167,8 @@ def calendar(
 
         print_calendar(data)
 
-    Output(json_).show(data, human)
+    with paged(not (no_pager or json_)):
+        Output(json_).show(data, human)
 
 
 @handle_errors

@@ -40,6 +40,7 @@ from practiceplan.cli.plans import (
     Tz,
     build_input,
 )
+from practiceplan.domain.models import plural
 from practiceplan.render.output import Output, message, safe
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ MaxPrompts = Annotated[
 Params = Annotated[
     Optional[list[str]], typer.Option("--param", metavar="NAME=VALUE", help="A parameter value (repeatable).")
 ]
+KeyOpt = Annotated[Optional[str], typer.Option(
+    "--key", metavar="KEY", help="Your private key file (default: the one `template keygen` wrote).")]
 StartDay = Annotated[Optional[str], typer.Option("--start", metavar="DATE", help="First day (default: today).")]
 
 
@@ -137,11 +140,11 @@ def _ask_param(param: dict[str, Any], error: str | None) -> str:
 
 
 def _decide(change: Any) -> str:
-    from practiceplan.render.templates import value_text
+    from practiceplan.render.templates import field_label, field_value
 
-    typer.echo(f"clash in {safe(change.path)}:", err=True)
-    typer.echo(f"  yours:    {safe(value_text(change.as_json()['mine']))}", err=True)
-    typer.echo(f"  template: {safe(value_text(change.as_json()['theirs']))}", err=True)
+    typer.echo(f"clash in {safe(field_label(change.path))}:", err=True)
+    typer.echo(f"  yours:    {safe(field_value(change.path, change.as_json()['mine']))}", err=True)
+    typer.echo(f"  template: {safe(field_value(change.path, change.as_json()['theirs']))}", err=True)
     while True:
         answer = str(typer.prompt("keep [m]ine or take [t]heirs", default="m", err=True)).strip().lower()
         if answer in ("m", "mine"):
@@ -313,7 +316,8 @@ def publish(ctx: typer.Context, template_id: TemplateId, visibility: VisibilityO
 
 
 @app.command("export", epilog=example(
-    "practiceplan template export 9d8e7f -o scales.json", "practiceplan template export 9d8e7f --version 1 > v1.json"
+    "practiceplan template export 9d8e7f -o scales.json", "practiceplan template export 9d8e7f --version 1 > v1.json",
+    "practiceplan template export 9d8e7f --sign -o scales.json   # signed with your default key",
 ))
 @handle_errors
 def export(
@@ -322,18 +326,24 @@ def export(
     out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")] = None,
     version: Annotated[Optional[int], typer.Option("--version", min=1, help="Export this version (default: latest).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    sign: Annotated[bool, typer.Option("--sign", help="Sign the file too (with --key, or your default key).")] = False,
+    key: KeyOpt = None,
     json_: Json = False,
 ) -> None:
-    """Write a published (or imported) version as a template file. Contains only the template: never your
-    plans, check-ins, logbook or session history."""
-    from practiceplan.errors import InvalidInputError
+    """Write a published (or imported) version as a template file, signed with --sign. Contains only the
+    template: never your plans, check-ins, logbook or session history."""
+    from practiceplan.errors import InvalidInputError, UsageError
     from practiceplan.fileio import write_atomic
+    from practiceplan.render.templates import key_text
 
     service = _service(ctx)
     if out_file and out_file != "-" and Path(out_file).exists() and not force:
         raise InvalidInputError(f"{out_file} already exists", hint="pass --force to overwrite it")
-    data, document, unpublished = service.export(template_id, version)
+    if key is not None and not sign:
+        raise UsageError("--key goes with --sign", hint="practiceplan template export ID --sign --key FILE -o FILE")
+    data, document, unpublished = service.export(template_id, version, sign=sign, key=key)
     number = document["template"]["templateVersion"]
+    fingerprint = service.fingerprint(document)
     if unpublished:
         message(f"note: exported version {number}; your unpublished changes are not in it (run `template publish`)")
     if not out_file or out_file == "-":
@@ -341,9 +351,10 @@ def export(
         sys.stdout.flush()
         return
     write_atomic(Path(out_file), data, mode=0o644, replace=force, as_input_error=True)
+    signed = f", signed with {key_text(fingerprint)}" if fingerprint else ""
     Output(json_).done({"path": out_file, "templateId": document["template"]["id"], "templateVersion": number,
-                        "bytes": len(data)},
-                       safe(f"Exported version {number} of \"{document['template'].get('title')}\" to {out_file}"))
+                        "bytes": len(data), **({"fingerprint": fingerprint} if fingerprint else {})},
+                       safe(f"Exported version {number} of \"{document['template'].get('title')}\" to {out_file}{signed}"))
 
 
 @app.command("lint", epilog=example("practiceplan template lint scales.json", "practiceplan template lint scales.json --json"))
@@ -404,22 +415,21 @@ def keygen(
     pair = _service(ctx).keygen(out, name, force)
 
     def human() -> None:
-        _say(f"private key: {pair.private_path} (keep it secret)")
-        _say(f"public key:  {pair.public_path}")
-        _say(pair.public_text)
-        _say(f"learners trust it with: practiceplan template trust add {pair.public_text} --name YOUR-NAME")
+        from practiceplan.render.templates import print_keygen
+
+        print_keygen(pair.fingerprint, pair.public_text, pair.private_path, pair.public_path)
 
     Output(json_).show({"publicKey": pair.public_text, "fingerprint": pair.fingerprint,
                         "privateKeyPath": str(pair.private_path), "publicKeyPath": str(pair.public_path)}, human)
 
 
-@app.command("sign", epilog=example("practiceplan template sign scales.json --key ~/.local/share/practiceplan/keys/tutor.key",
+@app.command("sign", epilog=example("practiceplan template sign scales.json   # with the key `template keygen` made",
                                     "practiceplan template sign scales.json --key tutor.key -o scales.signed.json"))
 @handle_errors
 def sign(
     ctx: typer.Context,
     file: FileArg,
-    key: Annotated[str, typer.Option("--key", metavar="KEY", help="Your private key file (from `template keygen`).")],
+    key: KeyOpt = None,
     out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: in place).")] = None,
     max_prompts: MaxPrompts = 5,
     json_: Json = False,
@@ -428,7 +438,9 @@ def sign(
     target, fingerprint = _service(ctx).sign_file(file, key, out_file, _limits(max_prompts))
 
     def human() -> None:
-        _say(f"Signed {target} with key {fingerprint}")
+        from practiceplan.render.templates import key_text
+
+        _say(f"Signed {target} with {key_text(fingerprint)}")
 
     Output(json_).show({"path": str(target), "fingerprint": fingerprint}, human)
 
@@ -453,7 +465,10 @@ def import_(
     result = service.import_file(file, allow_unsigned=allow_unsigned, limits=_limits(max_prompts))
 
     def human() -> None:
-        source = f"signed by {result.signer['name']}" if result.signer else "unsigned (--allow-unsigned)"
+        from practiceplan.render.templates import key_text
+
+        signer = result.signer
+        source = f"signed by {key_text(signer['fingerprint'], signer['name'])}" if signer else "unsigned (--allow-unsigned)"
         short = service.store.short_id("plan_template", result.template["id"])
         words = {"imported": "Imported", "updated": "Updated to", "unchanged": "Already had", "stored-older": "Stored older"}
         _say(f'{words[result.outcome]} version {result.version} of template {short} "{result.template.get("title")}", {source}')
@@ -510,7 +525,7 @@ def adopt(
 
     def human() -> None:
         short = p.store.short_id("practice_plan", plan["id"])
-        _say(f'Adopted as plan {short} "{plan.get("title")}" ({count} sessions, {p.zone.key})')
+        _say(f'Adopted as plan {short} "{plan.get("title")}" ({plural(count, "session")}, {p.zone.key})')
 
     Output(json_).show({"plan": plan, "occurrencesChanged": count, "parameters": values}, human)
 
@@ -555,13 +570,16 @@ def upgrade(
         base = "" if result.has_base else " (the old version is not stored: every difference is a clash)"
         print_upgrade(changes, f"{verb} \"{result.plan.get('title')}\" from version {result.from_version} to {result.to_version}{base}")
         if result.applied:
-            _say(f"{result.occurrences_changed} sessions changed")
+            from practiceplan.render.plans import sessions_text
+
+            _say(sessions_text(result.sessions))
 
     Output(json_).show({
         "plan": result.plan, "templateId": result.template_id, "fromVersion": result.from_version,
         "toVersion": result.to_version, "changes": changes,
         "clashes": [c["path"] for c in changes if c["outcome"] == "clash"],
         "applied": result.applied, "dryRun": dry_run, "occurrencesChanged": result.occurrences_changed,
+        "sessions": result.sessions,
     }, human)
 
 
@@ -581,7 +599,9 @@ def trust_add(
     key = _service(ctx).trust_add(public_key, name)
 
     def human() -> None:
-        _say(f"Trusted {key['name']} (key {key['fingerprint']})")
+        from practiceplan.render.templates import key_text
+
+        _say(f"Trusted {key_text(key['fingerprint'], key['name'])}")
 
     Output(json_).show({"key": key}, human)
 
@@ -611,7 +631,9 @@ def trust_remove(
     key = _service(ctx).trust_remove(key_ref)
 
     def human() -> None:
-        _say(f"Removed {key['name']} (key {key['fingerprint']})")
+        from practiceplan.render.templates import key_text
+
+        _say(f"Removed {key_text(key['fingerprint'], key['name'])}")
 
     Output(json_).show({"key": key}, human)
 

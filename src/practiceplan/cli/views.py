@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from practiceplan.domain.models import SESSION_STATES, STATE_ALIASES
-from practiceplan.render.output import Output, color_enabled, console, safe
+from practiceplan.render.output import Output, color_enabled, console, paged, safe
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -97,11 +97,12 @@ def next_(p: Session, out: Output) -> None:
 
 
 def stats(p: Session, out: Output, *, plan: str | None = None, from_: str | None = None, to: str | None = None,
-          svg: Path | None = None) -> None:
+          svg: Path | None = None, no_pager: bool = False) -> None:
     from practiceplan.render.plain import stats_lines
 
     data = p.insights.report(plan_id=plan_id(p, plan), first=day(p, from_, "--from"), last=day(p, to, "--to"))
-    out.show(data, lambda: render(data, rich="print_stats", plain=stats_lines, svg=svg, title="practiceplan stats"))
+    with paged(not (no_pager or out.json or svg)):
+        out.show(data, lambda: render(data, rich="print_stats", plain=stats_lines, svg=svg, title="practiceplan stats"))
 
 
 def forecast(p: Session, out: Output, *, days: int = 7, plan: str | None = None, svg: Path | None = None) -> None:
@@ -113,10 +114,16 @@ def forecast(p: Session, out: Output, *, days: int = 7, plan: str | None = None,
 
 
 def occurrences(p: Session, out: Output, *, plan: str | None = None, from_: str | None = None, to: str | None = None,
-                status: str | None = None, history: str | None = None) -> None:
-    if history is not None:
-        show_history(p, out, history)
-        return
+                status: str | None = None, history: str | None = None, no_pager: bool = False) -> None:
+    with paged(not (no_pager or out.json)):
+        if history is not None:
+            show_history(p, out, history)
+        else:
+            list_occurrences(p, out, plan=plan, from_=from_, to=to, status=status)
+
+
+def list_occurrences(p: Session, out: Output, *, plan: str | None, from_: str | None, to: str | None,
+                     status: str | None) -> None:
     first, last, found, states = p.occurrences.between(day(p, from_, "--from"), day(p, to, "--to"), plan=plan,
                                                        status=status)
 

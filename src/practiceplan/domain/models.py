@@ -51,6 +51,28 @@ MAX_TEXT = 20_000
 MAX_ITEMS = 50
 
 
+# --------------------------------------------------------------------------- words
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``count`` and ``noun`` as a person writes them: "1 session", "52 sessions", "8,023 entries", "2 days".
+
+    ``many`` is the plural when it is not regular (``plural(2, "was", "were")``). The one pluralisation helper:
+    every message with a count uses it, never "session(s)".
+    """
+    if count == 1:
+        word = noun
+    elif many is not None:
+        word = many
+    elif noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        word = noun[:-1] + "ies"
+    elif noun.endswith(("s", "sh", "ch", "x")):
+        word = noun + "es"
+    else:
+        word = noun + "s"
+    return f"{count:,} {word}"
+
+
 # --------------------------------------------------------------------------- instants
 
 

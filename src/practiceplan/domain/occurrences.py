@@ -10,6 +10,7 @@ make it *touched*: regeneration never rewrites a touched occurrence.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -191,6 +192,47 @@ def reconcile(
             continue  # not ours to prune
         changes.append({**old, "deletedAt": stamp, "updatedAt": stamp})
     return changes
+
+
+@dataclass(frozen=True)
+class SessionChanges:
+    """What a change did to a plan's sessions, counted as a person counts them.
+
+    A slot that moved (a new time of day gives it a new id: the old occurrence is deleted, a new one created)
+    is one *moved* session, not one removed plus one added; *updated* ones kept their slot but changed otherwise
+    (length, segments).
+    """
+
+    added: int = 0
+    moved: int = 0
+    removed: int = 0
+    updated: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.moved + self.removed + self.updated
+
+    def as_json(self) -> dict[str, int]:
+        return {"added": self.added, "moved": self.moved, "removed": self.removed, "updated": self.updated}
+
+
+def session_changes(existing: list[dict[str, Any]], changes: list[dict[str, Any]]) -> SessionChanges:
+    """Classify ``changes`` (what :func:`reconcile` or a delete writes) against the plan's ``existing`` occurrences."""
+    by_id = {o["id"]: o for o in existing}
+    created = removed = moved = updated = 0
+    for change in changes:
+        old = by_id.get(change["id"])
+        was_live = old is not None and not old.get("deletedAt")
+        if change.get("deletedAt"):
+            removed += was_live
+        elif not was_live:
+            created += 1
+        elif old.get("scheduledStart") != change.get("scheduledStart"):
+            moved += 1
+        else:
+            updated += 1
+    paired = min(created, removed)  # a slot that moved: its old occurrence went, a new one came
+    return SessionChanges(added=created - paired, moved=moved + paired, removed=removed - paired, updated=updated)
 
 
 # --------------------------------------------------------------------------- deadlines

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from practiceplan.domain.models import (
+    plural,
     is_completed,
     is_touched,
     iso_z,
@@ -308,7 +309,7 @@ def spread(
             day += timedelta(days=1)
         if placed is None:
             raise InvalidInputError(
-                f"cannot fit {len(ordered)} session(s) of '{title}' into the {days} days from {first_day} "
+                f"cannot fit {plural(len(ordered), 'session')} of '{title}' into the {days} days from {first_day} "
                 "with one session of the plan per day and within the daily capacity",
                 hint="raise --cap, allow more --days, or skip some with `practiceplan skip`",
             )

@@ -33,6 +33,13 @@ from practiceplan.domain.plans import PlanInput, apply_input, parse_weekdays
 from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
+def key_text(fingerprint: str, name: str | None = None) -> str:
+    """The one way a signing key appears in messages: ``key f11e9416898a75a2`` (its fingerprint: the first 16
+    hex digits of the SHA-256 of the public key), after its trusted owner's name when there is one:
+    ``Ms Lee (key f11e9416898a75a2)``. JSON carries the same fingerprint as ``fingerprint``."""
+    return f"{name} (key {fingerprint})" if name else f"key {fingerprint}"
+
+
 PARAM_TYPES = ("text", "choice", "instrument", "pieces", "date", "time", "weekdays", "minutes", "integer")
 #: Targets substituted through ``{{name}}`` placeholders inside text.
 TEXT_TARGETS = ("title", "description", "segments.label", "segments.instructions", "reflectionPrompts")

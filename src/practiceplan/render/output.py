@@ -1,12 +1,14 @@
 """Output modes: JSON documents and human text on stdout, messages on stderr.
 
-No ANSI when stdout is not a TTY, when ``NO_COLOR`` is set, or with ``--json`` (which never touches Rich).
+No ANSI when stdout is not a TTY (unless ``FORCE_COLOR`` is set), when ``NO_COLOR`` is set, or with ``--json``
+(which never touches Rich).
 Text that came from someone else (titles, notes, template content) is passed through :func:`safe` and
 rendered as ``rich.text.Text``, never interpolated into markup.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -32,14 +34,21 @@ def safe(text: object, *, single_line: bool = True) -> str:
     return value
 
 
-def color_enabled(stream: Any = None) -> bool:
-    stream = stream or sys.stdout
-    if os.environ.get("NO_COLOR"):
-        return False
+def is_terminal(stream: Any = None) -> bool:
     try:
-        return bool(stream.isatty())
+        return bool((stream or sys.stdout).isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def color_enabled(stream: Any = None) -> bool:
+    """Colour (and the Rich views) on a terminal; never with ``NO_COLOR``; always with ``FORCE_COLOR`` (any
+    non-empty value, as https://force-color.org says), unless ``NO_COLOR`` is set too: NO_COLOR wins."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return is_terminal(stream)
 
 
 def console(stderr: bool = False, record: bool = False) -> Any:
@@ -90,6 +99,59 @@ class Output:
         sys.stdout.flush()
 
 
+DEFAULT_PAGER = "less -FRX"
+
+
+class _TerminalBuffer(io.StringIO):
+    """Collects what a view prints while it is being paged; it says it is a terminal so the view renders as it
+    would on the screen (colour, widths)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@contextmanager
+def paged(enabled: bool = True) -> Iterator[None]:
+    """Page what the block writes to stdout through ``$PAGER`` (default ``less -FRX``) when stdout is a
+    terminal, paging is ``enabled`` (``--no-pager`` turns it off) and the text is taller than the terminal.
+    Never when stdout is not a terminal; ``PAGER=`` or ``PAGER=cat`` turn it off too."""
+    if not enabled or not is_terminal(sys.stdout):
+        yield
+        return
+    real, buffer = sys.stdout, _TerminalBuffer()
+    sys.stdout = buffer
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        show_paged(buffer.getvalue(), real)
+
+
+def show_paged(text: str, stream: Any) -> None:
+    """Write ``text`` to ``stream`` (a terminal) through the pager when it does not fit on one screen."""
+    import shlex
+    import shutil
+    import signal
+    import subprocess
+
+    command = os.environ.get("PAGER", DEFAULT_PAGER).strip()
+    if text.count("\n") < shutil.get_terminal_size().lines or command in ("", "cat"):
+        stream.write(text)
+        stream.flush()
+        return
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")  # as git does: quit if one screen, keep colours, leave the text on screen
+    interrupt = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the pager while it runs (as in git)
+        subprocess.run(shlex.split(command), input=text.encode("utf-8", "replace"), env=env, check=False)
+    except (OSError, ValueError):
+        stream.write(text)
+        stream.flush()
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+
+
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
@@ -103,7 +165,7 @@ def message(text: str) -> None:
 @contextmanager
 def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A transient progress bar on stderr when it is a terminal; yields an update(done, total) callback."""
-    if not color_enabled(sys.stderr):
+    if not (is_terminal(sys.stderr) and color_enabled(sys.stderr)):
         yield None
         return
     from rich.progress import Progress

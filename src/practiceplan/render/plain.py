@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.models import parse_instant
+from practiceplan.domain.models import parse_instant, plural
 from practiceplan.render.output import safe
 
 
@@ -23,12 +23,17 @@ def local(value: object, zone: ZoneInfo, fmt: str = "%a %d %b %Y %H:%M") -> str:
     return instant.astimezone(zone).strftime(fmt) if instant else "-"
 
 
+RAIL_GLYPHS = {"done": "█", "missed": "✗", "due": "▒", "left": "░"}
+
+
 def rail_parts(completed: int, due: int, remaining: int, missed: int, width: int = 12) -> list[tuple[str, str]]:
-    """(characters, style) pieces of a progress rail: done █, missed █, due ▒, left ░ (· when empty)."""
+    """(characters, style) pieces of a progress rail: done █, missed ✗, due ▒, left ░ (· when empty). Each state
+    has its own glyph, so the rail reads the same without colour (NO_COLOR, pipes)."""
     total = completed + due + remaining + missed
     if total == 0:
         return [("·" * width, "dim")]
-    parts = [(completed, "█", "green"), (missed, "█", "red"), (due, "▒", "yellow"), (remaining, "░", "cyan")]
+    parts = [(completed, RAIL_GLYPHS["done"], "green"), (missed, RAIL_GLYPHS["missed"], "red"),
+             (due, RAIL_GLYPHS["due"], "yellow"), (remaining, RAIL_GLYPHS["left"], "cyan")]
     pieces = []
     used = 0
     for index, (count, char, style) in enumerate(parts):
@@ -54,7 +59,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     week = summary["thisWeek"]
     adherence = f"{week['percent']}%" if week["percent"] is not None else "—"
     return (f"This week: {adherence} adherence ({week['completed']} done, {week['missed']} missed) · "
-            f"practice streak {summary['practiceStreak']} day(s)")
+            f"practice streak {plural(summary['practiceStreak'], 'day')}")
 
 
 def _width(text: str) -> int:
@@ -153,7 +158,7 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, dict[str, Any], list[st
 
 def streak_line(stats: dict[str, Any]) -> str:
     streak, missed = stats["practiceStreak"], stats["missed"]
-    return (f"Practice-day streak: {streak['current']} day(s) (best {streak['longest']}) · missed sessions: "
+    return (f"Practice-day streak: {plural(streak['current'], 'day')} (best {streak['longest']}) · missed sessions: "
             f"{missed['last7Days']} in 7 days, {missed['last30Days']} in 30 days, {missed['total']} in total")
 
 
@@ -161,7 +166,7 @@ def trend_parts(stats: dict[str, Any]) -> tuple[str, str, str]:
     trend = stats["trend"]
     known = [t for t in trend if t["percent"] is not None]
     summary = f"  {known[0]['percent']}% → {known[-1]['percent']}%" if known else "  no finished sessions yet"
-    return (f"Adherence, last {len(trend)} weeks: ", sparkline([t["adherence"] for t in trend]),
+    return (f"Adherence, last {plural(len(trend), 'week')}: ", sparkline([t["adherence"] for t in trend]),
             summary + "  (· = nothing due that week)")
 
 
@@ -185,14 +190,14 @@ def heatmap_parts(cells: list[dict[str, Any]]) -> tuple[str, list[tuple[str, lis
         rows.append((date.fromisoformat(weeks[0][day]["date"]).strftime("%a"), levels))
     steps = [0] + [round(top * k / 4) for k in range(1, 5)]
     legend = "  ".join(f"{SHADES[i] * 2 if i else '··'} {'0' if i == 0 else f'≤{steps[i]}'}" for i in range(5))
-    return (f"Practice minutes per day, last {len(weeks)} weeks", rows,
+    return (f"Practice minutes per day, last {plural(len(weeks), 'week')}", rows,
             f"    legend (minutes): {legend}   columns: weeks from {weekday(weeks[0][0]['date'])}")
 
 
 def forecast_heading(forecast: dict[str, Any]) -> tuple[str, str, str]:
     days = forecast["days"]
-    return (f"Forecast, next {len(days)} days — planned ", sparkline([d["minutes"] for d in days]),
-            f"  ({forecast['totalCount']} sessions, {forecast['totalMinutes']} min)")
+    return (f"Forecast, next {plural(len(days), 'day')} — planned ", sparkline([d["minutes"] for d in days]),
+            f"  ({plural(forecast['totalCount'], 'session')}, {forecast['totalMinutes']} min)")
 
 
 def forecast_cells(day: dict[str, Any]) -> tuple[list[str], str]:
@@ -211,8 +216,8 @@ def peak_line(forecast: dict[str, Any]) -> str | None:
     peak = forecast.get("peakDay")
     if not peak:
         return None
-    return (f"Busiest day: {weekday(peak['date'])} with {peak['minutes']} min in {peak['count']} session(s)"
-            f"; {forecast['overloadDays']} day(s) over capacity.")
+    return (f"Busiest day: {weekday(peak['date'])} with {peak['minutes']} min in {plural(peak['count'], 'session')}"
+            f"; {plural(forecast['overloadDays'], 'day')} over capacity.")
 
 
 def forecast_lines(forecast: dict[str, Any]) -> list[str]:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
-from practiceplan.domain.models import parse_instant
+from practiceplan.domain.models import parse_instant, plural
 from practiceplan.render.output import console, message, safe
 from practiceplan.render.plain import local
 from practiceplan.render.tables import STATE_STYLE, bare_table
@@ -61,51 +61,72 @@ def print_moves(outcome: dict[str, Any], plans: dict[str, dict[str, Any]], short
     out.print(table)
     for warning in outcome.get("warnings") or []:
         message(f"warning: {warning}")
-    count = len(moves)
-    noun = "session" if count == 1 else "sessions"
+    sessions = plural(len(moves), "session")
     if outcome["dryRun"]:
-        message(f"Dry run: {count} {noun} would change; nothing was written.")
+        message(f"Dry run: {sessions} would change; nothing was written.")
     else:
-        message(f"{outcome['action'].capitalize()}: {count} {noun} changed.")
+        message(f"{outcome['action'].capitalize()}: {sessions} changed.")
+
+
+GRID_MIN_WIDTH = 7 * 16  # narrower terminals get one line per day instead of seven columns
+
+
+def _cell_items(cell: dict[str, Any], inline: bool) -> list[Text]:
+    """One Text per session of a day (state mark, local time, title; where a moved one came from or went to)."""
+    items = []
+    for item in cell["sessions"]:
+        state = item["state"]
+        text = Text(f"{STATE_MARK.get(state, '?')} {item['localTime']} ", style=STATE_STYLE.get(state, ""))
+        text.append(safe(item["title"]))
+        if item["moved"] and item["originalLocal"]:
+            text.append(f" (from {item['originalDay']})" if inline else f"\n  from {item['originalDay']}", style="dim")
+        items.append(text)
+    for away in cell["movedAway"]:
+        text = Text(f"{MOVED_AWAY} {away['originalLocalTime']} ", style="dim")
+        text.append(safe(away["title"]), style="dim")
+        text.append(f" (to {away['toDay']})" if inline else f"\n  to {away['toDay']}", style="dim")
+        items.append(text)
+    return items
+
+
+def _week_grid(week: dict[str, Any], today: str) -> Any:
+    """Seven day columns; words wrap whole (a word too long for its column ends in "…", never splits)."""
+    table = bare_table(expand=True)
+    for cell in week["days"]:
+        label = date.fromisoformat(cell["date"]).strftime("%a %d")
+        table.add_column(f"[{label}]" if cell["date"] == today else label, overflow="ellipsis", ratio=1,
+                         header_style="bold reverse" if cell["date"] == today else "bold")
+    table.add_row(*(Text("\n").join(items) if (items := _cell_items(cell, False)) else Text("·", style="dim")
+                    for cell in week["days"]))
+    return table
+
+
+def _week_agenda(week: dict[str, Any], today: str) -> Any:
+    """One row per day, one line per session: fits 80 columns."""
+    table = bare_table(show_header=False)
+    table.add_column(no_wrap=True, min_width=len("[Mon 01]"))
+    table.add_column(overflow="ellipsis")
+    for cell in week["days"]:
+        label = date.fromisoformat(cell["date"]).strftime("%a %d")
+        items = _cell_items(cell, True)
+        table.add_row(Text(f"[{label}]" if cell["date"] == today else label,
+                           style="bold reverse" if cell["date"] == today else "bold"),
+                      Text("\n").join(items) if items else Text("·", style="dim"))
+    return table
 
 
 def print_calendar(data: dict[str, Any]) -> None:
-    """Weeks as rows of seven day columns; one line per session: state mark, local time, plan title."""
+    """Weeks as rows of seven day columns (one day per line on a terminal narrower than GRID_MIN_WIDTH); one
+    line per session: state mark, local time, plan title."""
     out = console()
     out.print(Text(f"Calendar {data['from']} to {data['to']} ({data['timezone']})", style="bold"))
-    today = data["today"]
+    layout = _week_grid if out.width >= GRID_MIN_WIDTH else _week_agenda
     for week in data["weeks"]:
-        first = date.fromisoformat(week["weekStart"])
-        out.print(Text(f"\nWeek of {first:%d %b %Y}", style="bold"))
-        table = bare_table(expand=True)
-        for cell in week["days"]:
-            day = date.fromisoformat(cell["date"])
-            label = day.strftime("%a %d")
-            table.add_column(f"[{label}]" if cell["date"] == today else label, overflow="fold", ratio=1,
-                             header_style="bold reverse" if cell["date"] == today else "bold")
-        row = []
-        for cell in week["days"]:
-            text = Text()
-            for item in cell["sessions"]:
-                if text:
-                    text.append("\n")
-                state = item["state"]
-                text.append(f"{STATE_MARK.get(state, '?')} {item['localTime']} ", style=STATE_STYLE.get(state, ""))
-                text.append(safe(item["title"]))
-                if item["moved"] and item["originalLocal"]:
-                    text.append(f"\n  from {item['originalDay']}", style="dim")
-            for away in cell["movedAway"]:
-                if text:
-                    text.append("\n")
-                text.append(f"{MOVED_AWAY} {away['originalLocalTime']} ", style="dim")
-                text.append(safe(away["title"]), style="dim")
-                text.append(f"\n  to {away['toDay']}", style="dim")
-            row.append(text if text else Text("·", style="dim"))
-        table.add_row(*row)
-        out.print(table)
+        out.print(Text(f"\nWeek of {date.fromisoformat(week['weekStart']):%d %b %Y}", style="bold"))
+        out.print(layout(week, data["today"]))
     counts = data["counts"]
     legend = "  ".join(f"{STATE_MARK[k]} {k} ({v})" for k, v in counts.items() if v or k != "before-plan")
-    out.print(Text(f"\n{legend}  {MOVED_AWAY} moved away (original slot)  [..] today", style="dim"))
+    out.print(Text(f"\n{legend}  {MOVED_AWAY} moved away (original slot)  [..] today", style="dim"), soft_wrap=False)
 
 
 def print_suggestions(items: list[dict[str, Any]]) -> None:

@@ -15,11 +15,12 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from practiceplan.domain.models import parse_instant
+from practiceplan.domain.models import parse_instant, plural
+from practiceplan.domain.templates import key_text
 from practiceplan.render.logbook import piece_text
 from practiceplan.render.output import console, safe
 from practiceplan.render.plain import local
-from practiceplan.render.plans import schedule_summary, segment_line
+from practiceplan.render.plans import describe_schedule, rule_words, segment_line
 from practiceplan.render.tables import new_table
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -151,7 +152,7 @@ def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short
         ("versions stored", ", ".join(str(v["version"]) for v in info["versions"]) or "none"),
         ("visibility", template.get("visibility") or "private"),
         ("type", template.get("type") or "custom"),
-        ("schedule", schedule_summary(template)),
+        ("schedule", describe_schedule(template)),
         ("minutes", _minutes(template)),
         ("instrument", meta.get("instrument") or "-"),
         ("level", meta.get("level") or "-"),
@@ -180,12 +181,9 @@ def print_template(info: dict[str, Any], parameters: list[dict[str, Any]], short
 def print_lint(report: dict[str, Any]) -> None:
     out = console()
     out.print(_t(f"OK: {report['title']} (template {report['templateId']}, version {report['templateVersion']}, "
-                 f"{report['segments']} segments, {report['parameters']} parameters)"))
-    signature = report["signature"]
-    if signature["present"]:
-        state = "valid" if signature["valid"] else "INVALID"
-        trust = f", trusted as {signature['trustedAs']}" if signature.get("trustedAs") else ""
-        out.print(_t(f"signature: {state}, key {signature['fingerprint']}{trust}"))
+                 f"{plural(report['segments'], 'segment')}, {plural(report['parameters'], 'parameter')})"))
+    if report["signature"]["present"]:
+        out.print(_t(f"signature: {signature_text(report['signature'])}"))
     for warning in report["warnings"]:
         out.print(_t(f"warning: {warning}", "yellow"))
 
@@ -225,7 +223,7 @@ def print_preview(result: dict[str, Any], zone: ZoneInfo, week_start: int) -> No
             day += timedelta(days=1)
         table.add_row(*cells)
     out.print(table)
-    out.print(_t(f"{len(sessions)} sessions, {total} minutes in {result['weeks']} weeks ({result['timezone']}); "
+    out.print(_t(f"{plural(len(sessions), 'session')}, {plural(total, 'minute')} in {plural(result['weeks'], 'week')} ({result['timezone']}); "
                  f"first day {result['firstDay']}"))
     if result["parameters"]:
         out.print(_t("with " + ", ".join(f"{k}={value_text(v)}" for k, v in result["parameters"].items())))
@@ -236,7 +234,56 @@ def print_preview(result: dict[str, Any], zone: ZoneInfo, week_start: int) -> No
     elif not signature["valid"]:
         out.print(Text("the signature does NOT match the content", style="bold red"))
     else:
-        out.print(_t(f"signed by key {signature['fingerprint']}"))
+        out.print(_t(signature_text(signature), "" if signature.get("trustedAs") else "yellow"))
+
+
+def signature_text(signature: dict[str, Any]) -> str:
+    """A valid signature names the tutor you trust it as: "signed by Ms Lee (key f11e...)"; otherwise what is
+    wrong with it ("INVALID", or a key you do not trust)."""
+    key = key_text(signature["fingerprint"], signature.get("trustedAs"))
+    if not signature["valid"]:
+        return f"INVALID ({key}): the file was changed after it was signed"
+    if signature.get("trustedAs"):
+        return f"signed by {key}"
+    return f"signed by {key}, which you do not trust yet (`practiceplan template trust add`)"
+
+
+def print_keygen(fingerprint: str, public_text: str, private_path: Any, public_path: Any) -> None:
+    out = console()
+    out.print(_t(f"Created {key_text(fingerprint)} (Ed25519)", "bold"))
+    out.print(_t(f"private key: {private_path} (keep it secret; `template sign` and `export --sign` use it)"))
+    out.print(_t(f"public key:  {public_path}"))
+    out.print(_t("Learners trust it with:"))
+    out.print(_t(f"  practiceplan template trust add {public_text} --name YOUR-NAME"))
+
+
+FIELD_LABELS = {
+    "title": "title", "description": "description", "type": "type", "tags": "tags", "focusAreas": "focus areas",
+    "techniques": "techniques", "pieceRefs": "pieces", "instrument": "instrument", "level": "level",
+    "segments": "segments", "reflectionPrompts": "reflection prompts", "targets": "targets",
+    "schedule.kind": "kind of schedule", "schedule.rule": "repeats", "schedule.timeOfDay": "time of day",
+    "schedule.durationMinutes": "minutes per session", "schedule.flex": "flexibility", "schedule.endDate": "end date",
+}
+SEGMENT_KEYS = {"label": "name", "durationMinutes": "minutes", "instructions": "instructions", "pieceRefs": "pieces",
+                "techniques": "techniques"}
+
+
+def field_label(path: str) -> str:
+    """A merge path as a person reads it: "schedule.timeOfDay" is "time of day", "segments[1].durationMinutes"
+    "segment 2 minutes", "targets.tempo" "target tempo"."""
+    if path.startswith("segments[") and "]." in path:
+        index, key = path[len("segments["):].split("].", 1)
+        return f"segment {int(index) + 1} {SEGMENT_KEYS.get(key, key)}"
+    if path.startswith("targets."):
+        return f"target {path[len('targets.'):]}"
+    return FIELD_LABELS.get(path, path)
+
+
+def field_value(path: str, value: Any) -> str:
+    """A merge value as text; a rule in words when it can be said."""
+    if path == "schedule.rule" and isinstance(value, str):
+        return rule_words(value)
+    return value_text(value)
 
 
 def print_upgrade(changes: list[dict[str, Any]], header: str) -> None:
@@ -252,7 +299,8 @@ def print_upgrade(changes: list[dict[str, Any]], header: str) -> None:
         if change["outcome"] == "clash" and change["choice"]:
             outcome += f" → {'yours' if change['choice'] == 'mine' else 'template'}"
         table.add_row(
-            _t(change["path"]), _t(value_text(change["mine"])), _t(value_text(change["theirs"])),
+            _t(field_label(change["path"])), _t(field_value(change["path"], change["mine"])),
+            _t(field_value(change["path"], change["theirs"])),
             Text(outcome, style="bold red" if change["outcome"] == "clash" and not change["choice"] else ""),
         )
     out.print(table)
@@ -263,7 +311,7 @@ def print_trusted(keys: list[dict[str, str]]) -> None:
     if not keys:
         out.print("No trusted tutor keys. Add one: practiceplan template trust add ed25519:<key> --name NAME")
         return
-    table = new_table("Name", "Fingerprint", "Added", "Public key")
+    table = new_table("Name", "Key", "Added", "Public key")
     for key in keys:
         table.add_row(_t(key["name"]), _t(key["fingerprint"]), _t(key["addedAt"]), _t("ed25519:" + key["publicKey"]))
     out.print(table)

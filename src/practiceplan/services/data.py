@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from practiceplan import __version__, clock, faults
 from practiceplan.domain import data as portable
-from practiceplan.domain.models import iso_z
+from practiceplan.domain.models import iso_z, plural
 from practiceplan.errors import (
     BusyError,
     InvalidInputError,
@@ -251,7 +251,7 @@ class Data:
         gens = store_backup.generations(store_backup.backups_dir(path), path.stem)
         if gens:
             newest = gens[-1]
-            report.add("backups", "ok", f"{len(gens)} backup generation(s); newest {newest.path.name} "
+            report.add("backups", "ok", f"{plural(len(gens), 'backup generation')}; newest {newest.path.name} "
                                         f"({(newest.manifest or {}).get('created', '?')})")
         elif path.exists():
             report.add("backups", "info", "no backups yet", fix="practiceplan backup")
@@ -315,13 +315,13 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
     restore_hint = (f"practiceplan restore {newest[0]['path']}" if newest
                     else "restore a backup with `practiceplan restore FILE`")
     if integrity:
-        report.add("integrity", "error", f"integrity_check found {len(integrity)} problem(s): {integrity[0]}",
+        report.add("integrity", "error", f"integrity_check found {plural(len(integrity), 'problem')}: {integrity[0]}",
                    fix=restore_hint, details=integrity)
     else:
         report.add("integrity", "ok", "integrity_check: ok")
     fk = mt.foreign_key_errors(conn)
     if fk:
-        report.add("foreignKeys", "error", f"foreign_key_check found {len(fk)} broken reference(s)",
+        report.add("foreignKeys", "error", f"foreign_key_check found {plural(len(fk), 'broken reference')}",
                    fix=restore_hint, details=[list(r) for r in fk[:20]])
     else:
         report.add("foreignKeys", "ok", "foreign_key_check: ok")
@@ -342,7 +342,7 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
     _doctor_rollup(session, conn, report, fix=fix)
     _doctor_horizon(session, conn, report, fix=fix)
     _doctor_wal(path, conn, report, fix=fix)
-    report.add("outbox", "info", f"{mt.pending_outbox(conn)} local change(s) not yet synced")
+    report.add("outbox", "info", f"{plural(mt.pending_outbox(conn), 'local change')} not yet synced")
     return version
 
 
@@ -378,18 +378,18 @@ def _doctor_horizon(session: Session, conn: Any, report: _Report, *, fix: bool) 
     behind = mt.plans_behind(conn, iso_z(target - timedelta(days=1)))
     if behind:
         check = report.add("horizon", "warning",
-                           f"{len(behind)} active plan(s) have sessions materialised short of the "
+                           f"{plural(len(behind), 'active plan')} {'has' if len(behind) == 1 else 'have'} sessions materialised short of the "
                            f"{settings.config['horizon_days']}-day horizon",
                            fix="practiceplan doctor --fix (or run `practiceplan today`)")
         if fix:
             written = session.plans.extend_horizon()
-            report.fixed(check, f"{written} session(s) written")
+            report.fixed(check, f"{plural(written, 'session')} written")
     else:
         report.add("horizon", "ok", f"sessions are materialised {settings.config['horizon_days']} days ahead")
     beyond = mt.occurrences_beyond(conn, iso_z(target + timedelta(days=1)))
     if beyond:
         report.add("beyondHorizon", "info",
-                   f"{beyond} scheduled session(s) lie beyond the horizon (horizon_days was larger before, "
+                   f"{plural(beyond, 'scheduled session')} {'lies' if beyond == 1 else 'lie'} beyond the horizon (horizon_days was larger before, "
                    "or they were imported); they are kept")
 
 

@@ -1,4 +1,5 @@
-"""`practiceplan demo`: a realistic database in a temporary folder (the CLI then shows its `today` screen)."""
+"""`practiceplan demo`: a realistic database in one fixed demo folder, replaced on each run (the CLI then shows its
+`today` screen and how to use the demo data)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,14 @@ from pathlib import Path
 
 from practiceplan.domain.models import iso_z, parse_instant
 from practiceplan.domain.plans import PlanInput
+from practiceplan.errors import InvalidInputError
 from practiceplan.services.session import Session
 from practiceplan.settings import Settings
 
 
 def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Session:
     """Two plans started three weeks ago, ~80 % of past sessions checked in, some free practice."""
-    import os
-
-    env = dict(os.environ if now_env is None else now_env)
-    env["PRACTICEPLAN_HOME"] = str(home)
-    env.pop("PRACTICEPLAN_DB", None)
-    planner = Session(Settings(env=env))
+    planner = demo_session(home, now_env)
     now = planner.now
     zone = planner.zone
     start = (now.astimezone(zone) - timedelta(days=21)).date()
@@ -64,7 +61,42 @@ def build_demo(home: Path, now_env: dict[str, str] | None = None) -> Session:
     return planner
 
 
-def create_demo(home: Path | None) -> tuple[Path, Session]:
-    """The demo in ``home``, or in a new temporary folder: (folder, its session)."""
-    folder = Path(home) if home else Path(tempfile.mkdtemp(prefix="practiceplan-demo-"))
-    return folder, build_demo(folder)
+MARKER = ".practiceplan-demo"
+
+
+def demo_folder(settings: Settings) -> Path:
+    """Where `practiceplan demo` keeps its data: one fixed folder next to your own data, replaced on each run."""
+    return settings.data_dir / "demo"
+
+
+def create_demo(home: Path | None, settings: Settings | None = None) -> tuple[Path, Session]:
+    """A fresh demo in ``home`` (default: :func:`demo_folder`): (folder, its session). A previous demo there is
+    replaced; a folder that holds anything else is refused, never emptied."""
+    import shutil
+
+    folder = Path(home) if home else demo_folder(settings or Settings())
+    if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
+        raise InvalidInputError(f"{folder} is not empty and holds no earlier demo; not touching it",
+                                hint="choose an empty or new folder with --home DIR")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=".demo-", dir=folder.parent))
+    try:
+        (fresh / MARKER).write_text("made by `practiceplan demo`; replaced by the next run\n", encoding="utf-8")
+        build_demo(fresh).close()
+        if folder.exists():
+            shutil.rmtree(folder)
+        fresh.rename(folder)
+    finally:
+        if fresh.exists():
+            shutil.rmtree(fresh, ignore_errors=True)
+    return folder, demo_session(folder)
+
+
+def demo_session(folder: Path, env_source: dict[str, str] | None = None) -> Session:
+    """A session on the demo data in ``folder`` (clock and zone from ``env_source``, default: this process)."""
+    import os
+
+    env = dict(os.environ if env_source is None else env_source)
+    env["PRACTICEPLAN_HOME"] = str(folder)
+    env.pop("PRACTICEPLAN_DB", None)
+    return Session(Settings(env=env))

@@ -83,12 +83,21 @@ class Logbook:
 
     def listing(self, first: date | None, last: date | None, limit: int | None) -> list[dict[str, Any]]:
         """Entries on the user's local days ``first``..``last`` (either end open), newest first."""
+        return self.between(*self.span(first, last), limit)
+
+    def count(self, first: date | None, last: date | None) -> int:
+        """How many entries lie on the user's local days ``first``..``last`` (either end open)."""
+        start, end = self.span(first, last)
+        return self.s.store.count_entries(from_ms=epoch_ms(start) if start else None,
+                                          before_ms=epoch_ms(end) if end else None)
+
+    def span(self, first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+        """The instants the user's local days ``first``..``last`` begin and end (None for an open end)."""
         from practiceplan.domain.occurrences import local_day_start
 
         zone = self.s.zone
-        start = local_day_start(first, zone) if first else None
-        end = local_day_start(last + timedelta(days=1), zone) if last else None
-        return self.between(start, end, limit)
+        return (local_day_start(first, zone) if first else None,
+                local_day_start(last + timedelta(days=1), zone) if last else None)
 
     def between(self, start: datetime | None, end: datetime | None, limit: int | None) -> list[dict[str, Any]]:
         """Entries from ``start`` (inclusive) to ``end`` (exclusive), newest first."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from practiceplan.domain.models import is_touched, iso_z, parse_instant, plan_is
 from practiceplan.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from practiceplan.domain.occurrences import SessionChanges
     from practiceplan.domain.plans import PlanInput
     from practiceplan.services.session import Session
 
@@ -59,8 +61,9 @@ class Plans:
         plan = apply_input(None, inp, now=self.s.now, default_zone=self.s.zone.key)
         return plan, self.save_new(plan)
 
-    def edit(self, ref: str, inp: PlanInput) -> tuple[dict[str, Any], int]:
-        """Edit a plan; untouched occurrences from now on are regenerated, decisions are kept."""
+    def edit(self, ref: str, inp: PlanInput, *, dry_run: bool = False) -> tuple[dict[str, Any], SessionChanges]:
+        """Edit a plan; untouched occurrences from now on are regenerated, decisions are kept. ``dry_run``
+        computes the same result and writes nothing."""
         from practiceplan.domain.plans import apply_input
 
         s = self.s
@@ -70,7 +73,7 @@ class Plans:
         def edited(current: dict[str, Any]) -> dict[str, Any]:
             return apply_input(current, inp, now=s.now, default_zone=s.zone.key)
 
-        return self.save_edit(plan, edited)
+        return self.save_edit(plan, edited, dry_run=dry_run)
 
     def save_new(self, plan: dict[str, Any], also: Callable[[int], None] | None = None) -> int:
         """Save a new plan with its sessions up to the horizon in one transaction; ``also(count)`` runs inside it
@@ -89,14 +92,16 @@ class Plans:
         return len(occurrences)
 
     def save_edit(self, plan: dict[str, Any], edit: Callable[[dict[str, Any]], dict[str, Any]],
-                  also: Callable[[int], None] | None = None) -> tuple[dict[str, Any], int]:
+                  also: Callable[[int], None] | None = None, *, dry_run: bool = False,
+                  ) -> tuple[dict[str, Any], SessionChanges]:
         """Replace ``plan`` by ``edit(current)`` and regenerate its untouched sessions from now on, in one
-        transaction; ``also(count)`` runs inside it. Returns (edited plan, sessions changed)."""
-        from practiceplan.domain.occurrences import reconcile
+        transaction; ``also(count)`` runs inside it. Returns (edited plan, what happened to its sessions);
+        ``dry_run`` writes nothing."""
+        from practiceplan.domain.occurrences import reconcile, session_changes
 
         s = self.s
         target = s.horizon_target()
-        with s.store.write():
+        with s.store.write() if not dry_run else nullcontext():
             current = s.store.get("practice_plan", plan["id"])
             if current is None:
                 raise InvalidInputError(f"plan '{plan.get('title')}' was deleted meanwhile; nothing changed",
@@ -106,16 +111,18 @@ class Plans:
             changes = []
             if plan_is_live(edited):
                 changes = reconcile(edited, existing, s.zone.key, s.now, target, s.now)
+            if dry_run:
+                return edited, session_changes(existing, changes)
             s.store.save("practice_plan", edited, iso_z(s.now))
             s.store.save_many("plan_occurrence", changes, iso_z(s.now))
             s.store.set_horizon(plan["id"], iso_z(target) if plan_is_live(edited) else None)
             if also is not None:
                 also(len(changes))
-        return edited, len(changes)
+        return edited, session_changes(existing, changes)
 
-    def set_status(self, ref: str, status: str) -> tuple[dict[str, Any], int]:
+    def set_status(self, ref: str, status: str) -> tuple[dict[str, Any], SessionChanges]:
         """Archive (drop untouched future sessions) or re-activate (regenerate them) a plan."""
-        from practiceplan.domain.occurrences import reconcile
+        from practiceplan.domain.occurrences import reconcile, session_changes
 
         s = self.s
         plan = s.store.resolve("practice_plan", ref)
@@ -138,21 +145,48 @@ class Plans:
             s.store.save("practice_plan", updated, stamp)
             s.store.save_many("plan_occurrence", changes, stamp)
             s.store.set_horizon(plan["id"], iso_z(target) if status == "active" else None)
-        return updated, len(changes)
+        return updated, session_changes(existing, changes)
 
-    def delete(self, ref: str) -> tuple[dict[str, Any], int]:
-        """Soft-delete a plan and all of its occurrences (tombstones sync as deletions)."""
+    def delete(self, ref: str, *, dry_run: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Soft-delete a plan and all of its occurrences (tombstones sync as deletions); `restore` undoes it.
+        Returns (the deleted plan, the sessions deleted with it); ``dry_run`` writes nothing."""
         s = self.s
         plan = s.store.resolve("practice_plan", ref)
         stamp = iso_z(s.now)
-        with s.store.write():
-            occurrences = s.store.occurrences(plan_id=plan["id"])
-            gone = [{**o, "deletedAt": stamp, "updatedAt": stamp} for o in occurrences]
-            deleted = {**plan, "deletedAt": stamp, "updatedAt": stamp}
+        deleted = {**plan, "deletedAt": stamp, "updatedAt": stamp}
+        with s.store.write() if not dry_run else nullcontext():
+            gone = [{**o, "deletedAt": stamp, "updatedAt": stamp} for o in s.store.occurrences(plan_id=plan["id"])]
+            if dry_run:
+                return deleted, gone
             s.store.save("practice_plan", deleted, stamp)
             s.store.save_many("plan_occurrence", gone, stamp)
             s.store.set_horizon(plan["id"], None)
-        return deleted, len(gone)
+        return deleted, gone
+
+    def restore(self, ref: str) -> tuple[dict[str, Any], SessionChanges]:
+        """Undelete a deleted plan: the sessions deleted with it come back, and (when it is active) its
+        untouched sessions from now on are regenerated, as after an edit."""
+        from practiceplan.domain.occurrences import reconcile, session_changes
+
+        s = self.s
+        plan = s.store.resolve("practice_plan", ref, deleted=True)
+        stamp = iso_z(s.now)
+        restored = {k: v for k, v in plan.items() if k != "deletedAt"}
+        restored["updatedAt"] = stamp
+        target = s.horizon_target()
+        with s.store.write():
+            existing = s.store.occurrences(plan_id=plan["id"], include_deleted=True)
+            revived = [{**{k: v for k, v in o.items() if k != "deletedAt"}, "updatedAt": stamp}
+                       for o in existing if o.get("deletedAt") == plan["deletedAt"]]
+            changes = revived
+            if plan_is_live(restored):
+                after = {o["id"]: o for o in [*existing, *revived]}
+                regenerated = reconcile(restored, list(after.values()), s.zone.key, s.now, target, s.now)
+                changes = list({o["id"]: o for o in [*revived, *regenerated]}.values())
+            s.store.save("practice_plan", restored, stamp)
+            s.store.save_many("plan_occurrence", changes, stamp)
+            s.store.set_horizon(plan["id"], iso_z(target) if plan_is_live(restored) else None)
+        return restored, session_changes(existing, changes)
 
     # ------------------------------------------------------------------ reads
 
@@ -165,9 +199,12 @@ class Plans:
     def by_id(self, include_deleted: bool = False) -> dict[str, dict[str, Any]]:
         return {p["id"]: p for p in self.s.store.plans(include_deleted=include_deleted)}
 
-    def listing(self, include_archived: bool = False) -> list[dict[str, Any]]:
-        """Plans sorted by title (active ones, or all with ``include_archived``)."""
-        plans = [x for x in self.s.store.plans() if include_archived or x.get("status", "active") == "active"]
+    def listing(self, include_archived: bool = False, deleted: bool = False) -> list[dict[str, Any]]:
+        """Plans sorted by title (active ones, or all with ``include_archived``; ``deleted``: the deleted ones)."""
+        if deleted:
+            plans = [x for x in self.s.store.plans(include_deleted=True) if x.get("deletedAt")]
+        else:
+            plans = [x for x in self.s.store.plans() if include_archived or x.get("status", "active") == "active"]
         plans.sort(key=lambda x: ((x.get("title") or "").lower(), x["id"]))
         return plans
 

@@ -22,6 +22,7 @@ from practiceplan.domain import schedule as sch
 from practiceplan.domain import suggestions as sug
 from practiceplan.domain.models import (
     counts_from_by_plan,
+    plural,
     is_completed,
     iso_z,
     occurrence_start,
@@ -512,7 +513,7 @@ class Schedule:
                        "title": "practiceplan", "reminders": summary["reminders"]}
             error = notify(notify_cmd, payload, channel=channel)
             if error:
-                warnings.append(f"summary of {summary['count']} reminders not sent: {error}")
+                warnings.append(f"summary of {plural(summary['count'], 'reminder')} not sent: {error}")
                 failed += [r["occurrenceId"] for r in summary["reminders"]]
         self.forget(channel, failed)
         result["failed"] = failed

@@ -32,6 +32,7 @@ from practiceplan.formats.templates import format as tf
 from practiceplan.store import templates as st
 
 if TYPE_CHECKING:
+    from practiceplan.domain.occurrences import SessionChanges
     from practiceplan.services.session import Session
 
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -75,6 +76,7 @@ class UpgradeResult:
     merge: Merge
     applied: bool = False
     occurrences_changed: int = 0
+    sessions: dict[str, int] = field(default_factory=lambda: {"added": 0, "moved": 0, "removed": 0, "updated": 0})
     has_base: bool = True
 
 
@@ -329,7 +331,8 @@ class Templates:
             self._event("template.publish", templateId=entity["id"], templateVersion=number)
         return candidate, number
 
-    def export(self, ref: str, number: int | None = None) -> tuple[bytes, dict[str, Any], bool]:
+    def export(self, ref: str, number: int | None = None, *, sign: bool = False, key: str | None = None,
+               ) -> tuple[bytes, dict[str, Any], bool]:
         """The file of a published (or imported) version: ``(bytes, document, unpublished_changes)``.
 
         Only what a version holds is written: the whitelisted template fields and the parameters, never
@@ -337,6 +340,8 @@ class Templates:
         """
         entity = self.resolve(ref)
         document = self.version_document(entity, number)
+        if sign:
+            document, _ = self.sign_document(document, key)
         unpublished = number is None and self.info(entity)["unpublishedChanges"]
         with self.store.write():
             self._event("template.export", templateId=entity["id"], templateVersion=document["template"]["templateVersion"])
@@ -353,15 +358,43 @@ class Templates:
         path = Path(out).expanduser() if out else self.s.settings.data_dir / "keys" / f"{name}.key"
         return signatures.generate(path, force=force)
 
-    def sign_file(self, path: str, key: str, out: str | None, limits: tf.Limits) -> tuple[Path, str]:
+    def default_key(self) -> Path:
+        """The key `template sign` and `export --sign` use without --key: ``keys/tutor.key`` in the data dir (what
+        `template keygen` writes), or the only key there."""
+        folder = self.s.settings.data_dir / "keys"
+        default = folder / "tutor.key"
+        if default.exists():
+            return default
+        others = sorted(folder.glob("*.key")) if folder.is_dir() else []
+        if len(others) == 1:
+            return others[0]
+        raise NotFoundError(
+            f"no --key given and no default key {default}" + (f" (there are {len(others)} keys in {folder})" if others else ""),
+            hint="pass --key FILE" if others else "create your key once with `practiceplan template keygen`, or pass --key FILE",
+        )
+
+    def sign_document(self, document: dict[str, Any], key: str | None) -> tuple[dict[str, Any], str]:
+        """``document`` signed with the private key ``key`` (default: :meth:`default_key`): (signed, fingerprint)."""
         from practiceplan.formats.templates import signatures
 
+        private = signatures.load_private_key(Path(key).expanduser() if key else self.default_key())
+        signed = signatures.sign(document, private)
+        return signed, signatures.fingerprint(signed["signature"]["publicKey"])
+
+    @staticmethod
+    def fingerprint(document: dict[str, Any]) -> str | None:
+        """The fingerprint of the key a template document is signed with (None when it is not signed)."""
+        from practiceplan.formats.templates import signatures
+
+        signature = document.get("signature")
+        return signatures.fingerprint(signature["publicKey"]) if isinstance(signature, dict) else None
+
+    def sign_file(self, path: str, key: str | None, out: str | None, limits: tf.Limits) -> tuple[Path, str]:
         loaded = tf.parse_and_validate(tf.read_limited(path, limits.max_bytes), limits, path)
-        private = signatures.load_private_key(Path(key).expanduser())
-        signed = signatures.sign(loaded.doc, private)
+        signed, fingerprint = self.sign_document(loaded.doc, key)
         target = Path(out or path)
         write_atomic(target, tf.encode(signed), mode=0o644, replace=True, as_input_error=True)
-        return target, signatures.fingerprint(signed["signature"]["publicKey"])
+        return target, fingerprint
 
     def signature_status(self, loaded: tf.TemplateFile, *, check_trust: bool) -> dict[str, Any]:
         from practiceplan.formats.templates import signatures
@@ -435,7 +468,7 @@ class Templates:
             "firstDay": first.isoformat(),
             "weeks": weeks,
             "timezone": zone,
-            "signature": self.signature_status(loaded, check_trust=False),
+            "signature": self.signature_status(loaded, check_trust=True),
         }
 
     # ------------------------------------------------------------------ learner side
@@ -459,7 +492,7 @@ class Templates:
             if allow_unsigned:
                 return None
             raise NotAuthorisedError(
-                f"{source} is signed by a key you do not trust (fingerprint {signatures.fingerprint(public)})",
+                f"{source} is signed by a key you do not trust ({dt.key_text(signatures.fingerprint(public))})",
                 hint=f"if it is your tutor's key, trust it: practiceplan template trust add ed25519:{public} --name NAME",
             )
         return key
@@ -485,7 +518,7 @@ class Templates:
             if before.get("fingerprint") and (signer is None or signer["fingerprint"] != before["fingerprint"]):
                 raise NotAuthorisedError(
                     f"{source}: template '{template_id}' was signed by '{before.get('name')}' "
-                    f"({before['fingerprint']}); this file is {'not signed by that key' if signer is None else 'signed by ' + repr(signer['name'])}",
+                    f"({dt.key_text(before['fingerprint'])}); this file is {'not signed by that key' if signer is None else 'signed by ' + repr(signer['name'])}",
                     hint="a new version must come from the same tutor key; ask your tutor",
                 )
         known = st.version(self.store, template_id, number)
@@ -667,7 +700,8 @@ class Templates:
                 hint="rerun with --mine (keep yours) or --theirs (take the template's); --dry-run shows the diff; "
                 "on a terminal you are asked for each",
             )
-        result.plan, result.occurrences_changed = self._apply_upgrade(result, values)
+        result.plan, changes = self._apply_upgrade(result, values)
+        result.sessions, result.occurrences_changed = changes.as_json(), changes.total
         result.applied = True
         return result
 
@@ -712,7 +746,7 @@ class Templates:
         except InvalidInputError:
             return None
 
-    def _apply_upgrade(self, result: UpgradeResult, values: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    def _apply_upgrade(self, result: UpgradeResult, values: dict[str, Any]) -> tuple[dict[str, Any], SessionChanges]:
         """Write the merged plan (and regenerate its sessions) in one transaction: (plan, sessions changed)."""
         from practiceplan.domain.template_merge import apply_merge, logical, merged_fields
 

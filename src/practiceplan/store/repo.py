@@ -148,37 +148,57 @@ class Store:
         row = self.conn.execute(sql, (entity_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def resolve(self, kind: str, text: str) -> dict[str, Any]:
-        """Find a live entity by full id or by any unique prefix (with or without ``plan_``-style prefix)."""
+    def resolve(self, kind: str, text: str, *, deleted: bool = False) -> dict[str, Any]:
+        """Find a live entity (``deleted``: a deleted one) by full id or by any unique prefix (with or without
+        the ``plan_``-style prefix); a plan also by a unique title prefix, any case, when no id matches."""
         label = KIND_LABEL[kind]
         text = text.strip()
         if not text:
             raise UsageError(f"no {label} id given",
                              hint=f"give its id or a unique prefix; list them with `practiceplan {_list_hint(kind)}`")
-        table = TABLES[kind]
-        exact = self.get(kind, text) or self.get(kind, KIND_PREFIX[kind] + text)
-        if exact:
-            return exact
-        ids: list[str] = []
-        for prefix in dict.fromkeys((text, KIND_PREFIX[kind] + text)):
-            low, high = _prefix_range(prefix)
-            ids += [
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT id FROM {table} WHERE id >= ? AND id < ? AND deleted_at IS NULL ORDER BY id LIMIT 50",
-                    (low, high),
-                )
-            ]
-        ids = sorted(set(ids))
+        alive = "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"
+        ids = self._id_matches(kind, text, alive)
+        if not ids and kind == "practice_plan":
+            return self._plan_by_title(text, alive, deleted)
         if not ids:
-            raise NotFoundError(
-                f"no {label} matches '{text}'", hint=f"list ids with `practiceplan {_list_hint(kind)}`"
-            )
+            where = "deleted " if deleted else ""
+            raise NotFoundError(f"no {where}{label} matches '{text}'", hint=f"list ids with `practiceplan {_list_hint(kind)}`")
         if len(ids) > 1:
             raise AmbiguousIdError(text, [self.short_id(kind, i) for i in ids])
-        found = self.get(kind, ids[0])
+        found = self.get(kind, ids[0], include_deleted=True)
         assert found is not None
         return found
+
+    def _id_matches(self, kind: str, text: str, alive: str) -> list[str]:
+        """The ids equal to ``text`` (or its prefixed form), else those starting with it."""
+        table = TABLES[kind]
+        candidates = dict.fromkeys((text, KIND_PREFIX[kind] + text))
+        exact = [r[0] for r in self.conn.execute(f"SELECT id FROM {table} WHERE id IN (?, ?) AND {alive}", tuple(candidates))]
+        if exact:
+            return exact[:1]
+        ids: set[str] = set()
+        for prefix in candidates:
+            low, high = _prefix_range(prefix)
+            ids.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM {table} WHERE id >= ? AND id < ? AND {alive} ORDER BY id LIMIT 50", (low, high)))
+        return sorted(ids)
+
+    def _plan_by_title(self, text: str, alive: str, deleted: bool) -> dict[str, Any]:
+        """The plan whose title is ``text`` or starts with it (any case); an exact title wins over prefixes."""
+        folded = text.casefold()
+        plans = [json.loads(r[0]) for r in self.conn.execute(f"SELECT doc FROM practice_plans WHERE {alive}")]
+        matches = [p for p in plans if str(p.get("title") or "").casefold().startswith(folded)]
+        exact = [p for p in matches if str(p.get("title") or "").casefold() == folded]
+        found = exact if len(exact) == 1 else matches
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            where = "deleted " if deleted else ""
+            hint = "list deleted plans with `practiceplan plan list --deleted`" if deleted else (
+                "list ids and titles with `practiceplan plan list`")
+            raise NotFoundError(f"no {where}plan matches '{text}' (as an id or the start of a title)", hint=hint)
+        titles = sorted(f"{self.short_id('practice_plan', p['id'])} \"{p.get('title')}\"" for p in found)
+        raise AmbiguousIdError(text, titles, what="plans")
 
     def short_id(self, kind: str, entity_id: str) -> str:
         return self.short_ids(kind, [entity_id])[entity_id]
@@ -262,10 +282,14 @@ class Store:
         self, *, from_ms: int | None = None, before_ms: int | None = None, limit: int | None = None,
         newest_first: bool = True,
     ) -> list[dict[str, Any]]:
-        filters, params = where(("ts >= ?", from_ms), ("ts < ?", before_ms))
+        filters, params = _entry_range(from_ms, before_ms)
         order = "ts DESC, id DESC" if newest_first else "ts, id"
-        sql = "SELECT doc FROM logbook_entries WHERE deleted_at IS NULL" + filters + order_limit(order, limit)
+        sql = "SELECT doc FROM logbook_entries WHERE 1=1" + filters + order_limit(order, limit)
         return [json.loads(r[0]) for r in self.conn.execute(sql, params)]
+
+    def count_entries(self, *, from_ms: int | None = None, before_ms: int | None = None) -> int:
+        filters, params = _entry_range(from_ms, before_ms)
+        return int(self.conn.execute("SELECT count(*) FROM logbook_entries WHERE 1=1" + filters, params).fetchone()[0])
 
     def existing_ids(self, kind: str, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -303,6 +327,11 @@ class Store:
             # julianday() reads every ISO form an imported event may carry; text it cannot read is kept
             self.conn.execute("DELETE FROM events WHERE julianday(at) < julianday(?)",
                               (iso_z(stamp - timedelta(days=days)),))
+
+
+def _entry_range(from_ms: int | None, before_ms: int | None) -> tuple[str, list[Any]]:
+    """The filter (and its parameters) of live logbook entries from ``from_ms`` to before ``before_ms``."""
+    return where(("deleted_at IS NULL", True), ("ts >= ?", from_ms), ("ts < ?", before_ms))
 
 
 def _list_hint(kind: str) -> str:

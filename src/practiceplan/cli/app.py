@@ -17,7 +17,7 @@ from practiceplan.cli import logbook as log_cli
 from practiceplan.cli import occurrences as occurrences_cli
 from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import schedule as schedule_cli
-from practiceplan.cli import template as template_cli
+from practiceplan.cli import templates as template_cli
 from practiceplan.cli import today as today_cli
 from practiceplan.cli._common import Group, example, handle_errors, new_app, session
 from practiceplan.cli.export_ics import add_ics_command

@@ -35,7 +35,7 @@ from practiceplan.errors import InvalidInputError
 
 # recurrence (with dateutil, ~11 ms) is imported inside the functions that expand rules, so that read paths
 # (`next`, `occurrences`, `log list`) that only judge deadlines never load it. recurrence imports nothing
-# from this module: the lazy import is for start-up time, not a hidden cycle (tests/unit/test_layers.py).
+# from this module: the lazy import is for start-up time, not a hidden cycle (tests/core/test_layers.py).
 if TYPE_CHECKING:
     from practiceplan.domain import recurrence as rec
 

@@ -1,12 +1,12 @@
-"""Generate the saved database of the current schema: ``tests/data/fixtures/schema-<N>.db`` (+ ``.json``).
+"""Generate the saved database of the current schema: ``tests/store/fixtures/schema-<N>.db`` (+ ``.json``).
 
 Run it with the code of the release that introduces schema N, once, and commit the result; never regenerate
 an older fixture (it stands for databases users already have). The script refuses to overwrite one.
 
-    python tests/data/make_fixtures.py                      # uses the importable practiceplan
+    python tests/store/make_fixtures.py                      # uses the importable practiceplan
     # schema 1 was generated from a clean checkout of the commit that released it:
     git archive <release commit> src | tar -x -C /tmp/pp-release
-    PYTHONPATH=/tmp/pp-release/src python tests/data/make_fixtures.py
+    PYTHONPATH=/tmp/pp-release/src python tests/store/make_fixtures.py
 
 The data is deterministic (fixed clock, seeded ids) and "dirty" on purpose (reliability-plan.md T6):
 pending outbox rows (and some acknowledged ones removed), tombstones (a deleted plan with its sessions, a

@@ -1,6 +1,6 @@
 """Run the CLI with one extra, test-only migration registered (a subprocess driver; not collected by pytest).
 
-    python tests/data/migrate_driver.py [--wait] -- ARGS...      # e.g. -- --db X log list --json
+    python tests/store/migrate_driver.py [--wait] -- ARGS...      # e.g. -- --db X log list --json
 
 Why: the migration tests need "an old database with a migration pending" no matter how many real
 migrations exist. Before anything opens a database, this appends ``m999_test_probe`` to the real migration

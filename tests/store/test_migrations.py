@@ -2,9 +2,9 @@
 (reliability-plan.md T6), the automatic pre-migration backup restores correctly, and 8 processes opening an
 old database at once migrate it exactly once (T2-D).
 
-The fixtures live in tests/data/fixtures (``schema-<N>.db``, made by tests/data/make_fixtures.py with the
+The fixtures live in tests/store/fixtures (``schema-<N>.db``, made by tests/store/make_fixtures.py with the
 release's own code). The subprocess tests register one extra, test-only migration through
-tests/data/migrate_driver.py, so there is always something pending whatever the real head is.
+tests/store/migrate_driver.py, so there is always something pending whatever the real head is.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from practiceplan.errors import InvalidInputError
 from practiceplan.store import backup as store_backup
 from practiceplan.store import db as dbmod
 from practiceplan.store import schema
-from tests.data.helpers import (
+from tests.store.helpers import (
     DRIVER,
     EXTRA_MIGRATION,
     FIXTURES,

@@ -378,7 +378,7 @@ def test_five_reminder_processes_at_the_same_minute_over_100_rounds(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(5)
     codes = ctx.Queue()
-    from tests.schedule import remind_worker
+    from tests.scenarios import remind_worker
 
     workers = [ctx.Process(target=remind_worker.run, args=(str(home), rounds, _notify_line_cmd(out), barrier, codes))
                for _ in range(5)]

@@ -18,8 +18,8 @@ from practiceplan.services.session import Session
 from practiceplan.settings import Settings
 from tests import wire
 from tests.conftest import FIXED_NOW, ZONE
-from tests.data.helpers import entry
-from tests.data.test_portable import MIRUBATO
+from tests.store.helpers import entry
+from tests.domain.test_data import MIRUBATO
 
 
 def _planner(home: Path) -> Session:

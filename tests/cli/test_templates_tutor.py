@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from tests import wire
-from tests.templates.helpers import events, full_doc, write
+from tests.formats.template_helpers import events, full_doc, write
 
 
 def add_plan(cli, *extra: str) -> dict:

@@ -8,7 +8,7 @@ import pytest
 
 from practiceplan.errors import InvalidInputError, NotFoundError
 from practiceplan.formats.templates import format as tf
-from tests.templates.helpers import encoded, full_doc, minimal_doc, with_path, without
+from tests.formats.template_helpers import encoded, full_doc, minimal_doc, with_path, without
 
 
 def refuse(doc_or_bytes, limits=tf.Limits()) -> tf.TemplateFormatError:

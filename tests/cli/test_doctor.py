@@ -9,8 +9,8 @@ from pathlib import Path
 
 from practiceplan.services import data
 from practiceplan.store import schema
-from tests.data.helpers import FIXTURES, copy_fixture
-from tests.data.test_export_import import _planner
+from tests.store.helpers import FIXTURES, copy_fixture
+from tests.services.test_data_export_import import _planner
 
 
 def _checks(report: dict) -> dict[str, dict]:

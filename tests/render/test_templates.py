@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from practiceplan.render import templates as views
-from tests.templates.helpers import full_doc
+from tests.formats.template_helpers import full_doc
 
 NASTY = ["\x1b[2J\x1b[H", "\x1b]52;c;cm0gLXJm\x07", "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\", "\x9b31m", "\x9d0;t\x9c",
          "\u202e", "\u2066", "[link=https://evil.example]x[/link]", "[/Pattern]", "[bold red]FAKE[/]", "\x00", "\r", "\x07"]

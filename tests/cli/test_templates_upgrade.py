@@ -10,7 +10,7 @@ import pytest
 from practiceplan.domain.plans import PlanInput, apply_input
 from practiceplan.domain.template_merge import MISSING, apply_merge, logical, merged_fields, three_way
 from tests import wire
-from tests.templates.helpers import logical_dump
+from tests.formats.template_helpers import logical_dump
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -175,7 +175,7 @@ def test_clashes_are_asked_about_on_a_terminal(cli, adopted, monkeypatch):
     template_id, plan = adopted
     cli("plan", "edit", plan["id"], "--minutes", "50", "--at", "07:00")
     new_version(cli, template_id, "--minutes", "40", "--at", "08:00")
-    monkeypatch.setattr("practiceplan.cli.template.stdin_is_tty", lambda: True)
+    monkeypatch.setattr("practiceplan.cli.templates.stdin_is_tty", lambda: True)
     result = cli("template", "upgrade", plan["id"], input="theirs\nm\n")
     assert "clash in time of day" in result.stderr and "keep [m]ine or take [t]heirs" in result.stderr  # readable labels
     updated = cli("plan", "show", plan["id"], "--json").json["plan"]

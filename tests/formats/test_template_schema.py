@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from practiceplan.domain import templates as dt
 from practiceplan.formats.templates import format as tf
 from practiceplan.formats.templates.schema import build_schema, schema_text
-from tests.templates.helpers import encoded, full_doc, minimal_doc, template_docs
-from tests.templates.test_hostile import CORPUS, generated_mutations
+from tests.formats.template_helpers import encoded, full_doc, minimal_doc, template_docs
+from tests.formats.test_hostile_templates import CORPUS, generated_mutations
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = jsonschema.Draft202012Validator(build_schema())

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from practiceplan.formats.templates import format as tf
-from tests.templates.helpers import encoded, full_doc, logical_dump, minimal_doc, template_docs, with_path
+from tests.formats.template_helpers import encoded, full_doc, logical_dump, minimal_doc, template_docs, with_path
 
 FULL = full_doc()
 RAW = encoded(FULL)

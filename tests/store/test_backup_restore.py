@@ -19,8 +19,8 @@ from practiceplan.store import backup as store_backup
 from practiceplan.store import db as dbmod
 from practiceplan.store import schema
 from practiceplan.store.repo import Store
-from tests.data.helpers import FIXTURES, copy_fixture, entry, logical_digest
-from tests.data.test_export_import import _planner, databases, seed
+from tests.store.helpers import FIXTURES, copy_fixture, entry, logical_digest
+from tests.services.test_data_export_import import _planner, databases, seed
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -37,7 +37,7 @@ import pytest
 
 from practiceplan.store import backup as store_backup
 from practiceplan.store import schema
-from tests.data.helpers import (
+from tests.store.helpers import (
     DRIVER,
     EXTRA_MIGRATION,
     FIXTURES,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from practiceplan.errors import NotAuthorisedError
 from practiceplan.formats.templates import format as tf
 from practiceplan.formats.templates import signatures
-from tests.templates.helpers import full_doc, logical_dump, write
+from tests.formats.template_helpers import full_doc, logical_dump, write
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import wire
-from tests.templates.helpers import full_doc, logical_dump, minimal_doc, with_path, write
+from tests.formats.template_helpers import full_doc, logical_dump, minimal_doc, with_path, write
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -101,7 +101,7 @@ def test_adopt_refuses_bad_parameters_without_writing(cli, isolated_home, tmp_pa
 
 def test_missing_parameters_are_asked_for_on_a_terminal(cli, tmp_path, monkeypatch):
     imported(cli, tmp_path)
-    monkeypatch.setattr("practiceplan.cli.template.stdin_is_tty", lambda: True)
+    monkeypatch.setattr("practiceplan.cli.templates.stdin_is_tty", lambda: True)
     result = cli("template", "adopt", "fulltemplate", input="\nClair de lune — Debussy\n")
     assert "Your piece (Title — Composer; ...)" in result.stderr and "Your piece" not in result.stdout
     assert "Adopted as plan" in result.stdout

@@ -12,7 +12,7 @@ from practiceplan.settings import Settings
 from practiceplan.services.templates import Templates
 from practiceplan.formats.templates import format as tf
 from tests import wire
-from tests.templates.helpers import full_doc, template_docs, write
+from tests.formats.template_helpers import full_doc, template_docs, write
 
 _homes = itertools.count()
 

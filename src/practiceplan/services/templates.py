@@ -27,7 +27,7 @@ from practiceplan.domain.models import (
 )
 from practiceplan.domain.template_merge import Change, Merge
 from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
-from practiceplan.fileio import write_atomic
+from practiceplan.fileio import OutputTarget, write_output
 from practiceplan.formats.templates import format as tf
 from practiceplan.store import templates as st
 
@@ -346,14 +346,15 @@ class Templates:
         path = Path(out).expanduser() if out else self.s.settings.data_dir / "keys" / f"{name}.key"
         return signatures.generate(path, force=force)
 
-    def sign_file(self, path: str, key: str, out: str | None, limits: tf.Limits) -> tuple[Path, str]:
+    def sign_file(self, path: str, key: str, out: str | None, limits: tf.Limits) -> tuple[OutputTarget, str]:
+        """Sign the template file ``path`` in place, or write the signed file where ``out`` points (``-``:
+        stdout; see fileio.write_output). Returns (where it went, the key's fingerprint)."""
         from practiceplan.formats.templates import signatures
 
         loaded = tf.parse_and_validate(tf.read_limited(path, limits.max_bytes), limits, path)
         private = signatures.load_private_key(Path(key).expanduser())
         signed = signatures.sign(loaded.doc, private)
-        target = Path(out or path)
-        write_atomic(target, tf.encode(signed), mode=0o644, replace=True, as_input_error=True)
+        target = write_output(out or path, tf.encode(signed), mode=0o644, replace=True)
         return target, signatures.fingerprint(signed["signature"]["publicKey"])
 
     def signature_status(self, loaded: tf.TemplateFile, *, check_trust: bool) -> dict[str, Any]:

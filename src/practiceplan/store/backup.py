@@ -204,70 +204,81 @@ def _write_backup(
     if not db_path.is_file():
         raise NotFoundError(f"no database at {db_path}: nothing to back up", hint="check --db / PRACTICEPLAN_HOME")
     folder = backups_dir(db_path)
-    if dest is not None:
-        dest = Path(dest)
-        if dest.is_dir():
-            raise InvalidInputError(f"{dest} is a folder", hint="give a file name, e.g. -o ~/practiceplan.db")
-        if not overwrite and (dest.exists() or manifest_path(dest).exists()):
-            raise InvalidInputError(
-                f"{dest if dest.exists() else manifest_path(dest)} already exists; nothing was written",
-                hint="choose another name, or add --force to replace it",
-            )
-        if not dest.parent.is_dir():
-            raise NotFoundError(f"the folder {dest.parent} does not exist")
+    target = _backup_target(dest, overwrite)
+    to_file = target is not None and target.kind == "file" and target.path is not None
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     with dir_lock(folder):
-        clean_leftovers(folder, dest.parent if dest else None)
-        target_dir = dest.parent if dest else folder
+        target_dir = target.path.parent if to_file and target and target.path else folder
+        clean_leftovers(folder, target_dir if to_file else None)
         tmp = target_dir / f".{db_path.stem}.{os.getpid()}.backup.tmp"
         for leftover in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
         try:
-            copy = _snapshot(db_path, tmp)
-            try:
-                errors = mt.integrity_errors(copy)
-                if errors:
-                    raise InvalidInputError(
-                        f"the database {db_path} failed its integrity check: {errors[0]}",
-                        hint="run `practiceplan doctor`; restore an older backup with `practiceplan restore`",
-                    )
-                version = mt.user_version(copy)
-                counts = mt.row_counts(copy)
-            finally:
-                copy.close()
+            version, counts = _checked_copy(db_path, tmp)
             os.chmod(tmp, 0o600)
             digest = file_sha256(tmp)
             size = tmp.stat().st_size
-            if dest is not None:
-                final = dest
+            if target is None:
+                final = _place_generation(tmp, folder, db_path.stem, now, version)
+            elif to_file and target.path is not None:
+                final = target.path
                 try:
                     fileio.place(tmp, final, replace=overwrite)  # fsyncs the file and the folder
                 except FileExistsError:
                     raise InvalidInputError(f"{dest} already exists; nothing was written",
                                             hint="add --force to replace it") from None
-            else:
-                final = _place_generation(tmp, folder, db_path.stem, now, version)
+            else:  # stdout, a device or a FIFO: the bytes as a stream, without a manifest beside them
+                fileio.write_output(str(dest), tmp.read_bytes())
+                final = Path(str(dest))
         finally:
             tmp.unlink(missing_ok=True)
-        faults.hit("backup.manifest")
         manifest = {
-            "format": MANIFEST_FORMAT,
-            "formatVersion": MANIFEST_VERSION,
-            "file": final.name,
-            "created": _iso(now),
-            "reason": reason,
-            "schemaVersion": version,
-            "appVersion": __version__,
-            "sha256": digest,
-            "bytes": size,
-            "rowCounts": counts,
-            "source": str(db_path),
+            "format": MANIFEST_FORMAT, "formatVersion": MANIFEST_VERSION, "file": final.name, "created": _iso(now),
+            "reason": reason, "schemaVersion": version, "appVersion": __version__, "sha256": digest,
+            "bytes": size, "rowCounts": counts, "source": str(db_path),
         }
+        if target is not None and not to_file:
+            return {**manifest, "path": str(target), "manifestPath": None, "pruned": []}
+        faults.hit("backup.manifest")
         fileio.write_atomic(manifest_path(final), _manifest_bytes(manifest), mode=0o600,
                             replace=overwrite or dest is None, temp_suffix=".backup.tmp")
         pruned = prune(folder, db_path.stem, keep, protect=final) if keep is not None else []
     return {**manifest, "path": str(final), "manifestPath": str(manifest_path(final)),
             "pruned": [str(p) for p in pruned]}
+
+
+def _backup_target(dest: Path | None, overwrite: bool) -> fileio.OutputTarget | None:
+    """Where ``-o`` points (None: a new generation); a regular file (a symlink followed to it) must not exist,
+    nor its manifest, unless ``overwrite``, and its folder must."""
+    if dest is None:
+        return None
+    target = fileio.output_target(dest)
+    if target.kind != "file" or target.path is None:
+        return target
+    path = target.path
+    if not overwrite and (path.exists() or manifest_path(path).exists()):
+        raise InvalidInputError(
+            f"{path if path.exists() else manifest_path(path)} already exists; nothing was written",
+            hint="choose another name, or add --force to replace it",
+        )
+    if not path.parent.is_dir():
+        raise NotFoundError(f"the folder {path.parent} does not exist")
+    return target
+
+
+def _checked_copy(db_path: Path, tmp: Path) -> tuple[int, dict[str, int]]:
+    """Snapshot the live database into ``tmp`` and check the copy: (schema version, row counts)."""
+    copy = _snapshot(db_path, tmp)
+    try:
+        errors = mt.integrity_errors(copy)
+        if errors:
+            raise InvalidInputError(
+                f"the database {db_path} failed its integrity check: {errors[0]}; no backup was written",
+                hint="run `practiceplan doctor`; restore an older backup with `practiceplan restore`",
+            )
+        return mt.user_version(copy), mt.row_counts(copy)
+    finally:
+        copy.close()
 
 
 def _manifest_bytes(manifest: dict[str, Any]) -> bytes:

@@ -144,6 +144,8 @@ def _the_database(where: object) -> str:
 
 
 def damaged(where: object, detail: str) -> DamagedDatabaseError:
+    detail = " ".join(detail.split())
+    detail = detail if len(detail) <= 160 else detail[:157] + "..."
     return DamagedDatabaseError(f"{_the_database(where)} is damaged ({detail}); nothing was changed",
                                 hint="run `practiceplan doctor`: it names the newest verified backup to restore")
 

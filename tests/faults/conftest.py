@@ -55,3 +55,79 @@ def looks_right(name: str, data: bytes) -> bool:
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
+
+
+# --------------------------------------------------------------------------- damaged files, made in tmp_path
+
+
+def checkpoint(db: Path) -> None:
+    """Fold the WAL into the main file, so damage written into the file is not healed by a later checkpoint."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def page_size(db: Path) -> int:
+    return int.from_bytes(db.read_bytes()[16:18], "big") or 65536
+
+
+def damage_mid_file(db: Path) -> None:
+    """Random bytes over a b-tree page in the middle of the file (the trial's "damaged database")."""
+    import random
+    import sqlite3
+
+    checkpoint(db)
+    conn = sqlite3.connect(db)
+    pages = sorted(r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = 'logbook_entries'")) \
+        if _has_dbstat(conn) else []
+    count = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    page = pages[len(pages) // 2] if pages else count // 2 + 1
+    size = page_size(db)
+    noise = random.Random(11).randbytes(size)
+    with open(db, "r+b") as handle:
+        handle.seek((page - 1) * size)
+        handle.write(noise)
+
+
+def _has_dbstat(conn: Any) -> bool:
+    try:
+        conn.execute("SELECT 1 FROM dbstat LIMIT 1").fetchall()
+        return True
+    except Exception:  # noqa: BLE001 - SQLite built without dbstat
+        return False
+
+
+def truncate(db: Path) -> None:
+    checkpoint(db)
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 3])
+
+
+def make_text(db: Path) -> None:
+    checkpoint(db)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.write_text("these are my practice notes, not a database\n" * 200)
+
+
+def scribble_header(db: Path) -> None:
+    checkpoint(db)
+    with open(db, "r+b") as handle:
+        handle.write(b"scribbled over!!")
+
+
+DAMAGE = {"mid-file": damage_mid_file, "truncated": truncate, "text": make_text, "header": scribble_header}
+
+
+def populate_logbook(cli, tmp_path: Path, n: int = 300) -> None:
+    """Enough entries that the logbook spans many pages (so damage in the middle of the file hits it)."""
+    import json
+
+    lines = [json.dumps({"id": f"entry_bulk{i:05d}", "timestamp": "2026-02-01T10:00:00Z", "duration": 30,
+                         "notes": f"bulk note {i} " + "x" * 400}) for i in range(n)]
+    path = tmp_path / "bulk.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    cli("log", "import", str(path))

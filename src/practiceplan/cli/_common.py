@@ -50,7 +50,8 @@ def handle_errors(fn: F) -> F:
 def session(ctx: typer.Context) -> Session:
     """The session for this invocation (``--db`` from the root callback); closed when the command ends."""
     root = ctx.find_root()
-    instance = open_session(root.obj if isinstance(root.obj, str) else None)
+    options = root.obj if isinstance(root.obj, dict) else {}
+    instance = open_session(options.get("db"), create=bool(options.get("create")))
     ctx.call_on_close(instance.close)
     return instance
 

@@ -279,11 +279,15 @@ class Insights:
         return queries.events(self.s.store.conn, limit)
 
     def record_view(self, name: str, kpis: list[str]) -> None:
+        if self.s.store.read_only:
+            return  # a read-only database is read, never written (issue 10.6)
         with self.s.store.write():
             self.s.store.add_event(name, iso_z(self.s.now), {"kpis": kpis})
 
     def check_dips(self) -> list[dict[str, Any]]:
         """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip."""
+        if self.s.store.read_only:
+            return []  # a read-only database is read, never written (issue 10.6)
         threshold = self.s.settings.config["adherence_alert"]
         week = an.week_first(self.today, self.s.settings.week_start)
         week_start = an.day_date(week).isoformat()

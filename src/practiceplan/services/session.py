@@ -57,7 +57,7 @@ class Session:
 
     @cached_property
     def store(self) -> Store:
-        return Store.open(self.settings.db_path)
+        return Store.open(self.settings.db_path, create_folder=self.settings.creates_folder)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -27,18 +27,26 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from practiceplan import __version__, faults, fileio
-from practiceplan.errors import BusyError, InvalidInputError, NotFoundError
+from practiceplan.errors import (
+    BusyError,
+    DamagedDatabaseError,
+    DiskFullError,
+    InvalidInputError,
+    NotFoundError,
+    storage_error,
+)
 from practiceplan.store import data as mt
-from practiceplan.store import locking, schema
+from practiceplan.store import files, locking, schema
 
 BACKUP_DIRNAME = "backups"
 MANIFEST_FORMAT = "practiceplan.backup"
@@ -149,8 +157,13 @@ def clean_leftovers(folder: Path, extra: Path | None = None) -> list[Path]:
 
 
 def _snapshot(db_path: Path, tmp: Path) -> sqlite3.Connection:
-    """Copy the live database into ``tmp`` (online backup API); returns an open connection to the copy."""
-    source = sqlite3.connect(db_path, timeout=locking.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    """Copy the live database into ``tmp`` (online backup API); returns an open connection to the copy. A
+    database we may not write (store/files.py) is read through a read-only connection."""
+    timeout = locking.BUSY_TIMEOUT_MS / 1000
+    if files.writable(db_path):
+        source = sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
+    else:
+        source = files.open_read_only(db_path, timeout)
     try:
         source.execute(f"PRAGMA busy_timeout = {locking.BUSY_TIMEOUT_MS}")
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # private from the first byte
@@ -184,32 +197,55 @@ def write_backup(
     """Take one online backup. Returns the manifest plus ``path``, ``manifestPath`` and ``pruned``.
 
     ``dest`` None writes a new generation into ``backups/`` (and prunes to ``keep`` when given); a ``dest``
-    is refused when it (or its manifest) exists, unless ``overwrite``. File-system errors (disk full, no
-    permission) become InvalidInputError: nothing is left half-written, and a migration waiting for this
-    backup does not run.
+    is refused when it (or its manifest) exists, unless ``overwrite``. A full disk is DiskFullError (exit 75),
+    other file-system errors (no permission) InvalidInputError, a source SQLite cannot read (truncated, not a
+    database, a scribbled header) DamagedDatabaseError: nothing is left half-written, and a migration waiting
+    for this backup does not run.
     """
     try:
         return _write_backup(Path(db_path), now=now, reason=reason, dest=dest, overwrite=overwrite, keep=keep)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and locking.is_locked(exc):
+            raise locking.busy_error(db_path) from None
+        known = storage_error(exc, db_path)
+        if known is None:
+            raise
+        if isinstance(known, DamagedDatabaseError):
+            raise DamagedDatabaseError(
+                f"cannot back up {db_path}: it is damaged or is not a practiceplan database ({exc}); "
+                "no backup was written",
+                hint="run `practiceplan doctor`; restore an older backup with `practiceplan restore`",
+            ) from None
+        raise known from None
     except OSError as exc:
         where = dest or backups_dir(Path(db_path))
-        raise InvalidInputError(
-            f"cannot write the backup to {where}: {exc.strerror or exc}",
-            hint="check free space and permissions of that folder",
-        ) from None
+        full = storage_error(exc, where)
+        if isinstance(full, DiskFullError):
+            raise full from None
+        raise InvalidInputError(f"cannot write the backup to {where}: {exc.strerror or exc}",
+                                hint="check free space and permissions of that folder") from None
 
 
 def _write_backup(
     db_path: Path, *, now: datetime, reason: str, dest: Path | None, overwrite: bool, keep: int | None
 ) -> dict[str, Any]:
-    if not db_path.is_file():
+    if not os.path.lexists(db_path) or files.check_path(db_path, create_folder=False):  # a folder, a loop: 65
         raise NotFoundError(f"no database at {db_path}: nothing to back up", hint="check --db / PRACTICEPLAN_HOME")
     folder = backups_dir(db_path)
     target = _backup_target(dest, overwrite)
     to_file = target is not None and target.kind == "file" and target.path is not None
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with dir_lock(folder):
-        target_dir = target.path.parent if to_file and target and target.path else folder
-        clean_leftovers(folder, target_dir if to_file else None)
+    # The backups folder is locked (and created) unless -o writes elsewhere and we may not write beside the
+    # database (a read-only one): then nothing of ours is in that folder to serialise or clean up.
+    own_folder = target is None or _may_write(folder)
+    if own_folder:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with dir_lock(folder) if own_folder else nullcontext():
+        if to_file and target is not None and target.path is not None:
+            target_dir = target.path.parent
+        else:
+            target_dir = folder if own_folder else Path(tempfile.gettempdir())
+        if own_folder:
+            clean_leftovers(folder, target_dir if to_file else None)
         tmp = target_dir / f".{db_path.stem}.{os.getpid()}.backup.tmp"
         for leftover in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
@@ -245,6 +281,12 @@ def _write_backup(
         pruned = prune(folder, db_path.stem, keep, protect=final) if keep is not None else []
     return {**manifest, "path": str(final), "manifestPath": str(manifest_path(final)),
             "pruned": [str(p) for p in pruned]}
+
+
+def _may_write(folder: Path) -> bool:
+    """May we create ``folder`` (or write in it, when it exists)?"""
+    existing = folder if folder.is_dir() else folder.parent
+    return os.access(existing, os.W_OK | os.X_OK)
 
 
 def _backup_target(dest: Path | None, overwrite: bool) -> fileio.OutputTarget | None:
@@ -481,7 +523,8 @@ def _replace_contents(conn: sqlite3.Connection) -> None:
 
 
 def restore(
-    db_path: Path, candidate: Path, *, now: datetime, keep: int | None, require_manifest: bool = True
+    db_path: Path, candidate: Path, *, now: datetime, keep: int | None, require_manifest: bool = True,
+    create_folder: bool = True,
 ) -> dict[str, Any]:
     """Replace the live database by a verified backup, keeping the current one as a generation.
 
@@ -506,12 +549,19 @@ def restore(
     ``<name>.damaged-<time>`` (with its ``-wal``/``-shm``) and the backup is copied into a new file.
     """
     db_path = Path(db_path)
+    files.check_path(db_path, create_folder=create_folder)  # a folder, a symlink loop or to nothing: refused
     checked = verify_backup(candidate, require_manifest=require_manifest)
     faults.hit("restore.verified")
     try:
-        return _restore_in_place(db_path, Path(candidate), checked, now=now, keep=keep)
-    except _Damaged:
-        return _restore_damaged(db_path, Path(candidate), checked, now=now, keep=keep)
+        try:
+            return _restore_in_place(db_path, Path(candidate), checked, now=now, keep=keep)
+        except _Damaged:
+            return _restore_damaged(db_path, Path(candidate), checked, now=now, keep=keep)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        known = storage_error(exc, db_path)  # a full disk: nothing was restored (rolled back)
+        if known is None:
+            raise
+        raise known from None
 
 
 class _Damaged(Exception):

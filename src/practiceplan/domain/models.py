@@ -52,6 +52,23 @@ MAX_ITEMS = 50
 
 # --------------------------------------------------------------------------- instants
 
+# The supported dates: a date typed by the user (or PRACTICEPLAN_NOW) outside them is refused (dates.py,
+# clock.py). Stored instants are read within a wider span (sessions run a horizon beyond the last day); one
+# outside it — years near 1 or 9999, which arrive only by an import or a sync — reads as missing, so views and
+# analytics never fail on it (a time-zone conversion or a day added there overflows).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+READABLE_FIRST_DAY = date(1900, 1, 1)
+READABLE_LAST_DAY = date(2999, 12, 31)
+
+
+def day_supported(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def instant_readable(dt: datetime) -> bool:
+    return READABLE_FIRST_DAY <= dt.astimezone(UTC).date() <= READABLE_LAST_DAY
+
 
 def iso_z(dt: datetime) -> str:
     """Aware datetime -> ``2026-05-04T16:05:00.000Z`` (the wire's instant format)."""
@@ -64,13 +81,16 @@ def _parse_iso(text: str) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO, or beyond year 1..9999 in UTC
         return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt if instant_readable(dt) else None
 
 
 def parse_instant(value: object) -> datetime | None:
-    """Read a wire instant: ISO-Z or ISO with offset, integer epoch ms, or SQLite ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
+    """Read a wire instant: ISO-Z or ISO with offset, integer epoch ms, or SQLite ``YYYY-MM-DD HH:MM:SS`` (UTC).
+    None when it is none of these, or outside the readable span (:func:`instant_readable`): every view and
+    computation then treats it as missing instead of failing on it."""
     if type(value) is str:
         return _parse_iso(value.strip()) if value else None
     if value is None or isinstance(value, bool):
@@ -79,9 +99,10 @@ def parse_instant(value: object) -> datetime | None:
         if not math.isfinite(value):
             return None
         try:
-            return datetime.fromtimestamp(value / 1000, UTC)
+            instant = datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
             return None
+        return instant if instant_readable(instant) else None
     if not isinstance(value, str) or not value:
         return None
     return _parse_iso(value.strip())
@@ -326,7 +347,7 @@ def _normalize_head(entry: dict[str, Any], where: str) -> None:
             raise _fail(where, "deletedAt", "a string or null")
     stamp = parse_instant(entry.get("timestamp"))
     if stamp is None or isinstance(entry.get("timestamp"), float):
-        raise _fail(where, "timestamp", "an ISO-8601 instant or integer epoch milliseconds")
+        raise _fail(where, "timestamp", "an ISO-8601 instant or integer epoch milliseconds (years 1900 to 2999)")
     entry["timestamp"] = iso_z(stamp)
     duration = entry.get("duration", 0)
     if not _is_int(duration) or duration < 0 or duration > 100_000:

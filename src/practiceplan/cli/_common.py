@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from practiceplan.cli.run import guard, open_session
+from practiceplan.cli.run import guard, open_session, say_notices
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -53,6 +53,7 @@ def session(ctx: typer.Context) -> Session:
     options = root.obj if isinstance(root.obj, dict) else {}
     instance = open_session(options.get("db"), create=bool(options.get("create")))
     ctx.call_on_close(instance.close)
+    ctx.call_on_close(lambda: say_notices(instance))  # runs first (close callbacks run last-in, first-out)
     return instance
 
 

@@ -24,6 +24,15 @@ def open_session(db: str | None, *, create: bool = False) -> Session:
     return Session(Settings(db_flag=db, create=create))
 
 
+def say_notices(session: Session) -> None:
+    """What the services asked to be said (a capped horizon jump...), as notes on stderr."""
+    from practiceplan.render.output import safe
+
+    for notice in session.notices:
+        sys.stderr.write(f"practiceplan: note: {safe(notice)}\n")
+    session.notices.clear()
+
+
 def report(error: PracticePlanError) -> None:
     """One line on stderr, plus a hint line when there is one."""
     from practiceplan.render.output import safe

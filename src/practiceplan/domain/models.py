@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import string
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -68,6 +68,38 @@ def day_supported(day: date) -> bool:
 
 def instant_readable(dt: datetime) -> bool:
     return READABLE_FIRST_DAY <= dt.astimezone(UTC).date() <= READABLE_LAST_DAY
+
+
+# One rule for the minutes of a practice session (log add, log edit, checkin) and for how far ahead of the clock
+# a time the user gives may be (another device's clock runs a little fast; "in 3 years" is a typo).
+MIN_MINUTES, MAX_MINUTES = 1, 1440
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def span_words(span: timedelta) -> str:
+    """A positive time span as a person says it: "3 days", "5 hours", "12 minutes"."""
+    if span.days >= 2:
+        return f"{span.days} days"
+    if span >= timedelta(hours=2):
+        return f"{int(span.total_seconds() // 3600)} hours"
+    return f"{int(span.total_seconds() // 60)} minutes"
+
+
+def check_minutes(value: int, what: str = "--minutes") -> int:
+    """``value`` when it is a whole number of minutes from 1 to 1440 (a day); else InvalidInputError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_MINUTES <= value <= MAX_MINUTES:
+        raise InvalidInputError(f"{what} must be from {MIN_MINUTES} to {MAX_MINUTES} minutes (24 hours), not {value}",
+                                hint="a longer day of practice is several entries")
+    return value
+
+
+def check_not_future(when: datetime, now: datetime, what: str = "--when") -> datetime:
+    """``when`` unless it lies more than CLOCK_SKEW (5 minutes) after ``now``; else InvalidInputError."""
+    if when > now + CLOCK_SKEW:
+        raise InvalidInputError(f"{what} is {span_words(when - now)} in the future: practice is logged when it happened",
+                                hint=f"give a time up to now (a clock {int(CLOCK_SKEW.total_seconds() // 60)} "
+                                     "minutes fast is tolerated); plan future practice with `practiceplan plan add`")
+    return when
 
 
 def iso_z(dt: datetime) -> str:

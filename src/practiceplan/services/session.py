@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 class Session:
     settings: Settings = field(default_factory=Settings)
     _now: datetime | None = None
+    notices: list[str] = field(default_factory=list)  # what the services want said (the CLI prints them on stderr)
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -21,8 +21,15 @@ from pathlib import Path
 
 def digest(db: Path) -> str:
     """The user's data: every table but the local telemetry (``events``: a read command may record that it was
-    viewed before its output fails) and derived caches (``meta`` keys ``cache:*``)."""
-    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    viewed before its output fails) and derived caches (``meta`` keys ``cache:*``). Read from a copy of the file
+    and its -wal made outside the mount, so that reading creates nothing beside the database."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp())
+    for suffix in ("", "-wal"):
+        if Path(f"{db}{suffix}").exists():
+            shutil.copyfile(f"{db}{suffix}", scratch / f"copy.db{suffix}")
+    conn = sqlite3.connect(scratch / "copy.db")
     try:
         h = hashlib.sha256()
         for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'events' "
@@ -33,6 +40,7 @@ def digest(db: Path) -> str:
         return h.hexdigest()
     finally:
         conn.close()
+        shutil.rmtree(scratch)
 
 
 def fill(mount: Path, free: int) -> None:
@@ -73,6 +81,7 @@ def run(job: dict) -> dict:
         (mount / "filler").unlink(missing_ok=True)
         leftovers = sorted(str(p.relative_to(mount)) for p in mount.rglob("*") if ".tmp" in p.name)
         results.append({"argv": argv, "code": proc.returncode, "stderr": proc.stderr.decode(errors="replace"),
+                        "stdout": proc.stdout.decode(errors="replace") if job.get("capture") else "",
                         "before": before, "after": digest(db), "leftovers": leftovers})
     return {"results": results}
 

@@ -103,3 +103,34 @@ def test_a_read_only_mount_reads_and_refuses_writes(seed, tmp_path):
         if writes:
             assert "read-only" in result["stderr"] and "hint:" in result["stderr"], where
     assert outside.exists() and outside.with_suffix(".json").exists()
+
+
+def _pending_wal(seed: Path) -> None:
+    """Leave a committed change in the -wal (not yet folded into the file), as an open writer does."""
+    import shutil as sh
+    import sqlite3
+
+    work = seed.parent / "work"
+    sh.copytree(seed, work)
+    conn = sqlite3.connect(work / "practiceplan.db", isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("UPDATE practice_plans SET doc = json_set(doc, '$.title', 'From the WAL')")
+    sh.rmtree(seed)
+    sh.copytree(work, seed)  # copied while the writer still has it open: -wal and -shm included
+    conn.close()
+    sh.rmtree(work)
+
+
+def test_a_read_only_mount_with_a_pending_wal_is_read_whole(seed, tmp_path):
+    _pending_wal(seed)
+    assert (seed / "practiceplan.db-shm").exists() and (seed / "practiceplan.db-wal").stat().st_size > 0
+    results = _drive(tmp_path, seed, [["plan", "list", "--json"]], readonly=True, capture=True)
+    assert results[0]["code"] == 0, results[0]["stderr"]
+    assert "From the WAL" in results[0]["stdout"]
+
+
+def test_a_read_only_mount_with_a_pending_wal_and_no_shm_says_why(seed, tmp_path):
+    _pending_wal(seed)
+    (seed / "practiceplan.db-shm").unlink()
+    result = _drive(tmp_path, seed, [["plan", "list"]], readonly=True)[0]
+    assert result["code"] == 77 and "write-ahead log" in result["stderr"] and "hint:" in result["stderr"], result

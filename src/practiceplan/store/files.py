@@ -22,7 +22,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from practiceplan.errors import InvalidInputError
+from practiceplan.errors import InvalidInputError, ReadOnlyDatabaseError
 
 _NO_SHM_CODES = {"SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN", "SQLITE_READONLY_CANTINIT"}
 
@@ -76,10 +76,16 @@ def open_read_only(path: Path, timeout: float) -> sqlite3.Connection:
     try:
         conn = _probe(sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None))
     except sqlite3.OperationalError as exc:
-        wal = Path(f"{path}-wal")
-        pending = wal.exists() and wal.stat().st_size > 0
-        if getattr(exc, "sqlite_errorname", "") not in _NO_SHM_CODES or pending:
+        if getattr(exc, "sqlite_errorname", "") not in _NO_SHM_CODES:
             raise
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:  # the main file alone is not the whole database
+            raise ReadOnlyDatabaseError(
+                f"cannot read {path} here: its write-ahead log {wal.name} holds changes that SQLite can read only "
+                "with a shared-memory file beside it, which cannot be created in a read-only folder",
+                hint="run any practiceplan command on it once where it is writable (that folds the log into the "
+                     "file), or copy the folder somewhere writable",
+            ) from None
         conn = _probe(sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout, isolation_level=None))
     conn.execute("PRAGMA query_only = ON")
     return conn

@@ -307,3 +307,19 @@ def test_writes_to_a_read_only_database_say_why(cli, read_only, tmp_path, args):
     run = cli(*[str(export) if a == "EXPORT" else a for a in args], ok=False)
     assert run.code == 77 and "read-only" in run.stderr and "hint:" in run.stderr, run
     assert logical_digest(read_only) == before
+
+
+def test_the_soundness_check_runs_before_the_first_write_of_a_connection_only(tmp_path):
+    """A command (one connection) checks once before it writes; a long-running writer is not slowed down."""
+    dbmod.connect(tmp_path / "a.db").close()  # created and migrated (its first write was checked)
+    conn = dbmod.connect(tmp_path / "a.db")  # a new connection, as the next command opens
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    for _ in range(3):
+        with dbmod.transaction(conn, tmp_path / "a.db"):
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, 'x') ON CONFLICT(key) DO UPDATE SET value = 'y'",
+                         ("probe",))
+    conn.close()
+    checks = [i for i, s in enumerate(statements) if "quick_check" in s]
+    first_write = next(i for i, s in enumerate(statements) if s.startswith("INSERT"))
+    assert len(checks) == 1 and checks[0] < first_write, statements

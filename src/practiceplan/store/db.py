@@ -28,6 +28,13 @@ from practiceplan.store.locking import busy_error, is_locked
 from practiceplan.store.schema import SCHEMA_VERSION
 
 
+class _Connection(sqlite3.Connection):
+    """A connection :func:`connect` opened: it remembers that its file passed ``PRAGMA quick_check`` (checked
+    before its first write, see :func:`transaction`)."""
+
+    checked = False
+
+
 def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {locking.BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -50,7 +57,7 @@ def connect(path: Path | str, *, migrate: bool = True, create_folder: bool = Tru
         if read_only:
             conn = files.open_read_only(path, timeout)
         else:
-            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, factory=_Connection)
     except sqlite3.Error as exc:
         raise _open_error(exc, path) from None
     try:
@@ -180,14 +187,18 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 def transaction(conn: sqlite3.Connection, path: Path | str = "the database") -> Iterator[sqlite3.Connection]:
     """One ``BEGIN IMMEDIATE`` write transaction; commit on success, roll back on any exception.
 
-    Before anything is written, ``PRAGMA quick_check`` (a few milliseconds for a typical database) makes sure
-    the file is sound: a write never goes into a damaged database (DamagedDatabaseError, exit 65). SQLite
-    failures are said as the user's problem (errors.storage_error: a full disk is exit 75, nothing changed).
+    Before a connection's first write, ``PRAGMA quick_check`` (a few milliseconds for a typical database; once
+    per connection, so once per command, and a long-running writer is not slowed down) makes sure the file is
+    sound: a command never writes into a damaged database (DamagedDatabaseError, exit 65). SQLite failures are
+    said as the user's problem (errors.storage_error: a full disk is exit 75, nothing changed).
     """
     with translated(path):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            refuse_damaged(conn, path)
+            if not getattr(conn, "checked", False):
+                refuse_damaged(conn, path)
+                if isinstance(conn, _Connection):
+                    conn.checked = True
         except BaseException:
             _rollback(conn)
             raise

@@ -323,3 +323,22 @@ def test_the_soundness_check_runs_before_the_first_write_of_a_connection_only(tm
     checks = [i for i, s in enumerate(statements) if "quick_check" in s]
     first_write = next(i for i, s in enumerate(statements) if s.startswith("INSERT"))
     assert len(checks) == 1 and checks[0] < first_write, statements
+
+
+def test_a_full_disk_while_restoring_over_a_damaged_file_leaves_it_in_place(cli, home, backed_up, monkeypatch):
+    """Restoring over a file SQLite cannot read copies the backup first, then moves the damaged file aside: a
+    full disk during the copy changes nothing (it used to move the file aside first)."""
+    db = home / "practiceplan.db"
+    DAMAGE["text"](db)
+    before = db.read_bytes()
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "chmod", no_space)  # the step right after SQLite's copy into the temp file
+        run = cli("restore", backed_up.name, ok=False)
+    assert run.code == 75 and "the disk is full" in run.stderr, run
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in home.iterdir() if ".restore.tmp" in p.name or ".damaged-" in p.name) == []
+    cli("restore", backed_up.name)  # with space again, it works

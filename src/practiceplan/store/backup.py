@@ -628,6 +628,25 @@ def _restore_in_place(
 def _restore_damaged(
     db_path: Path, candidate: Path, checked: dict[str, Any], *, now: datetime, keep: int | None
 ) -> dict[str, Any]:
+    for stale in db_path.parent.glob(f".{db_path.name}.*.restore.tmp*"):
+        stale.unlink(missing_ok=True)  # left by an earlier killed restore of a damaged database
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.restore.tmp")
+    try:  # the copy first: if it fails (a full disk), the damaged file is still where it was
+        source_conn = sqlite3.connect(_ro_uri(candidate), uri=True, isolation_level=None)
+        try:
+            target = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                source_conn.backup(target)
+                target.execute("PRAGMA journal_mode = WAL")
+            finally:
+                target.close()
+        finally:
+            source_conn.close()
+        os.chmod(tmp, 0o600)
+    except BaseException:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+            leftover.unlink(missing_ok=True)
+        raise
     stamp = _stamp(now)
     aside = db_path.with_name(f"{db_path.name}.damaged-{stamp}")
     n = 1
@@ -638,20 +657,6 @@ def _restore_damaged(
         source = Path(f"{db_path}{suffix}")
         if source.exists():
             os.replace(source, Path(f"{aside}{suffix}"))
-    for stale in db_path.parent.glob(f".{db_path.name}.*.restore.tmp*"):
-        stale.unlink(missing_ok=True)  # left by an earlier killed restore of a damaged database
-    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.restore.tmp")
-    source_conn = sqlite3.connect(_ro_uri(candidate), uri=True, isolation_level=None)
-    try:
-        target = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            source_conn.backup(target)
-            target.execute("PRAGMA journal_mode = WAL")
-        finally:
-            target.close()
-    finally:
-        source_conn.close()
-    os.chmod(tmp, 0o600)
     fileio.place(tmp, db_path, replace=True)
     pruned = _prune_after(db_path, keep, None, candidate)
     return {"restored": str(candidate), "database": str(db_path), "schemaVersion": checked["schemaVersion"],

@@ -124,7 +124,7 @@ def test_the_backup_manifest_on_a_full_disk_is_75_and_leaves_no_backup(cli, home
         _enospc_after(m, 0)  # the database copy is written by SQLite; the manifest by us
         run = cli("backup", "-o", str(tmp_path / "b.db"), ok=False)
     assert run.code == 75 and "the disk is full" in run.stderr, run
-    assert not (tmp_path / "b.json").exists() and leftovers(tmp_path) == []
+    assert not (tmp_path / "b.json").exists() and not (tmp_path / "b.db").exists() and leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("args", [("export", "json", "-o", "OUT"), ("stats", "--svg", "OUT")])

@@ -233,19 +233,19 @@ def _write_backup(
         raise NotFoundError(f"no database at {db_path}: nothing to back up", hint="check --db / PRACTICEPLAN_HOME")
     folder = backups_dir(db_path)
     target = _backup_target(dest, overwrite)
-    to_file = target is not None and target.kind == "file" and target.path is not None
+    dest_file = target.path if target is not None and target.kind == "file" else None
     # The backups folder is locked (and created) unless -o writes elsewhere and we may not write beside the
     # database (a read-only one): then nothing of ours is in that folder to serialise or clean up.
     own_folder = target is None or _may_write(folder)
     if own_folder:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     with dir_lock(folder) if own_folder else nullcontext():
-        if to_file and target is not None and target.path is not None:
-            target_dir = target.path.parent
+        if dest_file is not None:
+            target_dir = dest_file.parent
         else:
             target_dir = folder if own_folder else Path(tempfile.gettempdir())
         if own_folder:
-            clean_leftovers(folder, target_dir if to_file else None)
+            clean_leftovers(folder, target_dir if dest_file else None)
         tmp = target_dir / f".{db_path.stem}.{os.getpid()}.backup.tmp"
         for leftover in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
@@ -256,8 +256,8 @@ def _write_backup(
             size = tmp.stat().st_size
             if target is None:
                 final = _place_generation(tmp, folder, db_path.stem, now, version)
-            elif to_file and target.path is not None:
-                final = target.path
+            elif dest_file is not None:
+                final = dest_file
                 try:
                     fileio.place(tmp, final, replace=overwrite)  # fsyncs the file and the folder
                 except FileExistsError:
@@ -273,11 +273,16 @@ def _write_backup(
             "reason": reason, "schemaVersion": version, "appVersion": __version__, "sha256": digest,
             "bytes": size, "rowCounts": counts, "source": str(db_path),
         }
-        if target is not None and not to_file:
+        if target is not None and dest_file is None:
             return {**manifest, "path": str(target), "manifestPath": None, "pruned": []}
         faults.hit("backup.manifest")
-        fileio.write_atomic(manifest_path(final), _manifest_bytes(manifest), mode=0o600,
-                            replace=overwrite or dest is None, temp_suffix=".backup.tmp")
+        try:
+            fileio.write_atomic(manifest_path(final), _manifest_bytes(manifest), mode=0o600,
+                                replace=overwrite or dest is None, temp_suffix=".backup.tmp")
+        except BaseException:
+            if not overwrite:
+                final.unlink(missing_ok=True)  # a backup without its manifest is no backup: none was written
+            raise
         pruned = prune(folder, db_path.stem, keep, protect=final) if keep is not None else []
     return {**manifest, "path": str(final), "manifestPath": str(manifest_path(final)),
             "pruned": [str(p) for p in pruned]}

@@ -11,6 +11,7 @@ import os
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from practiceplan.domain.models import FIRST_DAY, LAST_DAY, day_supported
 from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
@@ -34,6 +35,16 @@ def parse_fixed_now(text: str, zone: ZoneInfo | timezone) -> datetime:
             f"PRACTICEPLAN_NOW={text!r} is not an ISO date-time",
             hint="use e.g. PRACTICEPLAN_NOW=2026-03-01T18:00:00Z",
         ) from None
-    if dt.tzinfo is None:
-        dt = localize(dt, zone)
-    return dt.astimezone(UTC)
+    try:
+        if dt.tzinfo is None:
+            dt = localize(dt, zone)
+        dt = dt.astimezone(UTC)
+        supported = day_supported(dt.astimezone(zone).date())  # the user's day, as every view sees it
+    except (OverflowError, ValueError):
+        supported = False
+    if not supported:
+        raise InvalidInputError(
+            f"PRACTICEPLAN_NOW={text!r} is outside the supported dates ({FIRST_DAY} to {LAST_DAY})",
+            hint="use e.g. PRACTICEPLAN_NOW=2026-03-01T18:00:00Z",
+        )
+    return dt

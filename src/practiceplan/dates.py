@@ -13,6 +13,7 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from practiceplan.domain.models import FIRST_DAY, LAST_DAY, day_supported
 from practiceplan.domain.tz import localize
 from practiceplan.errors import InvalidInputError
 
@@ -129,25 +130,43 @@ def _dateparser(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:
     return result.astimezone(UTC) if result else None
 
 
+def out_of_range(what: str, text: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{what} '{text}' is outside the supported dates ({FIRST_DAY} to {LAST_DAY})",
+        hint="give a date between 1970 and 2199",
+    )
+
+
 def parse_datetime(text: str, zone: ZoneInfo, now: datetime, what: str = "date") -> datetime:
-    """User text -> aware UTC datetime. Raises InvalidInputError naming ``what``."""
+    """User text -> aware UTC datetime within the supported range. Raises InvalidInputError naming ``what``."""
     if not text or not text.strip() or len(text) > 200:
         raise InvalidInputError(f"empty or overlong {what}", hint="e.g. 2026-03-01T18:00 or 'tomorrow 6pm'")
-    result = _fast_datetime(text, zone, now)
-    if result is None and not re.fullmatch(r"[\d\-:T.+ ]+", text.strip()):
-        result = _dateparser(text, zone, now)
-    if result is None:
+    try:
+        result = _fast_datetime(text, zone, now)
+        if result is None and not re.fullmatch(r"[\d\-:T.+ ]+", text.strip()):
+            result = _dateparser(text, zone, now)
+        local_day = result.astimezone(zone).date() if result is not None else None
+    except (OverflowError, ValueError):  # beyond what a datetime holds (year 1..9999) in UTC or the zone
+        raise out_of_range(what, text) from None
+    if result is None or local_day is None:
         raise InvalidInputError(
             f"cannot understand {what} '{text}'",
             hint="use an ISO date like 2026-03-01 or 2026-03-01T18:00, or words like 'tomorrow 6pm'",
         )
+    if not day_supported(local_day):
+        raise out_of_range(what, text)
     return result
 
 
 def parse_date(text: str, zone: ZoneInfo, now: datetime, what: str = "date") -> date:
-    """User text -> a local calendar date in ``zone``."""
+    """User text -> a local calendar date in ``zone``, within the supported range."""
     word = " ".join(text.strip().lower().split())
-    day = _simple_date(word, now.astimezone(zone).date()) if word else None
-    if day is not None:
-        return day
-    return parse_datetime(text, zone, now, what).astimezone(zone).date()
+    try:
+        day = _simple_date(word, now.astimezone(zone).date()) if word else None
+    except OverflowError:
+        raise out_of_range(what, text) from None
+    if day is None:
+        return parse_datetime(text, zone, now, what).astimezone(zone).date()
+    if not day_supported(day):
+        raise out_of_range(what, text)
+    return day

@@ -78,6 +78,14 @@ def _system_zone() -> ZoneInfo:
 class Settings:
     db_flag: str | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    create: bool = False  # --create: make the folder of an explicit --db / PRACTICEPLAN_DB path
+
+    @property
+    def creates_folder(self) -> bool:
+        """Only the default location (the data dir, or PRACTICEPLAN_HOME) is created silently; the folder of a
+        path given with --db or PRACTICEPLAN_DB must exist unless --create was asked for (a mistyped path must
+        not look like an empty database)."""
+        return self.create or not (self.db_flag or self.env.get("PRACTICEPLAN_DB"))
 
     @cached_property
     def home(self) -> Path | None:

@@ -143,7 +143,7 @@ def test_config_path_and_show(cli, isolated_home):
 
 def test_db_flag_and_env(cli, tmp_path, monkeypatch):
     target = tmp_path / "x" / "mine.db"
-    cli("--db", str(target), "log", "add", "--minutes", "5")
+    cli("--create", "--db", str(target), "log", "add", "--minutes", "5")  # its folder is new: --create (issue 10.5)
     assert target.exists()
     monkeypatch.setenv("PRACTICEPLAN_DB", str(target))
     assert len(cli("log", "list", "--json").json["entries"]) == 1

@@ -19,8 +19,8 @@ def history(cli, set_now):
     for index in (0, 1, 3, 4):
         set_now(occs[index]["scheduledStart"].replace(".000Z", "Z"))
         cli("checkin", occs[index]["id"], "--minutes", "25")
-    cli("log", "add", "--minutes", "15", "--when", "2026-02-28T10:00")
     set_now("2026-03-02T09:00:00Z")  # Monday 10:00
+    cli("log", "add", "--minutes", "15", "--when", "2026-02-28T10:00")  # logged afterwards (not from the future)
     return plan, occs
 
 

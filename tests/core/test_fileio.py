@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from practiceplan import fileio
-from practiceplan.errors import InvalidInputError, NotFoundError
+from practiceplan.errors import DiskFullError, InvalidInputError, NotFoundError
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -57,15 +57,33 @@ def test_a_failed_write_leaves_the_target_and_no_temp_file(tmp_path, monkeypatch
 
 
 def test_a_failed_write_of_a_user_file_is_an_input_error(tmp_path, monkeypatch):
-    def full_disk(fd, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def no_permission(fd, data):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(os, "write", full_disk)
-    with pytest.raises(InvalidInputError, match=r"cannot write .*out\.ics: No space left on device") as caught:
+    monkeypatch.setattr(os, "write", no_permission)
+    with pytest.raises(InvalidInputError, match=r"cannot write .*out\.ics: Permission denied") as caught:
         fileio.write_atomic(tmp_path / "out.ics", b"x", as_input_error=True, hint="check the folder")
     monkeypatch.undo()
     assert caught.value.hint == "check the folder"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_disk_is_said_as_such_and_leaves_nothing(tmp_path, monkeypatch, code):
+    """Issue 11.1-2/11.4: a full disk (or quota) is exit 75 "the disk is full", not "cannot write" (65)."""
+    target = tmp_path / "out.ics"
+    target.write_bytes(b"old")
+
+    def full_disk(fd, data):
+        os.ftruncate(fd, 0)
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(DiskFullError, match="the disk is full") as caught:
+        fileio.write_atomic(target, b"new", replace=True, as_input_error=True)
+    monkeypatch.undo()
+    assert caught.value.exit_code == 75
+    assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o077, 0o644), (0o000, 0o600), (0o022, 0o640)])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from practiceplan.cli.run import guard, open_session
+from practiceplan.cli.run import guard, open_session, say_notices
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -105,8 +105,10 @@ def handle_errors(fn: F) -> F:
 def session(ctx: typer.Context) -> Session:
     """The session for this invocation (``--db`` from the root callback); closed when the command ends."""
     root = ctx.find_root()
-    instance = open_session(root.obj if isinstance(root.obj, str) else None)
+    options = root.obj if isinstance(root.obj, dict) else {}
+    instance = open_session(options.get("db"), create=bool(options.get("create")))
     ctx.call_on_close(instance.close)
+    ctx.call_on_close(lambda: say_notices(instance))  # runs first (close callbacks run last-in, first-out)
     return instance
 
 

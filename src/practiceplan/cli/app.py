@@ -47,13 +47,18 @@ def root(
         typer.Option("--db", help="Database file (default: PRACTICEPLAN_DB, or practiceplan.db in the data dir).",
                      metavar="PATH"),
     ] = None,
+    create: Annotated[
+        bool, typer.Option("--create", help="Create --db PATH and its folder if missing (else a missing folder "
+                                            "is refused).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True)
     ] = False,
 ) -> None:
     """Plan practice, check in, keep a logbook. Exit codes: 0 ok, 1 bug, 2 usage, 3 not found,
     65 invalid input, 69 remote unavailable, 75 busy, 77 not authorised."""
-    ctx.obj = str(db) if db else None  # the --db flag; cli/_common.session() opens the session from it
+    # the root options; cli/_common.session() opens the session from them
+    ctx.obj = {"db": str(db) if db else None, "create": create}
     if ctx.invoked_subcommand is None:
         _default_view(ctx)
 

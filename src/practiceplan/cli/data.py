@@ -14,7 +14,7 @@ from practiceplan.errors import InvalidInputError
 from practiceplan.render.output import Output, message, progress, safe
 
 Force = Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")]
-OutFile = Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to FILE instead of stdout.",
+OutFile = Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to FILE instead of stdout ('-': stdout).",
                                                 metavar="FILE")]
 
 export_app = new_app("Export your data: everything as lossless JSON, the logbook or sessions as CSV, and more.")
@@ -64,8 +64,9 @@ def _size(n: int) -> str:
 def backup(
     ctx: typer.Context,
     out_file: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE",
-                                                   help="Write the backup here (plus FILE's .json manifest) "
-                                                        "instead of a new generation in the backups folder.")] = None,
+                                                   help="Write the backup here (plus FILE's .json manifest; '-' "
+                                                        "writes it to stdout, without one) instead of a new "
+                                                        "generation in the backups folder.")] = None,
     force: Force = False,
     list_: Annotated[bool, typer.Option("--list", help="List the backup generations instead.")] = False,
     json_: Json = False,
@@ -87,11 +88,21 @@ def backup(
 
         Output(json_).show({"backups": backups}, listing)
         return
+    from practiceplan.fileio import output_target
+
+    to_stdout = out_file is not None and output_target(out_file).is_stdout
+    if to_stdout and json_:
+        from practiceplan.errors import UsageError
+
+        raise UsageError("--json and -o - would both write to stdout", hint="drop --json, or write to a file")
     result = s.data.backup(output=out_file, force=force)
     lines = [f"Backed up to {safe(result['path'])} (schema {result['schemaVersion']}, {_size(result['bytes'])}, "
              f"sha256 {result['sha256'][:12]})"]
     if result["pruned"]:
         lines.append(f"Removed {plural(len(result['pruned']), 'older generation')}; keeping {s.settings.config['backup_keep']}.")
+    if to_stdout:  # stdout carries the backup itself
+        message("\n".join(lines))
+        return
     Output(json_).done(result, *lines)
 
 
@@ -149,14 +160,17 @@ def export_json(ctx: typer.Context, out_file: OutFile = None, force: Force = Fal
 
 
 def _deliver(text: str, output: Path | None, force: bool) -> None:
-    """Export text to stdout, or atomically to a file (never over an existing one without --force)."""
+    """Export text to stdout (no -o, or ``-o -``), or where -o points (fileio.write_output: a device or FIFO as a
+    stream, a regular file atomically and never over an existing one without --force)."""
     if output is None:
         typer.echo(text, nl=False)
         return
-    from practiceplan.fileio import write_atomic
+    from practiceplan.fileio import write_output
 
-    write_atomic(output, text.encode("utf-8"), mode=0o600, replace=force)  # exports hold personal data
-    message(f"Exported to {output}")
+    # exports hold personal data: 0600
+    target = write_output(output, text.encode("utf-8"), mode=0o600, replace=force, as_input_error=False)
+    if target.kind != "fd":
+        message(f"Exported to {output}")
 
 
 @handle_errors

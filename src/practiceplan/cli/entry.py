@@ -135,7 +135,7 @@ def main() -> None:
 
 def run_fast(command: str, db: str | None, json_: bool, options: dict[str, Any] | None = None) -> int:
     from practiceplan.cli import views
-    from practiceplan.cli.run import guard, open_session
+    from practiceplan.cli.run import guard, open_session, say_notices
     from practiceplan.render.output import Output
 
     body = {"today": views.today, "next": views.next_, "stats": views.stats, "forecast": views.forecast,
@@ -144,4 +144,5 @@ def run_fast(command: str, db: str | None, json_: bool, options: dict[str, Any] 
     try:
         return guard(lambda: body(session, Output(json_), **(options or {})))
     finally:
+        say_notices(session)
         session.close()

@@ -6,7 +6,6 @@ may own one for `export json/csv`); :data:`export_app` is this module's own grou
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -47,27 +46,10 @@ def ics(
         first = dates.parse_date(from_, p.zone, p.now, "--from")
     plan_id = p.store.resolve("practice_plan", plan)["id"] if plan else None
     text = p.schedule.ics(plan_id, first, days)
-    if output == "-":
-        import sys
-
-        sys.stdout.flush()
-        buffer = getattr(sys.stdout, "buffer", None)
-        if buffer is not None:  # bytes: CRLF stays CRLF on every platform
-            buffer.write(text.encode("utf-8"))
-            buffer.flush()
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        return
-    target = Path(output)
-    if target.exists() and not force:
-        from practiceplan.errors import InvalidInputError
-
-        raise InvalidInputError(f"{output} exists", hint="add --force to replace it")
-    from practiceplan.fileio import write_atomic
+    from practiceplan.fileio import write_output
     from practiceplan.render.output import message
 
-    write_atomic(target, text.encode("utf-8"), mode=0o600, replace=force, as_input_error=True,
-                 hint="check that the folder exists and is writable")
-    message(f"Wrote {plural(text.count('BEGIN:VEVENT'), 'session')} to {output}")
-
+    target = write_output(output, text.encode("utf-8"), mode=0o600, replace=force,
+                          hint="check that the folder exists and is writable")
+    if target.kind != "fd":
+        message(f"Wrote {plural(text.count('BEGIN:VEVENT'), 'session')} to {output}")

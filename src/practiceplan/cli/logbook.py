@@ -85,7 +85,7 @@ def _done(p: Session, verb: str, entry: dict[str, Any], as_json: bool) -> None:
 @handle_errors
 def add(
     ctx: typer.Context,
-    minutes: Annotated[int, typer.Option("--minutes", help="How long you practised.", min=0, max=100000)],
+    minutes: Annotated[int, typer.Option("--minutes", help="How long you practised (1 to 1440).")],
     when: When = None, instrument: InstrumentOpt = None, piece: PieceOpt = None, technique: TechniqueOpt = None,
     mood: MoodOpt = None, type_: TypeOpt = None, notes: Notes = None, tag: Tag = None, json_: Json = False,
 ) -> None:
@@ -151,7 +151,7 @@ def show(ctx: typer.Context, entry_id: EntryId, json_: Json = False) -> None:
 @handle_errors
 def edit(
     ctx: typer.Context, entry_id: EntryId,
-    minutes: Annotated[Optional[int], typer.Option("--minutes", help="Minutes.", min=0, max=100000)] = None,
+    minutes: Annotated[Optional[int], typer.Option("--minutes", help="Minutes (1 to 1440).")] = None,
     when: When = None, instrument: InstrumentOpt = None, piece: PieceOpt = None, technique: TechniqueOpt = None,
     mood: MoodOpt = None, type_: TypeOpt = None, notes: Notes = None, tag: Tag = None, json_: Json = False,
 ) -> None:

@@ -70,7 +70,7 @@ def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:
 def checkin(
     ctx: typer.Context,
     occ: OccId,
-    minutes: Annotated[Optional[int], typer.Option("--minutes", help="Minutes practised (default: planned).", min=1, max=1440)] = None,
+    minutes: Annotated[Optional[int], typer.Option("--minutes", help="Minutes practised, 1 to 1440 (default: planned).")] = None,
     when: Annotated[Optional[str], typer.Option("--when", help="When you practised (default: now).", metavar="WHEN")] = None,
     notes: Annotated[Optional[str], typer.Option("--notes", help="Notes for the logbook entry.")] = None,
     mood: Annotated[Optional[str], typer.Option("--mood", help="frustrated, neutral, satisfied or excited.")] = None,

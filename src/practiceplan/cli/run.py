@@ -16,12 +16,21 @@ if TYPE_CHECKING:
     from practiceplan.services.session import Session
 
 
-def open_session(db: str | None) -> Session:
-    """The session of one command: settings resolved from ``--db`` (else env, config, default)."""
+def open_session(db: str | None, *, create: bool = False) -> Session:
+    """The session of one command: settings resolved from ``--db`` (else env, config, default) and ``--create``."""
     from practiceplan.services.session import Session
     from practiceplan.settings import Settings
 
-    return Session(Settings(db_flag=db))
+    return Session(Settings(db_flag=db, create=create))
+
+
+def say_notices(session: Session) -> None:
+    """What the services asked to be said (a capped horizon jump...), as notes on stderr."""
+    from practiceplan.render.output import safe
+
+    for notice in session.notices:
+        sys.stderr.write(f"practiceplan: note: {safe(notice)}\n")
+    session.notices.clear()
 
 
 def report(error: PracticePlanError) -> None:
@@ -84,4 +93,10 @@ def guard(action: Callable[[], object], passthrough: tuple[type[BaseException], 
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
-        return internal_error(exc)
+        from practiceplan.errors import storage_error
+
+        known = storage_error(exc)  # a full disk, a damaged or read-only database: not a bug
+        if known is None:
+            return internal_error(exc)
+        report(known)
+        return int(known.exit_code)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -323,7 +321,7 @@ def publish(ctx: typer.Context, template_id: TemplateId, visibility: VisibilityO
 def export(
     ctx: typer.Context,
     template_id: TemplateId,
-    out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")] = None,
+    out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default, or '-': stdout).")] = None,
     version: Annotated[Optional[int], typer.Option("--version", min=1, help="Export this version (default: latest).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
     sign: Annotated[bool, typer.Option("--sign", help="Sign the file too (with --key, or your default key).")] = False,
@@ -332,13 +330,13 @@ def export(
 ) -> None:
     """Write a published (or imported) version as a template file, signed with --sign. Contains only the
     template: never your plans, check-ins, logbook or session history."""
-    from practiceplan.errors import InvalidInputError, UsageError
-    from practiceplan.fileio import write_atomic
+    from practiceplan.errors import UsageError
+    from practiceplan.fileio import output_target, write_output
     from practiceplan.render.templates import key_text
 
     service = _service(ctx)
-    if out_file and out_file != "-" and Path(out_file).exists() and not force:
-        raise InvalidInputError(f"{out_file} already exists", hint="pass --force to overwrite it")
+    out_file = out_file or "-"
+    output_target(out_file, replace=force)  # refuse an existing file before anything is recorded
     if key is not None and not sign:
         raise UsageError("--key goes with --sign", hint="practiceplan template export ID --sign --key FILE -o FILE")
     data, document, unpublished = service.export(template_id, version, sign=sign, key=key)
@@ -346,11 +344,8 @@ def export(
     fingerprint = service.fingerprint(document)
     if unpublished:
         message(f"note: exported version {number}; your unpublished changes are not in it (run `template publish`)")
-    if not out_file or out_file == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+    if write_output(out_file, data, mode=0o644, replace=force).kind == "fd":
         return
-    write_atomic(Path(out_file), data, mode=0o644, replace=force, as_input_error=True)
     signed = f", signed with {key_text(fingerprint)}" if fingerprint else ""
     Output(json_).done({"path": out_file, "templateId": document["template"]["id"], "templateVersion": number,
                         "bytes": len(data), **({"fingerprint": fingerprint} if fingerprint else {})},
@@ -430,17 +425,24 @@ def sign(
     ctx: typer.Context,
     file: FileArg,
     key: KeyOpt = None,
-    out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here (default: in place).")] = None,
+    out_file: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write here ('-': stdout; default: in place).")] = None,
     max_prompts: MaxPrompts = 5,
     json_: Json = False,
 ) -> None:
     """Sign a template file (Ed25519 over its canonical JSON). Any later change to the file invalidates it."""
+    if json_ and out_file in ("-", "/dev/stdout"):
+        from practiceplan.errors import UsageError
+
+        raise UsageError("--json and -o - would both write to stdout", hint="drop --json, or write to a file")
     target, fingerprint = _service(ctx).sign_file(file, key, out_file, _limits(max_prompts))
 
     def human() -> None:
         from practiceplan.render.templates import key_text
 
-        _say(f"Signed {target} with {key_text(fingerprint)}")
+        if target.kind == "fd":
+            message(f"Signed with {key_text(fingerprint)}")  # stdout carries the signed file
+        else:
+            _say(f"Signed {target} with {key_text(fingerprint)}")
 
     Output(json_).show({"path": str(target), "fingerprint": fingerprint}, human)
 

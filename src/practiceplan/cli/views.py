@@ -45,14 +45,20 @@ def render(data: dict[str, Any], *, rich: str, plain: Callable[[dict[str, Any]],
     from practiceplan.render import insights
 
     out = console(record=svg is not None)
-    getattr(insights, rich)(data, out)
+    target = None
     if svg is not None:
-        from practiceplan.errors import InvalidInputError
+        from practiceplan.fileio import output_target
 
-        try:
-            out.save_svg(str(svg), title=title)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot write {svg}: {exc.strerror}") from None
+        target = output_target(svg)
+        if target.is_stdout:  # stdout carries the SVG alone
+            import io
+
+            out.file = io.StringIO()
+    getattr(insights, rich)(data, out)
+    if svg is not None:  # rendered to text, then written by the one writer (never half a file)
+        from practiceplan.fileio import write_output
+
+        write_output(svg, out.export_svg(title=title).encode("utf-8"), mode=0o644, replace=True)
 
 
 def today(p: Session, out: Output) -> None:

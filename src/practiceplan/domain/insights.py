@@ -24,13 +24,24 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from practiceplan.domain.models import plan_duration, plan_flex, plan_is_live, plan_segments
+from practiceplan.domain.models import (
+    READABLE_FIRST_DAY,
+    READABLE_LAST_DAY,
+    plan_duration,
+    plan_flex,
+    plan_is_live,
+    plan_segments,
+)
 from practiceplan.domain.occurrences import plan_recurrence
 from practiceplan.domain.tz import localize
 
 UTC = timezone.utc
 DAY_MS = 86_400_000
 EPOCH = date(1970, 1, 1)
+# The span of readable instants (domain.models.READABLE_*) in epoch ms: data outside it (years near 1 or
+# 9999, imported or pulled from elsewhere) is left out of the analytics instead of failing them.
+RANGE_LO_MS = (READABLE_FIRST_DAY - EPOCH).days * DAY_MS
+RANGE_HI_MS = ((READABLE_LAST_DAY - EPOCH).days + 1) * DAY_MS
 COMPLETED, SKIPPED, MISSED, OPEN = "completed", "skipped", "missed", "open"
 BEFORE_PLAN = "before-plan"  # past its deadline before the plan existed: never owed, so counted nowhere
 DAYPARTS = ((0, 12, "morning"), (12, 17, "afternoon"), (17, 24, "evening"))
@@ -42,10 +53,12 @@ INTERVAL = 0.8
 
 
 class DayClock:
-    """Local calendar days of a zone over epoch milliseconds, exact across DST (transitions found once)."""
+    """Local calendar days of a zone over epoch milliseconds, exact across DST (transitions found once).
+    The range is clamped to the readable span of instants; :meth:`segments` covers only it."""
 
     def __init__(self, zone: ZoneInfo, lo_ms: int, hi_ms: int) -> None:
         self.zone = zone
+        lo_ms, hi_ms = (min(max(x, RANGE_LO_MS), RANGE_HI_MS) for x in (lo_ms, hi_ms))
         lo_ms = min(lo_ms, hi_ms) - 2 * DAY_MS
         hi_ms = max(lo_ms, hi_ms) + 2 * DAY_MS
         self._starts: list[int] = [lo_ms]
@@ -68,6 +81,7 @@ class DayClock:
         self._midnights: dict[int, int] = {}
 
     def _offset(self, ms: int) -> int:
+        ms = min(max(ms, RANGE_LO_MS - 3 * DAY_MS), RANGE_HI_MS + 3 * DAY_MS)  # never beyond what datetime holds
         offset = datetime.fromtimestamp(ms / 1000, self.zone).utcoffset()
         return int(offset.total_seconds() * 1000) if offset else 0
 
@@ -87,6 +101,8 @@ class DayClock:
         """Epoch ms of the local start of ``day`` (a gap at midnight moves forward, as everywhere)."""
         cached = self._midnights.get(day)
         if cached is None:
+            if not RANGE_LO_MS <= day * DAY_MS <= RANGE_HI_MS:  # outside the readable span: no DST detail
+                return day * DAY_MS - self._offset(day * DAY_MS)
             local = datetime.combine(EPOCH + timedelta(days=day), time())
             cached = int(localize(local, self.zone).timestamp() * 1000)
             self._midnights[day] = cached
@@ -94,8 +110,8 @@ class DayClock:
 
     def segments(self) -> list[tuple[int, int, int]]:
         """(from_ms, to_ms, offset_ms) pieces covering the clock's range, for bucketing in SQL."""
-        ends = [*self._starts[1:], 2**62]
-        return [(-(2**62) if i == 0 else s, e, o) for i, (s, e, o) in enumerate(zip(self._starts, ends, self._offsets))]
+        ends = [*self._starts[1:], RANGE_HI_MS]
+        return [(RANGE_LO_MS if i == 0 else s, e, o) for i, (s, e, o) in enumerate(zip(self._starts, ends, self._offsets))]
 
 
 def day_number(day: date) -> int:

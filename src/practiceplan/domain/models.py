@@ -20,7 +20,7 @@ import math
 import re
 import string
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -75,6 +75,55 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
 
 # --------------------------------------------------------------------------- instants
 
+# The supported dates: a date typed by the user (or PRACTICEPLAN_NOW) outside them is refused (dates.py,
+# clock.py). Stored instants are read within a wider span (sessions run a horizon beyond the last day); one
+# outside it — years near 1 or 9999, which arrive only by an import or a sync — reads as missing, so views and
+# analytics never fail on it (a time-zone conversion or a day added there overflows).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+READABLE_FIRST_DAY = date(1900, 1, 1)
+READABLE_LAST_DAY = date(2999, 12, 31)
+
+
+def day_supported(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def instant_readable(dt: datetime) -> bool:
+    return READABLE_FIRST_DAY <= dt.astimezone(UTC).date() <= READABLE_LAST_DAY
+
+
+# One rule for the minutes of a practice session (log add, log edit, checkin) and for how far ahead of the clock
+# a time the user gives may be (another device's clock runs a little fast; "in 3 years" is a typo).
+MIN_MINUTES, MAX_MINUTES = 1, 1440
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def span_words(span: timedelta) -> str:
+    """A positive time span as a person says it: "3 days", "5 hours", "12 minutes"."""
+    if span.days >= 2:
+        return f"{span.days} days"
+    if span >= timedelta(hours=2):
+        return f"{int(span.total_seconds() // 3600)} hours"
+    return f"{int(span.total_seconds() // 60)} minutes"
+
+
+def check_minutes(value: int, what: str = "--minutes") -> int:
+    """``value`` when it is a whole number of minutes from 1 to 1440 (a day); else InvalidInputError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_MINUTES <= value <= MAX_MINUTES:
+        raise InvalidInputError(f"{what} must be from {MIN_MINUTES} to {MAX_MINUTES} minutes (24 hours), not {value}",
+                                hint="a longer day of practice is several entries")
+    return value
+
+
+def check_not_future(when: datetime, now: datetime, what: str = "--when") -> datetime:
+    """``when`` unless it lies more than CLOCK_SKEW (5 minutes) after ``now``; else InvalidInputError."""
+    if when > now + CLOCK_SKEW:
+        raise InvalidInputError(f"{what} is {span_words(when - now)} in the future: practice is logged when it happened",
+                                hint=f"give a time up to now (a clock {int(CLOCK_SKEW.total_seconds() // 60)} "
+                                     "minutes fast is tolerated); plan future practice with `practiceplan plan add`")
+    return when
+
 
 def iso_z(dt: datetime) -> str:
     """Aware datetime -> ``2026-05-04T16:05:00.000Z`` (the wire's instant format)."""
@@ -87,13 +136,16 @@ def _parse_iso(text: str) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO, or beyond year 1..9999 in UTC
         return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt if instant_readable(dt) else None
 
 
 def parse_instant(value: object) -> datetime | None:
-    """Read a wire instant: ISO-Z or ISO with offset, integer epoch ms, or SQLite ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
+    """Read a wire instant: ISO-Z or ISO with offset, integer epoch ms, or SQLite ``YYYY-MM-DD HH:MM:SS`` (UTC).
+    None when it is none of these, or outside the readable span (:func:`instant_readable`): every view and
+    computation then treats it as missing instead of failing on it."""
     if type(value) is str:
         return _parse_iso(value.strip()) if value else None
     if value is None or isinstance(value, bool):
@@ -102,9 +154,10 @@ def parse_instant(value: object) -> datetime | None:
         if not math.isfinite(value):
             return None
         try:
-            return datetime.fromtimestamp(value / 1000, UTC)
+            instant = datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
             return None
+        return instant if instant_readable(instant) else None
     if not isinstance(value, str) or not value:
         return None
     return _parse_iso(value.strip())
@@ -374,7 +427,7 @@ def _normalize_head(entry: dict[str, Any], where: str) -> None:
             raise _fail(where, "deletedAt", "a string or null")
     stamp = parse_instant(entry.get("timestamp"))
     if stamp is None or isinstance(entry.get("timestamp"), float):
-        raise _fail(where, "timestamp", "an ISO-8601 instant or integer epoch milliseconds")
+        raise _fail(where, "timestamp", "an ISO-8601 instant or integer epoch milliseconds (years 1900 to 2999)")
     entry["timestamp"] = iso_z(stamp)
     duration = entry.get("duration", 0)
     if not _is_int(duration) or duration < 0 or duration > 100_000:

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from practiceplan.domain.models import (
+    CLOCK_SKEW,
+    check_minutes,
+    check_not_future,
     is_touched,
     iso_z,
     occurrence_end,
@@ -29,6 +32,7 @@ from practiceplan.domain.models import (
     plan_segments,
     plan_targets,
     plan_zone_name,
+    span_words,
 )
 from practiceplan.domain.tz import local_instant, localize
 from practiceplan.errors import InvalidInputError
@@ -336,7 +340,9 @@ def checkin(
             hint="use --force to log it again, or `practiceplan uncheck` to undo the first check-in",
         )
     stamp = iso_z(now)
-    minutes = minutes or occurrence_minutes(occ, plan) or 30
+    minutes = check_minutes(minutes) if minutes is not None else occurrence_minutes(occ, plan) or 30
+    if when is not None:
+        check_not_future(when, now)
     prompts = list(occ.get("reflectionPrompts") or plan_prompts(plan))
     answers = _answers(answers, prompts)
     entry = {
@@ -454,6 +460,13 @@ def uncheck(occ: dict[str, Any], *, now: datetime, undo_minutes: int, reason: st
             hint="skip or reschedule the session instead",
         )
     elapsed = now - recorded
+    if elapsed < -CLOCK_SKEW:  # the undo window runs forward from the check-in, never backward
+        raise InvalidInputError(
+            f"this check-in was recorded {span_words(-elapsed)} after the current time: the clock is behind it, "
+            "and the undo window runs forward from the check-in; nothing was changed",
+            hint="check the clock (the system time, or PRACTICEPLAN_NOW); the logbook entry can be changed with "
+                 "`practiceplan log edit`",
+        )
     if elapsed > timedelta(minutes=undo_minutes):
         raise InvalidInputError(
             f"the undo window of {undo_minutes} minutes has passed (checked in {int(elapsed.total_seconds() // 60)} minutes ago)",

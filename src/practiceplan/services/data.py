@@ -20,6 +20,7 @@ from practiceplan.domain import data as portable
 from practiceplan.domain.models import iso_z, plural
 from practiceplan.errors import (
     BusyError,
+    DamagedDatabaseError,
     InvalidInputError,
     NotFoundError,
     PracticePlanError,
@@ -96,20 +97,22 @@ class Data:
         from practiceplan.store import backup as store_backup
 
         path = self.resolve_backup(file)
-        if path.resolve() == settings.db_path.resolve():
+        if os.path.realpath(path) == os.path.realpath(settings.db_path):  # realpath: never fails on a link loop
             raise InvalidInputError("that is the live database itself", hint="give a backup file")
         return store_backup.restore(settings.db_path, path, now=_now(settings), keep=_keep(settings),
-                                    require_manifest=not force)
+                                    require_manifest=not force, create_folder=settings.creates_folder)
 
     # ----------------------------------------------------------------------- export
 
     def export_document(self) -> dict[str, Any]:
         """Everything, in wire format, as one document (read in one snapshot)."""
         from practiceplan.store import data as mt
+        from practiceplan.store.db import refuse_damaged
 
         conn = self.s.store.conn
         sections: dict[str, list[dict[str, Any]]] = {}
         with mt.read_snapshot(conn):
+            refuse_damaged(conn, self.settings.db_path)  # never a partial export of a damaged file
             version = mt.user_version(conn)
             for key, _kind, table in portable.SECTIONS:
                 if not mt.table_exists(conn, table):
@@ -130,7 +133,10 @@ class Data:
         import csv
         import io
 
+        from practiceplan.store.db import refuse_damaged
+
         store = self.s.store
+        refuse_damaged(store.conn, self.settings.db_path)  # never a partial export of a damaged file
         if what == "logbook":
             rows = portable.logbook_rows(store.entries(newest_first=False), self.s.zone)
         elif what == "occurrences":
@@ -215,10 +221,60 @@ class Data:
         return [f"{n} {portable.LABELS[key]} were not imported: this version has no place to store them yet"
                 for key, n in result["skipped"].items()]
 
+    def newest_verified_backup(self) -> dict[str, Any] | None:
+        """The newest generation whose file matches its manifest and passes integrity_check, or None."""
+        from practiceplan.store import backup as store_backup
+
+        for item in self.list_backups():
+            try:
+                store_backup.verify_backup(Path(item["path"]))
+            except PracticePlanError:
+                continue
+            return item
+        return None
+
+    def restore_advice(self) -> tuple[str, str]:
+        """What to do about a damaged database: (the fix, a note naming the newest verified backup). The fix is
+        the `restore` command of that backup, or what is left when there is none."""
+        newest = self.newest_verified_backup()
+        if newest is None:
+            return ("move the file aside and start again (`practiceplan import json FILE` brings back an export), "
+                    "or recover what SQLite can with `sqlite3 DB .recover`", "there is no verified backup")
+        return (f"practiceplan restore {newest['path']}",
+                f"the newest verified backup is {Path(newest['path']).name} ({newest.get('created', '?')})")
+
+    def _doctor_open(self, report: _Report, *, fix: bool, head: int) -> int | None:
+        """Open the database without migrating and run the database checks; a file that cannot be opened or
+        turns out damaged is a finding (exit 65) naming the backup to restore, never an internal error."""
+        from practiceplan.store import db as dbmod
+
+        path = self.settings.db_path
+        try:
+            conn = dbmod.connect(path, migrate=False, create_folder=False)
+        except BusyError:
+            raise  # busy (or a full disk) is not a finding: exit 75, try again
+        except DamagedDatabaseError as error:
+            advice, note = self.restore_advice()
+            report.add("database", "error", f"{error.message}; {note}", fix=advice)
+            return None
+        except PracticePlanError as error:  # a folder, a symlink loop or to nothing, a newer schema
+            report.add("database", "error", error.message, fix=error.hint)
+            return None
+        try:
+            with dbmod.translated(path):
+                return _doctor_database(self.s, conn, report, fix=fix, head=head)
+        except DamagedDatabaseError as error:
+            advice, note = self.restore_advice()
+            cannot = " (doctor --fix does not repair a damaged file)" if fix else ""
+            report.add("integrity", "error", f"{error.message.replace('; nothing was changed', '')}; {note}{cannot}",
+                       fix=advice)
+            return None
+        finally:
+            conn.close()
+
     def doctor(self, *, fix: bool = False, mounts: str | None = None) -> dict[str, Any]:
         """Check the database and its surroundings; with ``fix``, repair what is safe. Returns the report."""
         from practiceplan.store import backup as store_backup
-        from practiceplan.store import db as dbmod
         from practiceplan.store import schema
 
         settings = self.settings
@@ -227,24 +283,13 @@ class Data:
         head = schema.SCHEMA_VERSION
         version: int | None = None
 
-        if not path.exists():
+        if not os.path.lexists(path) and (settings.creates_folder or path.parent.is_dir()):
             report.add("database", "info", f"no database yet at {path} (the first command creates it)")
+        elif not os.path.lexists(path):
+            report.add("database", "error", f"no database at {path}: the folder {path.parent} does not exist",
+                       fix="check the path; to start a new database there, add --create")
         else:
-            conn = None
-            try:
-                conn = dbmod.connect(path, migrate=False)
-            except PracticePlanError as error:
-                if isinstance(error, BusyError):
-                    raise  # busy is not a finding: exit 75, try again
-                newest = self.list_backups()[:1]
-                report.add("database", "error", error.message,
-                           fix=(f"restore the newest backup: practiceplan restore {newest[0]['path']}" if newest
-                                else error.hint or "restore a backup with `practiceplan restore FILE`"))
-            if conn is not None:
-                try:
-                    version = _doctor_database(self.s, conn, report, fix=fix, head=head)
-                finally:
-                    conn.close()
+            version = self._doctor_open(report, fix=fix, head=head)
 
         _doctor_files(settings, report, fix=fix)
         _doctor_filesystem(settings, report, mounts)
@@ -297,7 +342,7 @@ class _Report:
 
 def _mode_problem(path: Path) -> int | None:
     """The permission bits when group or others can access the file, else None."""
-    if os.name == "nt" or not path.exists():
+    if os.name == "nt" or not path.is_file():
         return None
     mode = stat.S_IMODE(path.stat().st_mode)
     return mode if mode & 0o077 else None
@@ -311,18 +356,18 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
     version = mt.user_version(conn)
     report.add("database", "ok", f"{path} ({path.stat().st_size // 1024} KiB)")
     integrity = mt.integrity_errors(conn)
-    newest = session.data.list_backups()[:1]
-    restore_hint = (f"practiceplan restore {newest[0]['path']}" if newest
-                    else "restore a backup with `practiceplan restore FILE`")
+    restore_hint, note = session.data.restore_advice() if integrity else ("", "")
     if integrity:
-        report.add("integrity", "error", f"integrity_check found {plural(len(integrity), 'problem')}: {integrity[0]}",
-                   fix=restore_hint, details=integrity)
+        cannot = " (doctor --fix does not repair a damaged file)" if fix else ""
+        report.add("integrity", "error", f"the database is damaged: integrity_check found "
+                                         f"{plural(len(integrity), 'problem')}: {integrity[0]}; {note}{cannot}", fix=restore_hint,
+                   details=integrity)
     else:
         report.add("integrity", "ok", "integrity_check: ok")
     fk = mt.foreign_key_errors(conn)
     if fk:
         report.add("foreignKeys", "error", f"foreign_key_check found {plural(len(fk), 'broken reference')}",
-                   fix=restore_hint, details=[list(r) for r in fk[:20]])
+                   fix=restore_hint or session.data.restore_advice()[0], details=[list(r) for r in fk[:20]])
     else:
         report.add("foreignKeys", "ok", "foreign_key_check: ok")
 

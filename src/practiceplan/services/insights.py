@@ -296,7 +296,9 @@ class Insights:
         """Record an `adherence.dip` event (once per plan per week) and run the hook for each new dip.
 
         Writes only the first time a dip is seen; views are not recorded, so read commands leave the
-        database unchanged."""
+        database unchanged (and a read-only database is never written)."""
+        if self.s.store.read_only:
+            return []
         threshold = self.s.settings.config["adherence_alert"]
         week = an.week_first(self.today, self.s.settings.week_start)
         week_start = an.day_date(week).isoformat()

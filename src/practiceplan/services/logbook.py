@@ -8,7 +8,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from practiceplan.domain.models import epoch_ms, iso_z, new_id, normalize_entry
+from practiceplan.domain.models import (
+    check_minutes,
+    check_not_future,
+    epoch_ms,
+    iso_z,
+    new_id,
+    normalize_entry,
+    parse_instant,
+)
 from practiceplan.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -20,8 +28,9 @@ class Logbook:
         self.s = session
 
     def add(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Log practice (free, or as given by a check-in)."""
+        """Log practice (free, or as given by a check-in): 1..1440 minutes, not in the future (models.check_*)."""
         s = self.s
+        _check_limits(fields, s.now)
         entry = normalize_entry({"id": new_id("entry"), **fields}, s.now)
         with s.store.write():
             s.store.save("logbook_entry", entry, iso_z(s.now))
@@ -30,6 +39,7 @@ class Logbook:
     def edit(self, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change the given fields of an entry (metadata keys are merged)."""
         s = self.s
+        _check_limits(changes, s.now)
         entry = s.store.resolve("logbook_entry", ref)
         metadata_changes = changes.pop("metadata", None)
         merged = {**entry, **changes, "updatedAt": iso_z(s.now)}
@@ -104,6 +114,15 @@ class Logbook:
         return self.s.store.entries(
             from_ms=epoch_ms(start) if start else None, before_ms=epoch_ms(end) if end else None, limit=limit
         )
+
+
+def _check_limits(fields: dict[str, Any], now: datetime) -> None:
+    """The one rule for what a person logs: minutes 1..1440, a time not (much) in the future."""
+    if "duration" in fields:
+        check_minutes(fields["duration"])
+    stamp = parse_instant(fields.get("timestamp"))
+    if stamp is not None:
+        check_not_future(stamp, now)
 
 
 def content_id(raw: dict[str, Any]) -> str:

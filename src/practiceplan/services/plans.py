@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from practiceplan.services.session import Session
 
 PLAN_FLOOR = datetime(1970, 1, 1, tzinfo=clock.UTC)  # a new plan's sessions are materialised from its start
+# A clock that jumped far past the sessions planned so far (a laptop off for a year, a wrong clock): the horizon
+# grows from the present, creating at most this much of the gap (about 73,000 daily sessions otherwise for a
+# jump to 2099); the rest is skipped and said (Session.notices).
+CATCH_UP = timedelta(days=90)
+EDIT_REACH = timedelta(days=3660)  # `plan edit` regenerates existing sessions at most this far ahead (the largest horizon)
 
 
 class Plans:
@@ -30,6 +35,8 @@ class Plans:
         from practiceplan.domain.occurrences import reconcile
 
         s = self.s
+        if s.store.read_only:
+            return 0  # a database we may not write is read as it is
         target = s.horizon_target()
         # Re-extend at most once a day per plan, so read commands rarely write.
         behind_before = iso_z(target - timedelta(days=1))
@@ -37,6 +44,7 @@ class Plans:
         if not stale:
             return 0
         written = 0
+        skipped: list[tuple[str, datetime]] = []
         with s.store.write():
             for plan_id in stale:
                 plan = s.store.get("practice_plan", plan_id)
@@ -46,10 +54,20 @@ class Plans:
                 if horizon and horizon >= behind_before:
                     continue  # another process extended it while we waited for the lock
                 start = (parse_instant(horizon) if horizon else None) or PLAN_FLOOR
+                if start < s.now - CATCH_UP:
+                    if horizon:
+                        skipped.append((str(plan.get("title") or plan_id), start))
+                    start = s.now - CATCH_UP
                 existing = s.store.occurrences(plan_id=plan_id, include_deleted=True)
                 changes = reconcile(plan, existing, s.zone.key, start, target, s.now)
                 written += s.store.save_many("plan_occurrence", changes, iso_z(s.now))
                 s.store.set_horizon(plan_id, iso_z(target))
+        for title, since in skipped:
+            s.notices.append(
+                f"the clock is {(s.now - since).days} days past the sessions planned so far for '{title}': "
+                f"sessions between {since.astimezone(s.zone):%Y-%m-%d} and "
+                f"{(s.now - CATCH_UP).astimezone(s.zone):%Y-%m-%d} were not created (planning resumes "
+                f"{CATCH_UP.days} days back from now)")
         return written
 
     # ------------------------------------------------------------------ actions
@@ -100,7 +118,6 @@ class Plans:
         from practiceplan.domain.occurrences import reconcile, session_changes
 
         s = self.s
-        target = s.horizon_target()
         with s.store.write() if not dry_run else nullcontext():
             current = s.store.get("practice_plan", plan["id"])
             if current is None:
@@ -108,6 +125,10 @@ class Plans:
                                         hint="see the plans with `practiceplan plan list`")
             edited = edit(current)
             existing = s.store.occurrences(plan_id=plan["id"], include_deleted=True)
+            # up to the horizon, and beyond it as far as sessions exist (a larger horizon before, an import):
+            # no session keeps the old time
+            latest = max(_starts(existing), default=s.now) + timedelta(minutes=1)
+            target = max(s.horizon_target(), min(latest, s.now + EDIT_REACH))
             changes = []
             if plan_is_live(edited):
                 changes = reconcile(edited, existing, s.zone.key, s.now, target, s.now)
@@ -214,3 +235,8 @@ class Plans:
         plan = s.store.resolve("practice_plan", ref)
         self.extend_horizon()
         return plan, s.store.occurrences(plan_id=plan["id"], start_from=iso_z(s.now), limit=upcoming)
+
+
+def _starts(occurrences: list[dict[str, Any]]) -> list[datetime]:
+    """The starts of the live sessions among ``occurrences``."""
+    return [start for o in occurrences if not o.get("deletedAt") and (start := parse_instant(o.get("scheduledStart")))]

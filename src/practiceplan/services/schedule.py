@@ -121,16 +121,17 @@ class Schedule:
         return current
 
     def _commit(self, action: str, compute: Callable[[], list[sch.Move]], dry_run: bool) -> Outcome:
-        """Compute inside the write transaction (or without one for a dry run) and save every change at once."""
+        """Compute inside the write transaction (or without one for a dry run) and save every change at once.
+        Everything that can fail (the warnings included) runs before the commit: the answer is either "done"
+        or "nothing changed"."""
         if dry_run:
             moves = compute()
-        else:
-            with self.s.store.write():
-                moves = compute()
-                self.s.store.save_many("plan_occurrence", [m.after for m in moves], iso_z(self.now))
-        outcome = Outcome(action, moves, dry_run)
-        outcome.warnings = self._same_day_warnings(moves)
-        return outcome
+            return Outcome(action, moves, dry_run, self._same_day_warnings(moves))
+        with self.s.store.write():
+            moves = compute()
+            self.s.store.save_many("plan_occurrence", [m.after for m in moves], iso_z(self.now))
+            warnings = self._same_day_warnings(moves)  # reads the saved moves inside the transaction
+        return Outcome(action, moves, dry_run, warnings)
 
     def _same_day_warnings(self, moves: list[sch.Move]) -> list[str]:
         zone = self.s.zone

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 class Session:
     settings: Settings = field(default_factory=Settings)
     _now: datetime | None = None
+    notices: list[str] = field(default_factory=list)  # what the services want said (the CLI prints them on stderr)
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -58,7 +59,7 @@ class Session:
 
     @cached_property
     def store(self) -> Store:
-        store = Store.open(self.settings.db_path)
+        store = Store.open(self.settings.db_path, create_folder=self.settings.creates_folder)
         store.on_logbook_change = self._logbook_changed
         return store
 

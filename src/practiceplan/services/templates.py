@@ -27,7 +27,7 @@ from practiceplan.domain.models import (
 )
 from practiceplan.domain.template_merge import Change, Merge
 from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
-from practiceplan.fileio import write_atomic
+from practiceplan.fileio import OutputTarget, write_output
 from practiceplan.formats.templates import format as tf
 from practiceplan.store import templates as st
 
@@ -389,12 +389,12 @@ class Templates:
         signature = document.get("signature")
         return signatures.fingerprint(signature["publicKey"]) if isinstance(signature, dict) else None
 
-    def sign_file(self, path: str, key: str | None, out: str | None, limits: tf.Limits) -> tuple[Path, str]:
+    def sign_file(self, path: str, key: str | None, out: str | None, limits: tf.Limits) -> tuple[OutputTarget, str]:
+        """Sign the template file ``path`` in place, or write the signed file where ``out`` points (``-``:
+        stdout; see fileio.write_output). Returns (where it went, the key's fingerprint)."""
         loaded = tf.parse_and_validate(tf.read_limited(path, limits.max_bytes), limits, path)
         signed, fingerprint = self.sign_document(loaded.doc, key)
-        target = Path(out or path)
-        write_atomic(target, tf.encode(signed), mode=0o644, replace=True, as_input_error=True)
-        return target, fingerprint
+        return write_output(out or path, tf.encode(signed), mode=0o644, replace=True), fingerprint
 
     def signature_status(self, loaded: tf.TemplateFile, *, check_trust: bool) -> dict[str, Any]:
         from practiceplan.formats.templates import signatures

@@ -27,18 +27,26 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from practiceplan import __version__, faults, fileio
-from practiceplan.errors import BusyError, InvalidInputError, NotFoundError
+from practiceplan.errors import (
+    BusyError,
+    DamagedDatabaseError,
+    DiskFullError,
+    InvalidInputError,
+    NotFoundError,
+    storage_error,
+)
 from practiceplan.store import data as mt
-from practiceplan.store import locking, schema
+from practiceplan.store import files, locking, schema
 
 BACKUP_DIRNAME = "backups"
 MANIFEST_FORMAT = "practiceplan.backup"
@@ -149,8 +157,13 @@ def clean_leftovers(folder: Path, extra: Path | None = None) -> list[Path]:
 
 
 def _snapshot(db_path: Path, tmp: Path) -> sqlite3.Connection:
-    """Copy the live database into ``tmp`` (online backup API); returns an open connection to the copy."""
-    source = sqlite3.connect(db_path, timeout=locking.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    """Copy the live database into ``tmp`` (online backup API); returns an open connection to the copy. A
+    database we may not write (store/files.py) is read through a read-only connection."""
+    timeout = locking.BUSY_TIMEOUT_MS / 1000
+    if files.writable(db_path):
+        source = sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
+    else:
+        source = files.open_read_only(db_path, timeout)
     try:
         source.execute(f"PRAGMA busy_timeout = {locking.BUSY_TIMEOUT_MS}")
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # private from the first byte
@@ -184,90 +197,135 @@ def write_backup(
     """Take one online backup. Returns the manifest plus ``path``, ``manifestPath`` and ``pruned``.
 
     ``dest`` None writes a new generation into ``backups/`` (and prunes to ``keep`` when given); a ``dest``
-    is refused when it (or its manifest) exists, unless ``overwrite``. File-system errors (disk full, no
-    permission) become InvalidInputError: nothing is left half-written, and a migration waiting for this
-    backup does not run.
+    is refused when it (or its manifest) exists, unless ``overwrite``. A full disk is DiskFullError (exit 75),
+    other file-system errors (no permission) InvalidInputError, a source SQLite cannot read (truncated, not a
+    database, a scribbled header) DamagedDatabaseError: nothing is left half-written, and a migration waiting
+    for this backup does not run.
     """
     try:
         return _write_backup(Path(db_path), now=now, reason=reason, dest=dest, overwrite=overwrite, keep=keep)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and locking.is_locked(exc):
+            raise locking.busy_error(db_path) from None
+        known = storage_error(exc, db_path)
+        if known is None:
+            raise
+        if isinstance(known, DamagedDatabaseError):
+            raise DamagedDatabaseError(
+                f"cannot back up {db_path}: it is damaged or is not a practiceplan database ({exc}); "
+                "no backup was written",
+                hint="run `practiceplan doctor`; restore an older backup with `practiceplan restore`",
+            ) from None
+        raise known from None
     except OSError as exc:
         where = dest or backups_dir(Path(db_path))
-        raise InvalidInputError(
-            f"cannot write the backup to {where}: {exc.strerror or exc}",
-            hint="check free space and permissions of that folder",
-        ) from None
+        full = storage_error(exc, where)
+        if isinstance(full, DiskFullError):
+            raise full from None
+        raise InvalidInputError(f"cannot write the backup to {where}: {exc.strerror or exc}",
+                                hint="check free space and permissions of that folder") from None
 
 
 def _write_backup(
     db_path: Path, *, now: datetime, reason: str, dest: Path | None, overwrite: bool, keep: int | None
 ) -> dict[str, Any]:
-    if not db_path.is_file():
+    if not os.path.lexists(db_path) or files.check_path(db_path, create_folder=False):  # a folder, a loop: 65
         raise NotFoundError(f"no database at {db_path}: nothing to back up", hint="check --db / PRACTICEPLAN_HOME")
     folder = backups_dir(db_path)
-    if dest is not None:
-        dest = Path(dest)
-        if dest.is_dir():
-            raise InvalidInputError(f"{dest} is a folder", hint="give a file name, e.g. -o ~/practiceplan.db")
-        if not overwrite and (dest.exists() or manifest_path(dest).exists()):
-            raise InvalidInputError(
-                f"{dest if dest.exists() else manifest_path(dest)} already exists; nothing was written",
-                hint="choose another name, or add --force to replace it",
-            )
-        if not dest.parent.is_dir():
-            raise NotFoundError(f"the folder {dest.parent} does not exist")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with dir_lock(folder):
-        clean_leftovers(folder, dest.parent if dest else None)
-        target_dir = dest.parent if dest else folder
+    target = _backup_target(dest, overwrite)
+    dest_file = target.path if target is not None and target.kind == "file" else None
+    # The backups folder is locked (and created) unless -o writes elsewhere and we may not write beside the
+    # database (a read-only one): then nothing of ours is in that folder to serialise or clean up.
+    own_folder = target is None or _may_write(folder)
+    if own_folder:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with dir_lock(folder) if own_folder else nullcontext():
+        if dest_file is not None:
+            target_dir = dest_file.parent
+        else:
+            target_dir = folder if own_folder else Path(tempfile.gettempdir())
+        if own_folder:
+            clean_leftovers(folder, target_dir if dest_file else None)
         tmp = target_dir / f".{db_path.stem}.{os.getpid()}.backup.tmp"
         for leftover in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
         try:
-            copy = _snapshot(db_path, tmp)
-            try:
-                errors = mt.integrity_errors(copy)
-                if errors:
-                    raise InvalidInputError(
-                        f"the database {db_path} failed its integrity check: {errors[0]}",
-                        hint="run `practiceplan doctor`; restore an older backup with `practiceplan restore`",
-                    )
-                version = mt.user_version(copy)
-                counts = mt.row_counts(copy)
-            finally:
-                copy.close()
+            version, counts = _checked_copy(db_path, tmp)
             os.chmod(tmp, 0o600)
             digest = file_sha256(tmp)
             size = tmp.stat().st_size
-            if dest is not None:
-                final = dest
+            if target is None:
+                final = _place_generation(tmp, folder, db_path.stem, now, version)
+            elif dest_file is not None:
+                final = dest_file
                 try:
                     fileio.place(tmp, final, replace=overwrite)  # fsyncs the file and the folder
                 except FileExistsError:
                     raise InvalidInputError(f"{dest} already exists; nothing was written",
                                             hint="add --force to replace it") from None
-            else:
-                final = _place_generation(tmp, folder, db_path.stem, now, version)
+            else:  # stdout, a device or a FIFO: the bytes as a stream, without a manifest beside them
+                fileio.write_output(str(dest), tmp.read_bytes())
+                final = Path(str(dest))
         finally:
             tmp.unlink(missing_ok=True)
-        faults.hit("backup.manifest")
         manifest = {
-            "format": MANIFEST_FORMAT,
-            "formatVersion": MANIFEST_VERSION,
-            "file": final.name,
-            "created": _iso(now),
-            "reason": reason,
-            "schemaVersion": version,
-            "appVersion": __version__,
-            "sha256": digest,
-            "bytes": size,
-            "rowCounts": counts,
-            "source": str(db_path),
+            "format": MANIFEST_FORMAT, "formatVersion": MANIFEST_VERSION, "file": final.name, "created": _iso(now),
+            "reason": reason, "schemaVersion": version, "appVersion": __version__, "sha256": digest,
+            "bytes": size, "rowCounts": counts, "source": str(db_path),
         }
-        fileio.write_atomic(manifest_path(final), _manifest_bytes(manifest), mode=0o600,
-                            replace=overwrite or dest is None, temp_suffix=".backup.tmp")
+        if target is not None and dest_file is None:
+            return {**manifest, "path": str(target), "manifestPath": None, "pruned": []}
+        faults.hit("backup.manifest")
+        try:
+            fileio.write_atomic(manifest_path(final), _manifest_bytes(manifest), mode=0o600,
+                                replace=overwrite or dest is None, temp_suffix=".backup.tmp")
+        except BaseException:
+            if not overwrite:
+                final.unlink(missing_ok=True)  # a backup without its manifest is no backup: none was written
+            raise
         pruned = prune(folder, db_path.stem, keep, protect=final) if keep is not None else []
     return {**manifest, "path": str(final), "manifestPath": str(manifest_path(final)),
             "pruned": [str(p) for p in pruned]}
+
+
+def _may_write(folder: Path) -> bool:
+    """May we create ``folder`` (or write in it, when it exists)?"""
+    existing = folder if folder.is_dir() else folder.parent
+    return os.access(existing, os.W_OK | os.X_OK)
+
+
+def _backup_target(dest: Path | None, overwrite: bool) -> fileio.OutputTarget | None:
+    """Where ``-o`` points (None: a new generation); a regular file (a symlink followed to it) must not exist,
+    nor its manifest, unless ``overwrite``, and its folder must."""
+    if dest is None:
+        return None
+    target = fileio.output_target(dest)
+    if target.kind != "file" or target.path is None:
+        return target
+    path = target.path
+    if not overwrite and (path.exists() or manifest_path(path).exists()):
+        raise InvalidInputError(
+            f"{path if path.exists() else manifest_path(path)} already exists; nothing was written",
+            hint="choose another name, or add --force to replace it",
+        )
+    if not path.parent.is_dir():
+        raise NotFoundError(f"the folder {path.parent} does not exist")
+    return target
+
+
+def _checked_copy(db_path: Path, tmp: Path) -> tuple[int, dict[str, int]]:
+    """Snapshot the live database into ``tmp`` and check the copy: (schema version, row counts)."""
+    copy = _snapshot(db_path, tmp)
+    try:
+        errors = mt.integrity_errors(copy)
+        if errors:
+            raise InvalidInputError(
+                f"the database {db_path} failed its integrity check: {errors[0]}; no backup was written",
+                hint="run `practiceplan doctor`; restore an older backup with `practiceplan restore`",
+            )
+        return mt.user_version(copy), mt.row_counts(copy)
+    finally:
+        copy.close()
 
 
 def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
@@ -470,7 +528,8 @@ def _replace_contents(conn: sqlite3.Connection) -> None:
 
 
 def restore(
-    db_path: Path, candidate: Path, *, now: datetime, keep: int | None, require_manifest: bool = True
+    db_path: Path, candidate: Path, *, now: datetime, keep: int | None, require_manifest: bool = True,
+    create_folder: bool = True,
 ) -> dict[str, Any]:
     """Replace the live database by a verified backup, keeping the current one as a generation.
 
@@ -495,12 +554,19 @@ def restore(
     ``<name>.damaged-<time>`` (with its ``-wal``/``-shm``) and the backup is copied into a new file.
     """
     db_path = Path(db_path)
+    files.check_path(db_path, create_folder=create_folder)  # a folder, a symlink loop or to nothing: refused
     checked = verify_backup(candidate, require_manifest=require_manifest)
     faults.hit("restore.verified")
     try:
-        return _restore_in_place(db_path, Path(candidate), checked, now=now, keep=keep)
-    except _Damaged:
-        return _restore_damaged(db_path, Path(candidate), checked, now=now, keep=keep)
+        try:
+            return _restore_in_place(db_path, Path(candidate), checked, now=now, keep=keep)
+        except _Damaged:
+            return _restore_damaged(db_path, Path(candidate), checked, now=now, keep=keep)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        known = storage_error(exc, db_path)  # a full disk: nothing was restored (rolled back)
+        if known is None:
+            raise
+        raise known from None
 
 
 class _Damaged(Exception):
@@ -567,6 +633,25 @@ def _restore_in_place(
 def _restore_damaged(
     db_path: Path, candidate: Path, checked: dict[str, Any], *, now: datetime, keep: int | None
 ) -> dict[str, Any]:
+    for stale in db_path.parent.glob(f".{db_path.name}.*.restore.tmp*"):
+        stale.unlink(missing_ok=True)  # left by an earlier killed restore of a damaged database
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.restore.tmp")
+    try:  # the copy first: if it fails (a full disk), the damaged file is still where it was
+        source_conn = sqlite3.connect(_ro_uri(candidate), uri=True, isolation_level=None)
+        try:
+            target = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                source_conn.backup(target)
+                target.execute("PRAGMA journal_mode = WAL")
+            finally:
+                target.close()
+        finally:
+            source_conn.close()
+        os.chmod(tmp, 0o600)
+    except BaseException:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+            leftover.unlink(missing_ok=True)
+        raise
     stamp = _stamp(now)
     aside = db_path.with_name(f"{db_path.name}.damaged-{stamp}")
     n = 1
@@ -577,20 +662,6 @@ def _restore_damaged(
         source = Path(f"{db_path}{suffix}")
         if source.exists():
             os.replace(source, Path(f"{aside}{suffix}"))
-    for stale in db_path.parent.glob(f".{db_path.name}.*.restore.tmp*"):
-        stale.unlink(missing_ok=True)  # left by an earlier killed restore of a damaged database
-    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.restore.tmp")
-    source_conn = sqlite3.connect(_ro_uri(candidate), uri=True, isolation_level=None)
-    try:
-        target = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            source_conn.backup(target)
-            target.execute("PRAGMA journal_mode = WAL")
-        finally:
-            target.close()
-    finally:
-        source_conn.close()
-    os.chmod(tmp, 0o600)
     fileio.place(tmp, db_path, replace=True)
     pruned = _prune_after(db_path, keep, None, candidate)
     return {"restored": str(candidate), "database": str(db_path), "schemaVersion": checked["schemaVersion"],

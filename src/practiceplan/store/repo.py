@@ -93,8 +93,13 @@ class Store:
         self.on_logbook_change: Callable[[], None] | None = None
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
-        return cls(dbmod.connect(path), path)
+    def open(cls, path: Path | str, *, create_folder: bool = True) -> Store:
+        return cls(dbmod.connect(path, create_folder=create_folder), path)
+
+    @property
+    def read_only(self) -> bool:
+        """Opened read-only (a file we may not write): reads work, writes fail with exit 77."""
+        return dbmod.is_read_only(self.conn)
 
     def close(self) -> None:
         self.conn.close()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError
+from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError, storage_error
 from practiceplan.fileio import write_atomic
 from practiceplan.formats.templates.format import signed_content
 
@@ -95,9 +95,14 @@ def generate(private_path: Path, *, force: bool = False) -> KeyPair:
     public_hex = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     try:
         write_atomic(private_path, pem, mode=0o600)
-        write_atomic(public_path, (PUBLIC_PREFIX + public_hex + "\n").encode("utf-8"), mode=0o644)
+        try:
+            write_atomic(public_path, (PUBLIC_PREFIX + public_hex + "\n").encode("utf-8"), mode=0o644)
+        except BaseException:
+            private_path.unlink(missing_ok=True)  # a pair or nothing
+            raise
     except OSError as exc:
-        raise InvalidInputError(f"cannot write the key: {exc.strerror}") from None
+        raise storage_error(exc, private_path.parent) or InvalidInputError(
+            f"cannot write the key: {exc.strerror}") from None
     return KeyPair(public_hex, private_path, public_path)
 
 

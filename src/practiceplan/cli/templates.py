@@ -442,7 +442,7 @@ def sign(
         if target.kind == "fd":
             message(f"Signed with {key_text(fingerprint)}")  # stdout carries the signed file
         else:
-            _say(f"Signed {target} with {key_text(fingerprint)}")
+            _say(f"Signed {out_file or file} with {key_text(fingerprint)}")
 
     Output(json_).show({"path": str(target), "fingerprint": fingerprint}, human)
 

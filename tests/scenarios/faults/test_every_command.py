@@ -49,7 +49,8 @@ COMMANDS: list[tuple[str, ...]] = [
     ("template", "adopt", "{template}"), ("template", "upgrade", "{adopted}"),
     ("template", "trust", "add", "{pub}", "--name", "Tutor"), ("template", "trust", "list"),
     ("template", "trust", "remove", "Tutor"),
-    ("log", "delete", "{entry2}"), ("plan", "delete", "{plan2}"), ("restore", "{backup}"),
+    ("log", "delete", "{entry2}"), ("plan", "delete", "{plan2}", "--yes"), ("plan", "restore", "{plan2}"),
+    ("restore", "{backup}"),
 ]
 
 

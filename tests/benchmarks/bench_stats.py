@@ -172,6 +172,14 @@ for inp in plan_inputs():
     planner.plans.add(inp)
 planner.close()
 
+# A planner in regular use: the horizon is extended every 30 days (a single jump across two years would be capped
+# at the horizon, as a clock far ahead is), then once more 14 days before "now".
+step = created
+while step < extend_at:
+    planner = Session(Settings(env=env)).at(step)
+    planner.plans.extend_horizon()
+    planner.close()
+    step += timedelta(days=30)
 planner = Session(Settings(env=env)).at(extend_at)
 planner.plans.extend_horizon()
 store = planner.store

@@ -90,15 +90,10 @@ def add(
     mood: MoodOpt = None, type_: TypeOpt = None, notes: Notes = None, tag: Tag = None, json_: Json = False,
 ) -> None:
     """Log free practice (not linked to a plan)."""
-    from practiceplan.domain.models import iso_z
-
     p = session(ctx)
     fields = _fields(p, minutes=minutes, when=when, instrument=instrument, piece=piece, technique=technique,
                      mood=mood, type_=type_, notes=notes, tag=tag)
-    fields.setdefault("timestamp", iso_z(p.now))
-    fields.setdefault("instrument", p.settings.config["instrument"])
-    fields["metadata"] = {"source": "manual", "timezone": p.zone.key}
-    _done(p, "Logged", p.logbook.add(fields), json_)
+    _done(p, "Logged", p.logbook.log_free(fields), json_)
 
 
 @app.command("list", epilog=example("practiceplan log list --from 'last monday'", "practiceplan log list --limit 500 --json",

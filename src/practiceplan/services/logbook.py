@@ -27,6 +27,12 @@ class Logbook:
     def __init__(self, session: Session) -> None:
         self.s = session
 
+    def log_free(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """`log add`: free practice, now unless ``timestamp`` is given, on the configured instrument unless given."""
+        s = self.s
+        defaults = {"timestamp": iso_z(s.now), "instrument": s.settings.config["instrument"]}
+        return self.add({**defaults, **fields, "metadata": {"source": "manual", "timezone": s.zone.key}})
+
     def add(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Log practice (free, or as given by a check-in): 1..1440 minutes, not in the future (models.check_*)."""
         s = self.s

@@ -67,6 +67,28 @@ class NotAuthorisedError(PracticePlanError):
     exit_code = ExitCode.NOPERM
 
 
+class RetryLaterError(BusyError):
+    """The server asked us to come back later (HTTP 429, 5xx, a timeout): nothing is lost, run again (exit 75).
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one."""
+
+    def __init__(self, message: str, hint: str | None = None, *, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class RemoteRejectedError(InvalidInputError):
+    """The server refused a request as invalid (HTTP 400/413/422) (exit 65). ``status`` and the parsed JSON
+    ``body`` (or None) are kept for the caller (sync splits a rejected batch to find the bad item)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, status: int = 400,
+                 body: object = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.body = body
+
+
 class DiskFullError(BusyError):
     """The disk (or the user's quota) is full: nothing was changed; free some space and try again (exit 75)."""
 

@@ -17,6 +17,7 @@ from practiceplan.cli import logbook as log_cli
 from practiceplan.cli import occurrences as occurrences_cli
 from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import schedule as schedule_cli
+from practiceplan.cli import sync as sync_cli
 from practiceplan.cli import templates as template_cli
 from practiceplan.cli import today as today_cli
 from practiceplan.cli._common import Group, example, handle_errors, new_app, session
@@ -115,6 +116,9 @@ class RootGroup(Group):
             ("restore", "Replace the database by a verified backup"),
             ("doctor", "Check the database and fix what is safe"),
         )),
+        ("Sync", (
+            ("sync", "Pull, merge and push changes with your server"),
+        )),
         ("Setup", (
             ("config", "Where data and config live; read or change settings"),
             ("remind", "Remind of due sessions (for cron), once per channel"),
@@ -171,6 +175,7 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     lambda app: app.add_typer(template_cli.app, name="template"),
     insights_cli.register,
     schedule_cli.register,
+    sync_cli.register,
     _register_own,
 )
 

@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
     app.command("cron", epilog=example(
         "practiceplan cron",
         "(crontab -l; practiceplan cron --notify-cmd 'notify-send Practice {message}') | crontab -",
+        "practiceplan cron --sync-every 30",
     ))(cron)
 
 
@@ -278,6 +279,9 @@ def cron(
     notify_cmd: Annotated[Optional[str], typer.Option("--notify-cmd", help="Passed on to `remind`.",
                                                       metavar="CMD")] = None,
     within: Annotated[Optional[str], typer.Option("--within", help="Passed on to `remind`.", metavar="DURATION")] = None,
+    sync_every: Annotated[Optional[int], typer.Option(
+        "--sync-every", help="Also print a line that runs `sync` every N minutes.", min=1, max=60,
+        metavar="N")] = None,
     json_: Json = False,
 ) -> None:
     """Print a crontab line that runs `remind` for this install (absolute path, the environment it needs)."""
@@ -291,6 +295,8 @@ def cron(
         from practiceplan.domain.durations import parse_minutes
 
         minutes = parse_minutes(within, "--within", maximum=1440)
-    data = cron_line(p.settings, every=every, notify_cmd=notify_cmd, within=minutes)
-    Output(json_).done(data, "# practiceplan reminders (install with `crontab -e`, or pipe this into `crontab -`)",
-                       data["line"])
+    data = cron_line(p.settings, every=every, notify_cmd=notify_cmd, within=minutes, sync_every=sync_every)
+    lines = ["# practiceplan reminders (install with `crontab -e`, or pipe this into `crontab -`)", data["line"]]
+    if "sync_line" in data:
+        lines += ["# practiceplan sync (exit 75 means: try again later; nothing is lost)", data["sync_line"]]
+    Output(json_).done(data, *lines)

@@ -609,8 +609,11 @@ def notify(command: str, payload: dict[str, Any], *, channel: str) -> str | None
     return hooks.run(command, env=env, details=payload, timeout=30, placeholders=values)
 
 
-def cron_line(settings: Settings, *, every: int, notify_cmd: str | None, within: int | None) -> dict[str, Any]:
-    """A crontab line for this install: absolute executable, the environment that locates the data."""
+def cron_line(settings: Settings, *, every: int, notify_cmd: str | None, within: int | None,
+              sync_every: int | None = None) -> dict[str, Any]:
+    """A crontab line for this install: absolute executable, the environment that locates the data. With
+    ``sync_every`` (minutes) also a line that runs `sync` (``sync_line``); the token is never in it (sync reads
+    it from the keyring or the credentials file, or the cron environment's ``PRACTICEPLAN_TOKEN``)."""
     import shlex
     import shutil
 
@@ -637,6 +640,17 @@ def cron_line(settings: Settings, *, every: int, notify_cmd: str | None, within:
         args += ["--within", f"{within}m"]
     if notify_cmd:
         args += ["--notify-cmd", notify_cmd]
-    schedule = f"*/{every} * * * *" if every < 60 else "0 * * * *"
-    command = " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), *(shlex.quote(a) for a in args)])
-    return {"line": f"{schedule} {command}", "schedule": schedule, "env": env, "argv": args}
+    def when(minutes: int) -> str:
+        return f"*/{minutes} * * * *" if minutes < 60 else "0 * * * *"
+
+    def line(schedule: str, argv: list[str]) -> str:
+        return f"{schedule} " + " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()),
+                                          *(shlex.quote(a) for a in argv)])
+
+    schedule = when(every)
+    data = {"line": line(schedule, args), "schedule": schedule, "env": env, "argv": args}
+    if sync_every is not None:
+        sync_args = [*args[:args.index("remind")], "sync"]
+        data["sync_line"] = line(when(sync_every), sync_args)
+        data["sync_argv"] = sync_args
+    return data

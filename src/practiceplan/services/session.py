@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from practiceplan.services.occurrences import Occurrences
     from practiceplan.services.plans import Plans
     from practiceplan.services.schedule import Schedule
+    from practiceplan.services.sync import Sync
     from practiceplan.services.templates import Templates
     from practiceplan.services.today import Today
 
@@ -84,6 +85,12 @@ class Session:
         return self.now + timedelta(days=self.settings.config["horizon_days"])
 
     # ------------------------------------------------------------------ the services (imported on first use)
+
+    @cached_property
+    def sync(self) -> Sync:
+        from practiceplan.services.sync import Sync
+
+        return Sync(self)
 
     @cached_property
     def plans(self) -> Plans:

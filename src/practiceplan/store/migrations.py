@@ -223,6 +223,55 @@ def m006_logbook_rollup(db: Database) -> None:
         )
 
 
+@migrations()
+def m007_sync(db: Database) -> None:
+    """Sync bookkeeping (practiceplan/sync): what was last agreed with the server, batches in flight, conflicts.
+
+    * ``sync_state``: per synced entity, the hash of the version both sides held after the last sync (``hash``;
+      see sync/wire.py ``version_hash``) and the server's version number when the server reports one. An
+      entity with a row here was seen on the server; a full-snapshot pull that no longer has it means it was
+      deleted there.
+    * ``sync_batches``: a push batch written *before* it is sent, with its idempotency key and exact body, so a
+      retry (after a timeout, a 5xx, or a kill -9) resends the same bytes under the same key; ``items`` lists
+      (kind, id, outbox rev, version hash, base hash) per entity, to acknowledge exactly what was sent.
+    * ``sync_conflicts``: every version that lost (to last-write-wins, a server deletion or a server refusal),
+      kept whole until the user resolves it: nothing is dropped silently.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE sync_state (
+            entity_type TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            version INTEGER,
+            PRIMARY KEY (entity_type, entity_id)
+        );
+        CREATE TABLE sync_batches (
+            id INTEGER PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            body BLOB NOT NULL,
+            items TEXT NOT NULL CHECK (json_valid(items)),
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE sync_conflicts (
+            id INTEGER PRIMARY KEY,
+            entity_type TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            kept TEXT NOT NULL CHECK (kept IN ('local', 'remote', 'none')),
+            local_doc TEXT CHECK (local_doc IS NULL OR json_valid(local_doc)),
+            remote_doc TEXT CHECK (remote_doc IS NULL OR json_valid(remote_doc)),
+            at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolution TEXT
+        );
+        CREATE INDEX sync_conflicts_open ON sync_conflicts (resolved_at, id)
+        """
+    )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would COMMIT the caller's transaction first."""
     for statement in script.split(";"):

@@ -123,11 +123,17 @@ class Store:
     def save(self, kind: str, doc: dict[str, Any], changed_at: str) -> None:
         self.save_many(kind, [doc], changed_at)
 
-    def save_many(self, kind: str, docs: Iterable[dict[str, Any]], changed_at: str) -> int:
-        """Upsert documents and their outbox rows. Must run inside :meth:`write`."""
+    def save_many(self, kind: str, docs: Iterable[dict[str, Any]], changed_at: str, *, outbox: bool = True) -> int:
+        """Upsert documents and their outbox rows. Must run inside :meth:`write`. Returns how many changed.
+
+        A document equal to the stored one is not written and gets no outbox row: saving without a change must
+        not make sync push the entity again (the server would bump its version for nothing). ``outbox=False``
+        is for versions that came from the sync server (they are already there)."""
         assert self.conn.in_transaction, "writes must run inside Store.write()"
         table = TABLES[kind]
-        rows = [_columns(kind, doc) for doc in docs]
+        docs = list(docs)
+        stored = self._stored_docs(table, [d["id"] for d in docs])
+        rows = [_columns(kind, doc) for doc in docs if stored.get(doc["id"]) != doc]
         if not rows:
             return 0
         names = list(rows[0])
@@ -137,14 +143,23 @@ class Store:
             f"ON CONFLICT(id) DO UPDATE SET {updates}",
             [tuple(row[n] for n in names) for row in rows],
         )
-        self.conn.executemany(
-            "INSERT INTO outbox (entity_type, entity_id, op, rev, seq, changed_at) "
-            "VALUES (?, ?, ?, 1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?) "
-            "ON CONFLICT(entity_type, entity_id) DO UPDATE SET "
-            "op = excluded.op, rev = rev + 1, seq = excluded.seq, changed_at = excluded.changed_at",
-            [(kind, row["id"], "delete" if row["deleted_at"] else "upsert", changed_at) for row in rows],
-        )
+        if outbox:
+            self.conn.executemany(
+                "INSERT INTO outbox (entity_type, entity_id, op, rev, seq, changed_at) "
+                "VALUES (?, ?, ?, 1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?) "
+                "ON CONFLICT(entity_type, entity_id) DO UPDATE SET "
+                "op = excluded.op, rev = rev + 1, seq = excluded.seq, changed_at = excluded.changed_at",
+                [(kind, row["id"], "delete" if row["deleted_at"] else "upsert", changed_at) for row in rows],
+            )
         return len(rows)
+
+    def _stored_docs(self, table: str, ids: list[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update((r[0], json.loads(r[1])) for r in self.conn.execute(
+                f"SELECT id, doc FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+        return found
 
     def get(self, kind: str, entity_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
         sql = f"SELECT doc FROM {TABLES[kind]} WHERE id = ?"

@@ -1,0 +1,544 @@
+"""One sync: pull, merge, push — with nothing lost and nothing doubled under any fault.
+
+The order and the rules (docs/sync.md explains them for users; ../shared/reference/sync-protocol.md is the wire):
+
+1. **Pull first.** A Mirubato server answers with a full snapshot of every live entity; a server that
+   advertises ``incremental-pull`` (ours) answers with what changed since our cursor, deletions included as
+   tombstones, page by page.
+2. **Merge** each pulled entity against the local copy and the version both sides agreed on at the last sync
+   (``sync_state``): a side that did not change since then takes the other side's version; when both changed,
+   the later ``updatedAt`` wins the whole entity and the losing version is kept in ``sync_conflicts``.
+   Versions equal but for their timestamps (two devices that generated the same session) are not a conflict.
+   An entity synced before and absent from a trusted full snapshot was deleted on the server: deleted here
+   too, and if it changed here meanwhile that change is kept as a conflict. A full snapshot that comes back
+   empty while we had synced entities before is not trusted (Mirubato answers a failed query that way): no
+   deletion follows from it and the user is warned. The merge is one transaction.
+3. **Push** the outbox in batches of full snapshots, never a version the merge found older than the server's,
+   never an entity unchanged since the last sync. Each batch is written to ``sync_batches`` with a fresh
+   idempotency key *before* it is sent; a retry (timeout, 5xx, dropped connection, truncated answer, kill -9
+   and a later run) resends the same bytes under the same key, so the server applies it at most once. A bare
+   400 splits the batch until the bad item is found; per-item conflicts in a 200 become conflict records; a
+   server that supports ``conditional-push`` refuses a stale item, and the engine pulls again and retries.
+4. Each acknowledgement is one transaction: ``sync_state`` takes the pushed versions, the outbox loses exactly
+   the revisions that were sent (a change made during the sync stays queued).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from practiceplan.errors import RemoteRejectedError, RetryLaterError
+from practiceplan.store import sync as st
+from practiceplan.store.repo import Store
+from practiceplan.sync import wire
+
+BATCH_SIZE = 100  # sync-protocol.md §2.7: Mirubato fails items past ~249 upserts per push
+MAX_ROUNDS = 3  # pull-merge-push rounds when a conditional push finds the server moved on
+CAPABILITIES = ("incremental-pull", "tombstones", "conditional-push")
+
+
+class Transport(Protocol):  # sync/client.py's Client
+    def status(self) -> dict[str, Any]: ...
+    def pull(self, body: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    def push(self, body: bytes, idempotency_key: str) -> Any: ...
+
+
+@dataclass
+class Summary:
+    """What a sync did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool = False
+    mode: str = "full"  # full | incremental
+    received: int = 0  # entities in the server's answers
+    merged: int = 0  # local entities created, changed or deleted from the server's versions
+    deleted_here: int = 0  # of those, deletions
+    sent: int = 0  # entities pushed and acknowledged (with dry_run: that would be pushed)
+    unchanged: int = 0  # queued entities not pushed because the server already has that version
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # recorded during this sync
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # refused by the server (or known to be)
+    batches: int = 0
+    retries: int = 0
+    warnings: list[str] = field(default_factory=list)
+    pending: int = 0  # still queued after the sync
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run, "mode": self.mode, "received": self.received, "merged": self.merged,
+            "deleted_here": self.deleted_here, "sent": self.sent, "unchanged": self.unchanged,
+            "conflicts": self.conflicts, "rejected": self.rejected, "batches": self.batches,
+            "retries": self.retries, "warnings": self.warnings, "pending": self.pending,
+        }
+
+
+@dataclass
+class Plan:
+    """The outcome of merging one pull, to apply in one transaction (or only to count, for a dry run)."""
+
+    apply: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> local docs to store
+    delete: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> local docs to soft-delete
+    states: dict[str, list[tuple[str, str, int | None]]] = field(default_factory=dict)
+    forget: dict[str, list[str]] = field(default_factory=dict)
+    drop_outbox: list[tuple[str, str, int | None]] = field(default_factory=list)
+    conflicts: list[tuple[str, str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
+    received: int = 0
+
+    def add(self, bucket: dict[str, list[Any]], kind: str, value: Any) -> None:
+        bucket.setdefault(kind, []).append(value)
+
+
+def _progress_none(phase: str, done: int, total: int) -> None:
+    return None
+
+
+class Engine:
+    def __init__(self, store: Store, client: Transport, *, now: Callable[[], str], remote: str,
+                 dry_run: bool = False, batch_size: int = BATCH_SIZE, retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
+                 max_retry_after: float = 30.0, sleep: Callable[[float], None] = time.sleep,
+                 progress: Callable[[str, int, int], None] = _progress_none) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.client = client
+        self.now = now
+        self.remote = remote
+        self.dry_run = dry_run
+        self.batch_size = batch_size
+        self.retry_delays = retry_delays
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+        self.progress = progress
+        self.summary = Summary(dry_run=dry_run)
+        self.capabilities: set[str] = set()
+
+    # ------------------------------------------------------------------ the whole sync
+
+    def run(self) -> Summary:
+        status = self._call(self.client.status)
+        caps = status.get("capabilities") if isinstance(status, dict) else None
+        self.capabilities = {c for c in caps if isinstance(c, str)} if isinstance(caps, list) else set()
+        self.summary.mode = "incremental" if "incremental-pull" in self.capabilities else "full"
+        if not self.dry_run:
+            with self.store.write():
+                if st.get_meta(self.conn, "bound_remote") != self.remote:
+                    queued = st.reset(self.conn)
+                    st.set_meta(self.conn, "bound_remote", self.remote)
+                    if st.get_meta(self.conn, "last_sync"):
+                        self.summary.warnings.append(
+                            f"new remote {self.remote}: everything here ({queued} entities) is sent to it afresh")
+                    st.set_meta(self.conn, "last_sync", None)
+                st.set_json(self.conn, "capabilities", {"list": sorted(self.capabilities), "status": status})
+        stale = False
+        for _round in range(MAX_ROUNDS):
+            remote, full, self._cursor = self._pull()
+            plan = self._merge(remote, full)
+            if self.dry_run:
+                self._count_dry(plan)
+                return self.summary
+            self._apply(plan)
+            stale = self._push()
+            if not stale:
+                break
+        if stale:
+            self.summary.warnings.append("the server kept changing while this sync ran; some changes stay queued "
+                                         "for the next `practiceplan sync`")
+        with self.store.write():
+            self.summary.pending = sum(st.outbox_count(self.conn).values())
+            st.set_json(self.conn, "last_sync", {"at": self.now(), **{k: v for k, v in self.summary.as_json().items()
+                                                                       if k in ("received", "merged", "sent")},
+                                                 "conflicts": len(self.summary.conflicts),
+                                                 "rejected": len(self.summary.rejected)})
+        return self.summary
+
+    # ------------------------------------------------------------------ transport with retries
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call the server; retry what may succeed later (5xx, timeouts, dropped answers, a short 429)."""
+        attempt = 0
+        while True:
+            try:
+                return fn(*args)
+            except RetryLaterError as exc:
+                if attempt >= len(self.retry_delays):
+                    raise
+                delay = self.retry_delays[attempt]
+                if exc.retry_after is not None:
+                    if exc.retry_after > self.max_retry_after:
+                        raise
+                    delay = max(delay, exc.retry_after)
+                attempt += 1
+                self.summary.retries += 1
+                self.sleep(delay)
+
+    # ------------------------------------------------------------------ pull
+
+    def _pull(self) -> tuple[dict[str, list[dict[str, Any]]], bool, str | None]:
+        """The server's items per kind, whether they are a full snapshot, and the next cursor (incremental)."""
+        found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in wire.KINDS}
+        if "incremental-pull" not in self.capabilities:
+            body = self._call(self.client.pull, {})
+            self._collect(body, found)
+            self.progress("pull", self.summary.received, self.summary.received)
+            return found, True, None
+        cursor = st.get_meta(self.conn, "cursor")
+        while True:
+            body = self._call(self.client.pull, {"since": cursor, "limit": 1000})
+            self._collect(body, found)
+            versions = body.get("versions") if isinstance(body.get("versions"), dict) else {}
+            for kind, items in found.items():
+                for item in items:
+                    if "_version" not in item:
+                        item["_version"] = versions.get(f"{kind}:{item.get('id')}")
+            cursor = body.get("cursor") if isinstance(body.get("cursor"), str) else cursor
+            self.progress("pull", self.summary.received, self.summary.received)
+            if not body.get("hasMore"):
+                return found, False, cursor
+
+    def _collect(self, body: Any, found: dict[str, list[dict[str, Any]]]) -> None:
+        if not isinstance(body, dict):
+            raise RetryLaterError("the server's answer to a pull was not a JSON object; nothing was changed",
+                                  hint="run `practiceplan sync` again")
+        for kind in wire.KINDS:
+            items = body.get(wire.ARRAYS[kind])
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise RetryLaterError(f"the server's pull answer has a malformed '{wire.ARRAYS[kind]}'; nothing was "
+                                      "changed", hint="run `practiceplan sync` again; if it persists, check the server")
+            good = [i for i in items if isinstance(i, dict) and isinstance(i.get("id"), str) and i["id"]]
+            found[kind].extend(good)
+            self.summary.received += len(good)
+
+    # ------------------------------------------------------------------ merge
+
+    def _merge(self, remote: dict[str, list[dict[str, Any]]], full: bool) -> Plan:
+        plan = Plan(received=sum(len(v) for v in remote.values()))
+        conn = self.conn
+        now = self.now()
+        queued = st.outbox(conn)
+        pending = st.pending_batch(conn)
+        in_flight = {(k, i): h for k, i, _rev, h, _base in pending["items"]} if pending else {}
+        suspect = full and plan.received == 0 and st.has_state(conn)
+        if suspect:
+            self.summary.warnings.append(
+                "the server sent an empty snapshot although this device synced data with it before; nothing was "
+                "deleted here (a server-side failure looks like this); run `practiceplan sync` again later")
+        for kind in wire.KINDS:
+            items = remote[kind]
+            ids = [i["id"] for i in items]
+            local = st.docs(conn, kind, ids)
+            known = st.states(conn, kind, None if full and not suspect else ids)
+            for item in items:
+                self._merge_one(plan, kind, item, local.get(item["id"]), known.get(item["id"]), queued,
+                                in_flight, now)
+            if full and not suspect:
+                seen = set(ids)
+                gone = [i for i in known if i not in seen]
+                gone_docs = st.docs(conn, kind, gone)
+                for entity_id in gone:
+                    self._gone(plan, kind, entity_id, gone_docs.get(entity_id), known[entity_id][0], queued, now)
+        return plan
+
+    def _merge_one(self, plan: Plan, kind: str, item: dict[str, Any], mine: dict[str, Any] | None,
+                   known: tuple[str, int | None] | None, queued: dict[tuple[str, str], tuple[str, int]],
+                   in_flight: dict[tuple[str, str], str], now: str) -> None:
+        entity_id = item["id"]
+        version = item.pop("_version", None)
+        tomb = bool(item.get("deletedAt"))
+        theirs = wire.from_remote(kind, item, mine)
+        rh = wire.version_hash(kind, theirs)
+        base = known[0] if known else None
+        if in_flight.get((kind, entity_id)) == rh:
+            base = rh  # our own push landed before we could record it
+        row = queued.get((kind, entity_id))
+        lh = wire.version_hash(kind, mine) if mine else "-"
+        if mine is None:
+            if not tomb:
+                plan.add(plan.apply, kind, theirs)
+                plan.add(plan.states, kind, (entity_id, rh, version))
+            return
+        if lh == rh or (tomb and mine.get("deletedAt")):
+            if tomb:
+                plan.add(plan.forget, kind, entity_id)
+            else:
+                plan.add(plan.states, kind, (entity_id, rh, version))
+            if row:
+                plan.drop_outbox.append((kind, entity_id, row[1]))
+            return
+        local_changed = row is not None and lh != base
+        remote_changed = rh != base
+        if not local_changed:
+            self._take_theirs(plan, kind, theirs, mine, tomb, rh, version, now)
+            if row:
+                plan.drop_outbox.append((kind, entity_id, row[1]))
+            return
+        if not remote_changed:
+            return  # ours is newer: it stays queued and is pushed
+        theirs_at, mine_at = wire.updated_at(theirs), wire.updated_at(mine)
+        theirs_win = (theirs_at, rh) > (mine_at, lh)
+        same_content = not tomb and not mine.get("deletedAt") and \
+            wire.content_hash(kind, theirs) == wire.content_hash(kind, mine)
+        if theirs_win:
+            self._take_theirs(plan, kind, theirs, mine, tomb, rh, version, now)
+            plan.drop_outbox.append((kind, entity_id, row[1] if row else None))
+            if not same_content:
+                plan.conflicts.append((kind, entity_id, "changed here and on the server; the server's version is "
+                                       "newer", "remote", mine, theirs))
+        else:
+            # ours wins and is pushed over the server's version, which becomes the base we push against
+            plan.add(plan.states, kind, (entity_id, rh, version))
+            if not same_content:
+                plan.conflicts.append((kind, entity_id, "changed here and on the server; this device's version is "
+                                       "newer", "local", mine, theirs))
+
+    def _take_theirs(self, plan: Plan, kind: str, theirs: dict[str, Any], mine: dict[str, Any], tomb: bool,
+                     rh: str, version: int | None, now: str) -> None:
+        if tomb:
+            if not mine.get("deletedAt"):
+                plan.add(plan.delete, kind, {**mine, "deletedAt": theirs.get("deletedAt") or now,
+                                             "updatedAt": wire.updated_at(theirs) or now})
+            plan.add(plan.forget, kind, theirs["id"])
+        else:
+            plan.add(plan.apply, kind, theirs)
+            plan.add(plan.states, kind, (theirs["id"], rh, version))
+
+    def _gone(self, plan: Plan, kind: str, entity_id: str, mine: dict[str, Any] | None, base: str,
+              queued: dict[tuple[str, str], tuple[str, int]], now: str) -> None:
+        """An entity synced before that a trusted full snapshot no longer has: deleted on the server."""
+        plan.add(plan.forget, kind, entity_id)
+        row = queued.get((kind, entity_id))
+        if row:
+            plan.drop_outbox.append((kind, entity_id, row[1]))
+        if mine is None or mine.get("deletedAt"):
+            return
+        plan.add(plan.delete, kind, {**mine, "deletedAt": now, "updatedAt": now})
+        if row is not None and wire.version_hash(kind, mine) != base:
+            plan.conflicts.append((kind, entity_id, "deleted on the server while changed here; the change is kept "
+                                   "here (`sync resolve ID --keep local` restores it)", "remote", mine, None))
+
+    def _apply(self, plan: Plan) -> None:
+        now = self.now()
+        with self.store.write():
+            for kind, docs in plan.apply.items():
+                self.summary.merged += self.store.save_many(kind, docs, now, outbox=False)
+                if kind == "practice_plan":
+                    st.clear_horizons(self.conn, [d["id"] for d in docs])
+            for kind, docs in plan.delete.items():
+                deleted = self.store.save_many(kind, docs, now, outbox=False)
+                self.summary.merged += deleted
+                self.summary.deleted_here += deleted
+            for kind, rows in plan.states.items():
+                st.set_states(self.conn, kind, rows)
+            for kind, ids in plan.forget.items():
+                st.forget_states(self.conn, kind, ids)
+            st.drop_outbox(self.conn, plan.drop_outbox)
+            for kind, entity_id, reason, kept, mine, theirs in plan.conflicts:
+                st.add_conflict(self.conn, kind, entity_id, reason, kept, mine, theirs, now)
+                self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": kept, "reason": reason})
+            if "incremental-pull" in self.capabilities and self._cursor is not None:
+                st.set_meta(self.conn, "cursor", self._cursor)
+
+    _cursor: str | None = None
+
+    def _count_dry(self, plan: Plan) -> None:
+        self.summary.merged = sum(len(v) for v in plan.apply.values()) + sum(len(v) for v in plan.delete.values())
+        self.summary.deleted_here = sum(len(v) for v in plan.delete.values())
+        self.summary.conflicts = [{"kind": k, "id": i, "kept": kept, "reason": r}
+                                  for k, i, r, kept, _m, _t in plan.conflicts]
+        dropped = {(k, i) for k, i, _r in plan.drop_outbox}
+        agreed = {(k, i): h for k, rows in plan.states.items() for i, h, _v in rows}
+        items, rejected, unchanged = self._outgoing(skip=dropped, agreed=agreed)
+        self.summary.sent = len(items)
+        self.summary.unchanged = len(unchanged)
+        self.summary.rejected = [{"kind": k, "id": i, "problems": p} for k, i, p, _d in rejected]
+        self.summary.pending = sum(st.outbox_count(self.conn).values())
+
+    # ------------------------------------------------------------------ push
+
+    def _outgoing(self, skip: set[tuple[str, str]] = frozenset(), agreed: dict[tuple[str, str], str] | None = None
+                  ) -> tuple[list[tuple[str, str, int, str, str, dict[str, Any]]],
+                             list[tuple[str, str, list[str], int]], list[tuple[str, str, int]]]:
+        """What the outbox would send now: (kind, id, rev, hash, base, item) per entity, the items the server would
+        refuse (kind, id, problems, rev), and queued entities the server already has (kind, id, rev)."""
+        rows = st.outbox_in_order(self.conn)
+        order = {kind: n for n, kind in enumerate(wire.KINDS)}
+        rows.sort(key=lambda r: order.get(r[0], 99))
+        by_kind: dict[str, list[tuple[str, str, int]]] = {}
+        for kind, entity_id, _op, rev in rows:
+            if kind in order and (kind, entity_id) not in skip:
+                by_kind.setdefault(kind, []).append((kind, entity_id, rev))
+        out: list[tuple[str, str, int, str, str, dict[str, Any]]] = []
+        rejected: list[tuple[str, str, list[str], int]] = []
+        unchanged: list[tuple[str, str, int]] = []
+        for kind, entries in by_kind.items():
+            ids = [e[1] for e in entries]
+            docs = st.docs(self.conn, kind, ids)
+            known = st.states(self.conn, kind, ids)
+            for _k, entity_id, rev in entries:
+                doc = docs.get(entity_id)
+                base = (agreed or {}).get((kind, entity_id)) or (known.get(entity_id) or ("-", None))[0]
+                if doc is None:
+                    unchanged.append((kind, entity_id, rev))
+                    continue
+                h = wire.version_hash(kind, doc)
+                if h == base or (doc.get("deletedAt") and base == "-"):
+                    unchanged.append((kind, entity_id, rev))  # the server has it (or never had it, deleted)
+                    continue
+                item = wire.to_push(kind, doc)
+                found = wire.problems(kind, item)
+                if found:
+                    rejected.append((kind, entity_id, found, rev))
+                    continue
+                out.append((kind, entity_id, rev, h, base, item))
+        return out, rejected, unchanged
+
+    def _push(self) -> bool:
+        """Push the outbox. Returns True when a conditional push found items stale (pull again, then push)."""
+        now = self.now()
+        stale = False
+        pending = st.pending_batch(self.conn)
+        if pending:
+            stale |= self._resend(pending)
+        items, rejected, unchanged = self._outgoing()
+        with self.store.write():
+            st.drop_outbox(self.conn, unchanged)
+            self.summary.unchanged += len(unchanged)
+            for kind, entity_id, found, rev in rejected:
+                doc = st.docs(self.conn, kind, [entity_id]).get(entity_id)
+                reason = "not sent: the server would refuse it (" + "; ".join(found[:3]) + ")"
+                st.add_conflict(self.conn, kind, entity_id, reason, "local", doc, None, now)
+                st.drop_outbox(self.conn, [(kind, entity_id, rev)])
+                self.summary.rejected.append({"kind": kind, "id": entity_id, "problems": found})
+                self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "local", "reason": reason})
+        total = len(items)
+        done = 0
+        self.progress("push", 0, total)
+        for start in range(0, total, self.batch_size):
+            chunk = items[start:start + self.batch_size]
+            stale |= self._send(chunk)
+            done += len(chunk)
+            self.progress("push", done, total)
+        return stale
+
+    def _body(self, chunk: list[tuple[str, str, int, str, str, dict[str, Any]]]) -> bytes:
+        changes: dict[str, list[dict[str, Any]]] = {}
+        for kind, _id, _rev, _h, _base, item in chunk:
+            changes.setdefault(wire.ARRAYS[kind], []).append(item)
+        body: dict[str, Any] = {"changes": changes}
+        if "conditional-push" in self.capabilities:
+            versions: dict[str, int] = {}
+            for kind in {c[0] for c in chunk}:
+                known = st.states(self.conn, kind, [c[1] for c in chunk if c[0] == kind])
+                for _k, entity_id, *_rest in (c for c in chunk if c[0] == kind):
+                    state = known.get(entity_id)
+                    versions[f"{kind}:{entity_id}"] = state[1] if state and state[1] is not None else 0
+            body["baseVersions"] = versions
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+    def _send(self, chunk: list[tuple[str, str, int, str, str, dict[str, Any]]]) -> bool:
+        body = self._body(chunk)
+        key = f"pp-{uuid.uuid4()}"
+        items = [[k, i, rev, h, base] for k, i, rev, h, base, _item in chunk]
+        with self.store.write():
+            batch_id = st.add_batch(self.conn, key, body, items, self.now())
+        return self._deliver({"id": batch_id, "key": key, "body": body, "items": items}, chunk)
+
+    def _resend(self, pending: dict[str, Any]) -> bool:
+        """A batch from an earlier attempt (a crash, a timeout): resend it unchanged if it is still what we mean
+        to say; drop it if the merge shows the server moved past it (its items are queued again anyway)."""
+        still, landed = True, 0
+        for kind, entity_id, rev, h, _base in pending["items"]:
+            state = st.states(self.conn, kind, [entity_id]).get(entity_id)
+            queued = st.outbox(self.conn, kind).get((kind, entity_id))
+            if state and state[0] == h:
+                landed += 1  # the merge saw it on the server
+                continue
+            if queued is None or queued[1] != rev:
+                still = False  # changed since, or settled by the merge: the new state wins
+        if not still or landed == len(pending["items"]):
+            with self.store.write():
+                st.drop_batch(self.conn, pending["id"])
+            return False
+        return self._deliver(pending, None)
+
+    def _deliver(self, batch: dict[str, Any], chunk: list[tuple[str, str, int, str, str, dict[str, Any]]] | None
+                 ) -> bool:
+        try:
+            response = self._call(self._post, batch)
+        except RemoteRejectedError as exc:
+            if exc.status not in (400, 413):  # 413: too large for this server; smaller batches may pass
+                raise
+            with self.store.write():
+                st.drop_batch(self.conn, batch["id"])  # a 400 wrote nothing
+            return self._split(batch, chunk)
+        self.summary.batches += 1
+        return self._acknowledge(batch, response.body if hasattr(response, "body") else response)
+
+    def _post(self, batch: dict[str, Any]) -> Any:
+        with self.store.write():
+            st.count_attempt(self.conn, batch["id"])
+        return self.client.push(batch["body"], batch["key"])
+
+    def _split(self, batch: dict[str, Any], chunk: list[tuple[str, str, int, str, str, dict[str, Any]]] | None
+               ) -> bool:
+        """A bare 400: the server names nothing. Halve the batch until the item it refuses stands alone."""
+        if chunk is None:  # a resent batch: rebuild its items from the body we stored
+            chunk = self._chunk_from(batch)
+        if len(chunk) == 1:
+            kind, entity_id, rev, _h, _base, item = chunk[0]
+            found = wire.problems(kind, item) or ["the server gave no detail; no field is known to be wrong"]
+            reason = "refused by the server (a bad request): " + "; ".join(found[:3])
+            with self.store.write():
+                doc = st.docs(self.conn, kind, [entity_id]).get(entity_id)
+                st.add_conflict(self.conn, kind, entity_id, reason, "local", doc, None, self.now())
+                st.drop_outbox(self.conn, [(kind, entity_id, rev)])
+            self.summary.rejected.append({"kind": kind, "id": entity_id, "problems": found})
+            self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "local", "reason": reason})
+            return False
+        middle = len(chunk) // 2
+        stale = self._send(chunk[:middle])
+        return self._send(chunk[middle:]) or stale
+
+    def _chunk_from(self, batch: dict[str, Any]) -> list[tuple[str, str, int, str, str, dict[str, Any]]]:
+        body = json.loads(batch["body"])
+        items = {(wire.KIND_OF_ARRAY[a], i["id"]): i for a, lst in body.get("changes", {}).items() for i in lst}
+        return [(k, i, rev, h, base, items[(k, i)]) for k, i, rev, h, base in batch["items"] if (k, i) in items]
+
+    def _acknowledge(self, batch: dict[str, Any], body: Any) -> bool:
+        if not isinstance(body, dict):
+            body = {}
+        refused: dict[tuple[str, str], dict[str, Any]] = {}
+        for c in body.get("conflicts") or []:
+            if isinstance(c, dict) and isinstance(c.get("entityId"), str):
+                refused[(str(c.get("entityType")), c["entityId"])] = c
+        versions = body.get("versions") if isinstance(body.get("versions"), dict) else {}
+        stale = False
+        now = self.now()
+        with self.store.write():
+            docs_now: dict[tuple[str, str], dict[str, Any] | None] = {}
+            for kind, entity_id, rev, h, _base in batch["items"]:
+                docs_now[(kind, entity_id)] = st.docs(self.conn, kind, [entity_id]).get(entity_id)
+                conflict = refused.get((kind, entity_id))
+                if conflict is not None:
+                    if conflict.get("reason") == "stale":
+                        stale = True  # the server moved on since our pull: pull, merge, push again
+                        continue
+                    reason = f"refused by the server: {conflict.get('reason') or 'no reason given'}"
+                    st.add_conflict(self.conn, kind, entity_id, reason, "local", docs_now[(kind, entity_id)], None, now)
+                    st.drop_outbox(self.conn, [(kind, entity_id, rev)])
+                    self.summary.rejected.append({"kind": kind, "id": entity_id, "problems": [reason]})
+                    self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "local", "reason": reason})
+                    continue
+                doc = docs_now[(kind, entity_id)]
+                if doc is not None and doc.get("deletedAt") and wire.version_hash(kind, doc) == h:
+                    st.forget_states(self.conn, kind, [entity_id])
+                else:
+                    version = versions.get(f"{kind}:{entity_id}")
+                    st.set_states(self.conn, kind, [(entity_id, h, version if isinstance(version, int) else None)])
+                st.drop_outbox(self.conn, [(kind, entity_id, rev)])
+                self.summary.sent += 1
+            st.drop_batch(self.conn, batch["id"])
+        return stale

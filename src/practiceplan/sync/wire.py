@@ -24,7 +24,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 KINDS = ("practice_plan", "plan_occurrence", "logbook_entry", "plan_template")
@@ -47,6 +47,7 @@ SERVER_ADDED = {
 # (the author is the account that pushed the template; adoptions are counted by the server)
 SERVER_OWNED = {"plan_template": ("authorId", "adoptionCount")}
 TIMES = ("createdAt", "updatedAt")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # --------------------------------------------------------------------------- the schemas (§3)
 # A field spec is a callable check(value) -> problem text or None, plus a "clean" projection for containers.
@@ -391,8 +392,11 @@ def to_push(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 def _epoch_ms(value: Any) -> Any:
     if isinstance(value, str) and ISO_Z.match(value):
-        stamp = datetime.fromisoformat(value[:-1] + "+00:00")
-        return int(stamp.timestamp() * 1000) if stamp.microsecond % 1000 == 0 else round(stamp.timestamp() * 1000)
+        try:
+            stamp = datetime.fromisoformat(value[:-1] + "+00:00")
+        except ValueError:
+            return value
+        return (stamp - EPOCH) // timedelta(milliseconds=1)  # exact (floats are not), truncated as JS does
     return value
 
 

@@ -53,7 +53,9 @@ class _AbortHookApp:
 def serve(app: Any, *, startup_timeout: float = 5.0) -> Iterator[str]:
     """Serve ``app`` on ``http://127.0.0.1:<free port>`` for the duration of the ``with`` block and yield
     that base URL (no trailing slash). Shutdown is clean: the server thread is joined before returning."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
+    # and without it every response costs a 40 ms delayed-ACK stall (headers and body are separate writes).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

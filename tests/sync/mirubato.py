@@ -916,20 +916,25 @@ class ServerState:
                seconds: float | None = None, status: int | None = None, error: str | None = None) -> Fault:
         """Queue a fault for the next ``count`` requests matching ``path`` (exact, e.g.
         ``"/api/sync/push"``) and ``method`` (None = any). Faults are consumed in FIFO order, one per
-        request. Kinds (see the module docstring of ``tests/sync/server.py`` for the client view):
+        request; every request (faulted or not) is logged in :attr:`requests`. What an httpx client sees:
 
-        * ``500-before``: generic 500 envelope (or ``status``/``error``), nothing processed;
-        * ``500-after``: processed and committed, then a 500; the idempotency row is *not* stored, as
-          when Mirubato throws after writing (§2.2 step 7), so a same-key retry reprocesses;
-        * ``drop-after``: processed and committed (idempotency row stored), then the connection is
-          aborted with no response bytes;
+        * ``500-before``: HTTP 500 (or ``status``) with the generic envelope (or ``error``); nothing was
+          processed.
+        * ``500-after``: the request is processed and committed, then HTTP 500 as above. The idempotency
+          row is *not* stored, as when Mirubato throws after its writes (§2.2 step 7), so a retry with
+          the same key is processed again (new versions, new sync token).
+        * ``drop-after``: processed and committed (idempotency row stored), then the TCP connection is
+          aborted before a single response byte: ``httpx.RemoteProtocolError("Server disconnected
+          without sending a response.")``. A same-key retry is a replay.
         * ``delay-after``: processed and committed, the response held back ``seconds`` (default 5) or
-          until the client goes away;
-        * ``truncate``: processed and committed, then a 200 whose JSON body is cut in half (with a
-          matching Content-Length, so the HTTP message itself is complete);
-        * ``429``: ``Retry-After: seconds`` (default 1) and the rate-limit envelope, nothing processed;
-        * ``empty-pull``: a pull answers 200 with every array empty (§2.1's swallowed database error);
-          ``path`` defaults to ``/api/sync/pull``.
+          until the client disconnects: with a shorter client timeout, ``httpx.ReadTimeout``.
+        * ``truncate``: processed and committed, then a well-formed HTTP 200 (Content-Length matches)
+          whose JSON body is the first half of the real one: ``response.json()`` raises
+          ``json.JSONDecodeError``.
+        * ``429``: HTTP 429, ``Retry-After: <seconds>`` (default 1) and
+          ``{"success":false,"error":"Too many requests","code":429}``; nothing processed.
+        * ``empty-pull``: a pull answers 200 with every array empty and the usual token/timestamp
+          (§2.1: a failed query is swallowed); ``path`` defaults to ``/api/sync/pull``.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")

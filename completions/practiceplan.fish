@@ -15,7 +15,7 @@ function __practiceplan_cmdpath
         set -l vopts
         switch "$cmdpath"
             case ''
-                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron demo completion plan log config export import template
+                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron demo completion plan log config export import template sync
                 set vopts --db
             case 'today'
             case 'next'
@@ -50,7 +50,7 @@ function __practiceplan_cmdpath
             case 'remind'
                 set vopts --within --grace --notify-cmd --channel
             case 'cron'
-                set vopts --every --notify-cmd --within
+                set vopts --every --notify-cmd --within --sync-every
             case 'demo'
                 set vopts --home
             case 'completion'
@@ -128,6 +128,12 @@ function __practiceplan_cmdpath
                 set vopts --name
             case 'template trust list'
             case 'template trust remove'
+            case 'sync'
+                set subs status conflicts resolve
+            case 'sync status'
+            case 'sync conflicts'
+            case 'sync resolve'
+                set vopts --keep
         end
         if string match -q -- '-*' $w
             contains -- $w $vopts; and set skip 1
@@ -171,6 +177,7 @@ complete -c practiceplan -n '__practiceplan_at' -a 'config' -d 'Show where data 
 complete -c practiceplan -n '__practiceplan_at' -a 'export' -d 'Export your data: everything as lossless JSON, the logbook or sessions as CSV, and more.'
 complete -c practiceplan -n '__practiceplan_at' -a 'import' -d 'Import a practiceplan JSON export, or a Mirubato data export, merging by id.'
 complete -c practiceplan -n '__practiceplan_at' -a 'template' -d 'Plan templates: create and publish them (tutors), import, adopt and upgrade them (learners).'
+complete -c practiceplan -n '__practiceplan_at' -a 'sync' -d 'Sync with your server (Mirubato or `practiceplan serve`): pull, merge, then push what changed here.'
 complete -c practiceplan -n '__practiceplan_at' -l db -r -F -d 'Database file (default: PRACTICEPLAN_DB, or practiceplan.db in the data dir).'
 complete -c practiceplan -n '__practiceplan_at' -l create -d 'Create --db PATH and its folder if missing (else a missing folder is refused).'
 complete -c practiceplan -n '__practiceplan_at' -l version -d 'Show the version and exit.'
@@ -277,6 +284,7 @@ complete -c practiceplan -n '__practiceplan_at remind' -s h -l help -d 'Show thi
 complete -c practiceplan -n '__practiceplan_at cron' -l every -x -d 'Run every N minutes.'
 complete -c practiceplan -n '__practiceplan_at cron' -l notify-cmd -x -d 'Passed on to `remind`.'
 complete -c practiceplan -n '__practiceplan_at cron' -l within -x -d 'Passed on to `remind`.'
+complete -c practiceplan -n '__practiceplan_at cron' -l sync-every -x -d 'Also print a line that runs `sync` every N minutes.'
 complete -c practiceplan -n '__practiceplan_at cron' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at cron' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at demo' -l home -r -F -d 'Put the demo here instead of the demo folder.'
@@ -591,3 +599,18 @@ complete -c practiceplan -n '__practiceplan_at template trust list' -l json -d '
 complete -c practiceplan -n '__practiceplan_at template trust list' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at template trust remove' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at template trust remove' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at sync' -a 'status' -d 'Show pending changes, the last sync, open conflicts and what the server supports (no network).'
+complete -c practiceplan -n '__practiceplan_at sync' -a 'conflicts' -d 'List versions that lost a conflict (kept whole, so nothing is dropped silently).'
+complete -c practiceplan -n '__practiceplan_at sync' -a 'resolve' -d 'Settle a conflict: keep this device\'s version (pushed at the next sync) or the server\'s.'
+complete -c practiceplan -n '__practiceplan_at sync' -l dry-run -d 'Pull and show what would change, without changing anything.'
+complete -c practiceplan -n '__practiceplan_at sync' -l strict -d 'Exit 1 when conflicts were recorded (default: 0 and a warning).'
+complete -c practiceplan -n '__practiceplan_at sync' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at sync' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at sync status' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at sync status' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at sync conflicts' -l all -d 'Include resolved conflicts.'
+complete -c practiceplan -n '__practiceplan_at sync conflicts' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at sync conflicts' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at sync resolve' -l keep -x -d 'local: this device\'s version; remote: the server\'s.'
+complete -c practiceplan -n '__practiceplan_at sync resolve' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at sync resolve' -s h -l help -d 'Show this message and exit.'

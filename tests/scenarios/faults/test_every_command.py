@@ -49,6 +49,7 @@ COMMANDS: list[tuple[str, ...]] = [
     ("template", "adopt", "{template}"), ("template", "upgrade", "{adopted}"),
     ("template", "trust", "add", "{pub}", "--name", "Tutor"), ("template", "trust", "list"),
     ("template", "trust", "remove", "Tutor"),
+    ("sync", "status"), ("sync", "conflicts"), ("sync", "resolve", "1", "--keep", "local"), ("sync", "--dry-run"),
     ("log", "delete", "{entry2}"), ("plan", "delete", "{plan2}", "--yes"), ("plan", "restore", "{plan2}"),
     ("restore", "{backup}"),
 ]

@@ -16,6 +16,7 @@ from practiceplan.cli import insights as insights_cli
 from practiceplan.cli import logbook as log_cli
 from practiceplan.cli import occurrences as occurrences_cli
 from practiceplan.cli import plans as plan_cli
+from practiceplan.cli import remote as remote_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import templates as template_cli
 from practiceplan.cli import today as today_cli
@@ -115,6 +116,12 @@ class RootGroup(Group):
             ("restore", "Replace the database by a verified backup"),
             ("doctor", "Check the database and fix what is safe"),
         )),
+        ("Sync", (  # the `sync` command joins this section
+            ("remote", "Set, show or forget the sync server of this database"),
+            ("login", "Store the token for the sync server, after checking it"),
+            ("logout", "Remove the stored sync token"),
+            ("auth", "Where the sync token is kept; whether the server accepts it"),
+        )),
         ("Setup", (
             ("config", "Where data and config live; read or change settings"),
             ("remind", "Remind of due sessions (for cron), once per channel"),
@@ -171,6 +178,7 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     lambda app: app.add_typer(template_cli.app, name="template"),
     insights_cli.register,
     schedule_cli.register,
+    remote_cli.register,
     _register_own,
 )
 

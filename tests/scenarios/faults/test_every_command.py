@@ -49,6 +49,8 @@ COMMANDS: list[tuple[str, ...]] = [
     ("template", "adopt", "{template}"), ("template", "upgrade", "{adopted}"),
     ("template", "trust", "add", "{pub}", "--name", "Tutor"), ("template", "trust", "list"),
     ("template", "trust", "remove", "Tutor"),
+    ("remote", "set", "https://sync.example.com"), ("remote", "show"), ("login", "--token-stdin", "--no-verify"),
+    ("auth", "status"), ("logout",), ("remote", "unset"),
     ("log", "delete", "{entry2}"), ("plan", "delete", "{plan2}", "--yes"), ("plan", "restore", "{plan2}"),
     ("restore", "{backup}"),
 ]
@@ -86,7 +88,8 @@ def test_the_table_names_every_command():
 def _invoke(args: list[str], env: dict[str, str]) -> Any:
     from practiceplan.cli.app import app
 
-    return CliRunner().invoke(app, args, env=env, catch_exceptions=True)
+    # stdin holds a token for `login --token-stdin` (no other command in the table reads stdin)
+    return CliRunner().invoke(app, args, env=env, input="fault-table-token\n", catch_exceptions=True)
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,14 @@ def test_env_wins_over_the_file(monkeypatch):
     assert "from-env" not in repr(found) and TOKEN not in repr(credentials.load(Settings(), "x"))
 
 
+def test_a_bad_env_token_is_named_not_shown(monkeypatch):
+    monkeypatch.setenv("PRACTICEPLAN_TOKEN", f"{TOKEN} trailing")
+    with pytest.raises(InvalidInputError) as caught:
+        credentials.load(Settings(), URL)
+    assert caught.value.message == "PRACTICEPLAN_TOKEN is not a usable token: the token contains spaces or control characters"
+    assert caught.value.hint == "fix or unset PRACTICEPLAN_TOKEN"
+
+
 def test_tokens_are_per_url():
     credentials.save(Settings(), URL, TOKEN)
     assert credentials.load(Settings(), "https://other.example") is None

@@ -169,7 +169,11 @@ def load(settings: Settings, url: str) -> Credential | None:
     """The token to use for ``url``: ``PRACTICEPLAN_TOKEN``, else the keyring, else the file; None if none."""
     env = (settings.env.get(ENV_TOKEN) or "").strip()
     if env:
-        return Credential(check_token(env), "env")
+        try:
+            return Credential(check_token(env), "env")
+        except InvalidInputError as error:
+            raise InvalidInputError(f"{ENV_TOKEN} is not a usable token: {error.message}",
+                                    hint=f"fix or unset {ENV_TOKEN}") from None
     from_keyring = _keyring_get(settings, url)
     if from_keyring is not None:
         return Credential(from_keyring.strip(), "keyring")

@@ -241,6 +241,16 @@ def test_connection_closed_without_an_answer(server):
     assert_clean(caught.value)
 
 
+def test_loopback_ignores_proxies_from_the_environment(server, monkeypatch):
+    port = closed_port()
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with client(server.url) as c:
+        assert c.status()["entityCount"] == 0  # straight to the server, not the (dead) proxy
+
+
 def test_connection_refused_is_69():
     port = closed_port()
     with client(f"http://127.0.0.1:{port}") as c, pytest.raises(RemoteUnavailableError) as caught:

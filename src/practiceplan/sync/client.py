@@ -155,8 +155,10 @@ class Client:
                    "User-Agent": f"practiceplan/{__version__}", "Accept": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        # on loopback (plain http allowed) no proxy from the environment may see the request and its token
+        loopback = is_loopback(urlsplit(self.base_url).hostname or "")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, follow_redirects=False,
-                                  timeout=httpx.Timeout(timeout), transport=transport)
+                                  timeout=httpx.Timeout(timeout), transport=transport, trust_env=not loopback)
 
     def __repr__(self) -> str:
         return (f"Client(base_url={self.base_url!r}, device_id={self.device_id!r}, "

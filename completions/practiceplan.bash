@@ -3,7 +3,7 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron demo completion plan log config export import template sync' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
+        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout demo completion plan log config export import template sync remote auth' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
         'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'occurrences') _subs='' _opts='--plan --from --to --status --history --json --no-pager -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 _dyn='' ;;
@@ -23,6 +23,8 @@ __practiceplan_node() {
         'suggest') _subs='' _opts='--days --apply --dry-run --json -h --help' _vopts='--days --apply' _args='' _fileargs=0 _dyn='' ;;
         'remind') _subs='' _opts='--within --grace --notify-cmd --channel --check --dry-run --json -h --help' _vopts='--within --grace --notify-cmd --channel' _args='' _fileargs=0 _dyn='' ;;
         'cron') _subs='' _opts='--every --notify-cmd --within --sync-every --json -h --help' _vopts='--every --notify-cmd --within --sync-every' _args='' _fileargs=0 _dyn='' ;;
+        'login') _subs='' _opts='--token-stdin --no-verify --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'logout') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 _dyn='' ;;
         'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'plan') _subs='add edit list show archive unarchive delete restore' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
@@ -74,6 +76,12 @@ __practiceplan_node() {
         'sync status') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'sync conflicts') _subs='' _opts='--all --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'sync resolve') _subs='' _opts='--keep --json -h --help' _vopts='--keep' _args='' _fileargs=0 _dyn='' ;;
+        'remote') _subs='set show unset' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'remote set') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'remote show') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'remote unset') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'auth') _subs='status' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'auth status') _subs='' _opts='--check --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         *) _subs='' _opts='' _vopts='' _args='' _fileargs=0 _dyn='' ;;
     esac
 }

@@ -15,7 +15,7 @@ function __practiceplan_cmdpath
         set -l vopts
         switch "$cmdpath"
             case ''
-                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron demo completion plan log config export import template sync
+                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout demo completion plan log config export import template sync remote auth
                 set vopts --db
             case 'today'
             case 'next'
@@ -51,6 +51,8 @@ function __practiceplan_cmdpath
                 set vopts --within --grace --notify-cmd --channel
             case 'cron'
                 set vopts --every --notify-cmd --within --sync-every
+            case 'login'
+            case 'logout'
             case 'demo'
                 set vopts --home
             case 'completion'
@@ -134,6 +136,14 @@ function __practiceplan_cmdpath
             case 'sync conflicts'
             case 'sync resolve'
                 set vopts --keep
+            case 'remote'
+                set subs set show unset
+            case 'remote set'
+            case 'remote show'
+            case 'remote unset'
+            case 'auth'
+                set subs status
+            case 'auth status'
         end
         if string match -q -- '-*' $w
             contains -- $w $vopts; and set skip 1
@@ -169,6 +179,8 @@ complete -c practiceplan -n '__practiceplan_at' -a 'calendar' -d 'A week-by-week
 complete -c practiceplan -n '__practiceplan_at' -a 'suggest' -d 'Concrete moves from your forecast, capacity and completion rates (over capacity, missed sessions to catch up, better times), each as a ready-to-run command. Deterministic for the same data.'
 complete -c practiceplan -n '__practiceplan_at' -a 'remind' -d 'Remind of sessions starting within the window or due and not done yet: each one exactly once per channel, however many reminder processes run at once. Meant for cron (see `practiceplan cron`).'
 complete -c practiceplan -n '__practiceplan_at' -a 'cron' -d 'Print a crontab line that runs `remind` for this install (absolute path, the environment it needs).'
+complete -c practiceplan -n '__practiceplan_at' -a 'login' -d 'Store the token for the sync server, after checking it with the server (the token is asked for without echo, or read from stdin; never given as an argument).'
+complete -c practiceplan -n '__practiceplan_at' -a 'logout' -d 'Remove the sync token of the remote from the OS keyring and credentials.json.'
 complete -c practiceplan -n '__practiceplan_at' -a 'demo' -d 'Create demo data (two plans, a few weeks of check-ins and free practice), show `today`, and say how to use it. The demo lives in one folder (<data dir>/demo), replaced on each run; your own data is not touched.'
 complete -c practiceplan -n '__practiceplan_at' -a 'completion' -d 'Print a static completion script for your shell (the same as the files in completions/).'
 complete -c practiceplan -n '__practiceplan_at' -a 'plan' -d 'Create and manage practice plans (recurring or one-off sessions).'
@@ -178,6 +190,8 @@ complete -c practiceplan -n '__practiceplan_at' -a 'export' -d 'Export your data
 complete -c practiceplan -n '__practiceplan_at' -a 'import' -d 'Import a practiceplan JSON export, or a Mirubato data export, merging by id.'
 complete -c practiceplan -n '__practiceplan_at' -a 'template' -d 'Plan templates: create and publish them (tutors), import, adopt and upgrade them (learners).'
 complete -c practiceplan -n '__practiceplan_at' -a 'sync' -d 'Sync with your server (Mirubato or `practiceplan serve`): pull, merge, then push what changed here.'
+complete -c practiceplan -n '__practiceplan_at' -a 'remote' -d 'Set, show or forget the sync server of this database.'
+complete -c practiceplan -n '__practiceplan_at' -a 'auth' -d 'See how you are logged in to the sync server.'
 complete -c practiceplan -n '__practiceplan_at' -l db -r -F -d 'Database file (default: PRACTICEPLAN_DB, or practiceplan.db in the data dir).'
 complete -c practiceplan -n '__practiceplan_at' -l create -d 'Create --db PATH and its folder if missing (else a missing folder is refused).'
 complete -c practiceplan -n '__practiceplan_at' -l version -d 'Show the version and exit.'
@@ -287,6 +301,12 @@ complete -c practiceplan -n '__practiceplan_at cron' -l within -x -d 'Passed on 
 complete -c practiceplan -n '__practiceplan_at cron' -l sync-every -x -d 'Also print a line that runs `sync` every N minutes.'
 complete -c practiceplan -n '__practiceplan_at cron' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at cron' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at login' -l token-stdin -d 'Read the token from one line of stdin instead of asking for it.'
+complete -c practiceplan -n '__practiceplan_at login' -l no-verify -d 'Store the token without asking the server whether it accepts it.'
+complete -c practiceplan -n '__practiceplan_at login' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at login' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at logout' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at logout' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at demo' -l home -r -F -d 'Put the demo here instead of the demo folder.'
 complete -c practiceplan -n '__practiceplan_at demo' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at completion' -s h -l help -d 'Show this message and exit.'
@@ -614,3 +634,18 @@ complete -c practiceplan -n '__practiceplan_at sync conflicts' -s h -l help -d '
 complete -c practiceplan -n '__practiceplan_at sync resolve' -l keep -x -d 'local: this device\'s version; remote: the server\'s.'
 complete -c practiceplan -n '__practiceplan_at sync resolve' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at sync resolve' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at remote' -a 'set' -d 'Make URL the sync server of this database (HTTPS required, except for localhost, 127.0.0.1 and ::1).'
+complete -c practiceplan -n '__practiceplan_at remote' -a 'show' -d 'Print the sync server, this device\'s id and where the token is kept (never the token).'
+complete -c practiceplan -n '__practiceplan_at remote' -a 'unset' -d 'Forget the sync server of this database (a stored token stays until `practiceplan logout`).'
+complete -c practiceplan -n '__practiceplan_at remote' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at remote set' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at remote set' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at remote show' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at remote show' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at remote unset' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at remote unset' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at auth' -a 'status' -d 'Print the sync server and where its token is kept (env PRACTICEPLAN_TOKEN, OS keyring or a file), never the token; with --check, whether the server accepts it.'
+complete -c practiceplan -n '__practiceplan_at auth' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at auth status' -l check -d 'Ask the server whether it accepts the token (exit 0 yes, 77 refused or no token, 69 unreachable).'
+complete -c practiceplan -n '__practiceplan_at auth status' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at auth status' -s h -l help -d 'Show this message and exit.'

@@ -30,6 +30,9 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("PRACTICEPLAN_DB", raising=False)
     monkeypatch.delenv("PRACTICEPLAN_DEBUG", raising=False)
     monkeypatch.delenv("PRACTICEPLAN_FAULT", raising=False)
+    # sync tokens: never a real OS keyring, never a token from the developer's environment
+    monkeypatch.setenv("PRACTICEPLAN_NO_KEYRING", "1")
+    monkeypatch.delenv("PRACTICEPLAN_TOKEN", raising=False)
     return home
 
 
@@ -74,3 +77,12 @@ def set_now(monkeypatch) -> Callable[[str], None]:
         monkeypatch.setenv("PRACTICEPLAN_NOW", value)
 
     return setter
+
+
+@pytest.fixture
+def fake_server():
+    """A local HTTP server on 127.0.0.1:0 (tests/remote_server.py), stopped after the test."""
+    from tests.remote_server import FakeServer
+
+    with FakeServer() as server:
+        yield server

@@ -22,6 +22,7 @@ from practiceplan.errors import InvalidInputError
 APP_NAME = "practiceplan"
 DB_FILENAME = "practiceplan.db"
 CONFIG_FILENAME = "config.toml"
+CREDENTIALS_FILENAME = "credentials.json"  # sync tokens (sync/credentials.py); `doctor` checks its mode
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # key -> (default, type, help)

@@ -16,6 +16,7 @@ from practiceplan.cli import insights as insights_cli
 from practiceplan.cli import logbook as log_cli
 from practiceplan.cli import occurrences as occurrences_cli
 from practiceplan.cli import plans as plan_cli
+from practiceplan.cli import remote as remote_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import sync as sync_cli
 from practiceplan.cli import templates as template_cli
@@ -118,6 +119,10 @@ class RootGroup(Group):
         )),
         ("Sync", (
             ("sync", "Pull, merge and push changes with your server"),
+            ("remote", "Set, show or forget the sync server of this database"),
+            ("login", "Store the token for the sync server, after checking it"),
+            ("logout", "Remove the stored sync token"),
+            ("auth", "Where the sync token is kept; whether the server accepts it"),
         )),
         ("Setup", (
             ("config", "Where data and config live; read or change settings"),
@@ -176,6 +181,7 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     insights_cli.register,
     schedule_cli.register,
     sync_cli.register,
+    remote_cli.register,
     _register_own,
 )
 

@@ -28,6 +28,8 @@ ENVIRONMENT = (
     ("PRACTICEPLAN_TZ", "Your time zone (else `timezone` in the config file, else TZ, else the system zone)."),
     ("PRACTICEPLAN_NOW", "Fix the clock: an ISO instant such as 2026-03-01T17:00:00Z (tests and scripts)."),
     ("PRACTICEPLAN_DEBUG", "Print a traceback for an internal error."),
+    ("PRACTICEPLAN_TOKEN", "The sync token to use (over the OS keyring and credentials.json); never printed."),
+    ("PRACTICEPLAN_NO_KEYRING", "Keep the sync token in credentials.json (mode 600), not the OS keyring."),
     ("NO_COLOR", "No colour. Wins over FORCE_COLOR."),
     ("FORCE_COLOR", "Colour (and the terminal views) even when stdout is not a terminal."),
     ("PAGER", "Pager for long output on a terminal (default: less -FRX; empty or cat: none)."),

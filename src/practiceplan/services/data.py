@@ -25,14 +25,13 @@ from practiceplan.errors import (
     NotFoundError,
     PracticePlanError,
 )
-from practiceplan.settings import Settings
+from practiceplan.settings import CREDENTIALS_FILENAME, Settings
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
 
 IMPORT_CHUNK = 1000
 WAL_WARN_BYTES = 64 * 1024 * 1024
-CREDENTIALS_FILENAME = "credentials.json"
 # File systems on which SQLite's locking (and so WAL, BEGIN IMMEDIATE, our backups) cannot be trusted.
 NETWORK_FILESYSTEMS = frozenset({
     "nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "sshfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from practiceplan.services.logbook import Logbook
     from practiceplan.services.occurrences import Occurrences
     from practiceplan.services.plans import Plans
+    from practiceplan.services.remote import Remote
     from practiceplan.services.schedule import Schedule
     from practiceplan.services.sync import Sync
     from practiceplan.services.templates import Templates
@@ -146,3 +147,9 @@ class Session:
         from practiceplan.services.config import Config
 
         return Config(self)
+
+    @cached_property
+    def remote(self) -> Remote:
+        from practiceplan.services.remote import Remote
+
+        return Remote(self)

@@ -326,6 +326,21 @@ class Store:
 
     # ------------------------------------------------------------------ events, meta, outbox
 
+    def meta_get(self, key: str) -> str | None:
+        """A value of the ``meta`` table (per-database settings such as ``sync.remote``), or None."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def meta_set(self, key: str, value: str) -> None:
+        """Set a ``meta`` value. Must run inside :meth:`write`."""
+        assert self.conn.in_transaction, "writes must run inside Store.write()"
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def meta_delete(self, key: str) -> bool:
+        """Remove a ``meta`` value; True when there was one. Must run inside :meth:`write`."""
+        assert self.conn.in_transaction, "writes must run inside Store.write()"
+        return self.conn.execute("DELETE FROM meta WHERE key = ?", (key,)).rowcount > 0
+
     def add_event(
         self, name: str, at: str, data: dict[str, Any] | None = None, *, keep: int | None = None,
         days: int | None = None,

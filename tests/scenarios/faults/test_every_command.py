@@ -49,7 +49,9 @@ COMMANDS: list[tuple[str, ...]] = [
     ("template", "adopt", "{template}"), ("template", "upgrade", "{adopted}"),
     ("template", "trust", "add", "{pub}", "--name", "Tutor"), ("template", "trust", "list"),
     ("template", "trust", "remove", "Tutor"),
-    ("sync", "status"), ("sync", "conflicts"), ("sync", "resolve", "1", "--keep", "local"), ("sync", "--dry-run"),
+    ("remote", "set", "https://sync.example.com"), ("remote", "show"), ("login", "--token-stdin", "--no-verify"),
+    ("auth", "status"), ("logout",), ("remote", "unset"),
+    ("sync", "status"), ("sync", "conflicts"), ("sync", "resolve", "1", "--keep", "local"),
     ("log", "delete", "{entry2}"), ("plan", "delete", "{plan2}", "--yes"), ("plan", "restore", "{plan2}"),
     ("restore", "{backup}"),
 ]
@@ -87,7 +89,8 @@ def test_the_table_names_every_command():
 def _invoke(args: list[str], env: dict[str, str]) -> Any:
     from practiceplan.cli.app import app
 
-    return CliRunner().invoke(app, args, env=env, catch_exceptions=True)
+    # stdin holds a token for `login --token-stdin` (no other command in the table reads stdin)
+    return CliRunner().invoke(app, args, env=env, input="fault-table-token\n", catch_exceptions=True)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +126,13 @@ def template(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     tfile2.write_text(json.dumps(foreign))
     adopted = json.loads(run("template", "adopt", tpl["template"]["id"], "--json").stdout)
     key = json.loads(run("template", "keygen", "--json").stdout)
+    import sqlite3
+
+    with sqlite3.connect(home / "practiceplan.db") as conn:  # a sync conflict for `sync resolve 1`
+        conn.execute("INSERT INTO sync_conflicts (entity_type, entity_id, reason, kept, local_doc, at) "
+                     "VALUES ('logbook_entry', ?, 'changed here and on the server', 'remote', ?, ?)",
+                     (entry["id"], json.dumps({**entry, "duration": 31}), FIXED_NOW))
+    conn.close()
     backup = json.loads(run("backup", "--json").stdout)
     export = base / "export.json"
     run("export", "json", "-o", str(export))

@@ -99,6 +99,7 @@ def test_check_ins_from_two_devices_both_survive(homes, mirubato):
 def test_deleted_on_one_device_while_edited_on_the_other(homes, mirubato):
     a, b = homes()
     a.json("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--minutes", "30")
+    a.cli("log", "add", "--minutes", "5")  # so the server is not left empty (see the next test)
     a.sync(), b.sync()
     a.cli("plan", "delete", "Scales", "--yes")
     b.cli("plan", "edit", "Scales", "--minutes", "40")
@@ -113,8 +114,28 @@ def test_deleted_on_one_device_while_edited_on_the_other(homes, mirubato):
     number = b.json("sync", "conflicts")
     plan_conflict = next(c for c in number if c["kind"] == "practice_plan")
     b.cli("sync", "resolve", str(plan_conflict["id"]), "--keep", "local")
+    b.cli("today")
+    assert len(b.docs("plan_occurrence")) > 80  # the plan's sessions (90 days) came back with it
     b.sync(), a.sync()
     assert a.json("plan", "show", "Scales")["plan"]["schedule"]["durationMinutes"] == 40
+    assert a.outbox() == 0  # reading there regenerates the same sessions: nothing new to send
+    converged(mirubato, "user_a", a, b)
+
+
+def test_everything_deleted_elsewhere_takes_a_second_empty_snapshot(homes, mirubato):
+    a, b = homes()
+    a.cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--minutes", "30")
+    a.sync(), b.sync()
+    a.cli("plan", "delete", "Scales", "--yes")
+    b.cli("plan", "edit", "Scales", "--minutes", "40")
+    a.sync()
+    first = b.cli("sync")
+    assert "empty snapshot" in first.stderr
+    assert len(b.docs("practice_plan")) == 1 and mirubato.state.live_rows("user_a") == []  # nothing resurrected
+    second = b.sync()
+    assert second["deleted_here"] > 0 and b.docs("practice_plan") == {}
+    assert any(c["kind"] == "practice_plan" and c["local"]["schedule"]["durationMinutes"] == 40
+               for c in b.conflicts())
     converged(mirubato, "user_a", a, b)
 
 
@@ -157,8 +178,9 @@ def test_an_empty_pull_after_a_full_one_deletes_nothing(homes, mirubato):
     a.sync()
     mirubato.state.inject("empty-pull")
     result = a.cli("sync", ok=True)
-    assert "empty snapshot" in result.stderr
+    assert result.exit_code == 0 and "empty snapshot" in result.stderr
     assert len(a.docs("logbook_entry")) == 1
+    assert a.sync()["deleted_here"] == 0 and len(a.docs("logbook_entry")) == 1  # the server was fine after all
 
 
 def test_dry_run_changes_nothing_here_or_there(homes, mirubato):

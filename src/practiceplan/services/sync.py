@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from practiceplan.domain.models import iso_z
-from practiceplan.errors import InvalidInputError, NotAuthorisedError, NotFoundError, UsageError
+from practiceplan.errors import InvalidInputError, NotFoundError, UsageError
 from practiceplan.store import sync as st
 
 if TYPE_CHECKING:
@@ -34,38 +34,7 @@ class Sync:
     # ------------------------------------------------------------------ configuration
 
     def remote(self) -> str:
-        url = st.get_meta(self.s.store.conn, "remote")
-        if not url:
-            raise UsageError("no sync server is set", hint="set one with `practiceplan remote set URL`")
-        return url
-
-    def device_id(self) -> str:
-        """This database's stable device id (``dev_`` + 16 URL-safe characters), created on first use."""
-        store = self.s.store
-        found = st.get_meta(store.conn, "device_id")
-        if found:
-            return found
-        import secrets
-
-        new = "dev_" + secrets.token_urlsafe(12)[:16]
-        with store.write():
-            found = st.get_meta(store.conn, "device_id")
-            if found:
-                return found
-            st.set_meta(store.conn, "device_id", new)
-        return new
-
-    def client(self, url: str | None = None) -> Any:
-        from practiceplan.sync import credentials
-        from practiceplan.sync.client import Client
-
-        url = url or self.remote()
-        found = credentials.load(self.s.settings, url)
-        if found is None:
-            raise NotAuthorisedError(f"not logged in to {url}", hint="run `practiceplan login` (the token is read "
-                                     "from a hidden prompt or --token-stdin)")
-        timeout = _timeout(self.s.settings.env)
-        return Client(url, found.token, self.device_id(), timeout=timeout)
+        return self.s.remote.require_url()
 
     # ------------------------------------------------------------------ sync
 
@@ -75,7 +44,7 @@ class Sync:
 
         url = self.remote()
         own = client is None
-        client = client or self.client(url)
+        client = client or self.s.remote.client(timeout=_timeout(self.s.settings.env))
         try:
             engine = Engine(self.s.store, client, now=lambda: iso_z(self.s.now), remote=url, dry_run=dry_run,
                             retry_delays=retry_delays(self.s.settings.env),
@@ -150,6 +119,8 @@ class Sync:
                         hint="fix it and sync again, or delete it here")
             if write is not None:
                 store.save(kind, write, now)
+                if kind == "practice_plan":
+                    st.clear_horizons(store.conn, [found["entity_id"]])  # its sessions come back with it
             st.resolve_conflict(store.conn, number, f"kept {keep}", now)
         return {"id": number, "kind": kind, "entity_id": found["entity_id"], "kept": keep,
                 "changed": write is not None}

@@ -81,7 +81,7 @@ def reset(conn: sqlite3.Connection) -> int:
     Returns how many entities were queued."""
     conn.execute("DELETE FROM sync_state")
     conn.execute("DELETE FROM sync_batches")
-    for key in ("cursor", "last_pull_count"):
+    for key in ("cursor", "expect_data"):
         set_meta(conn, key, None)
     queued = 0
     for kind, table in TABLES.items():

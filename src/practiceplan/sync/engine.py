@@ -86,6 +86,7 @@ class Plan:
     drop_outbox: list[tuple[str, str, int | None]] = field(default_factory=list)
     conflicts: list[tuple[str, str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
     received: int = 0
+    pull_count: int | None = None  # entities in a full snapshot (remembered: an empty one after this is suspect)
 
     def add(self, bucket: dict[str, list[Any]], kind: str, value: Any) -> None:
         bucket.setdefault(kind, []).append(value)
@@ -113,6 +114,7 @@ class Engine:
         self.progress = progress
         self.summary = Summary(dry_run=dry_run)
         self.capabilities: set[str] = set()
+        self.suspect = False  # the last pull was an empty snapshot we do not trust
 
     # ------------------------------------------------------------------ the whole sync
 
@@ -221,11 +223,17 @@ class Engine:
         queued = st.outbox(conn)
         pending = st.pending_batch(conn)
         in_flight = {(k, i): h for k, i, _rev, h, _base in pending["items"]} if pending else {}
-        suspect = full and plan.received == 0 and st.has_state(conn)
+        expect = st.get_meta(conn, "expect_data")  # "1": the server held data at the end of our last sync
+        had_data = expect == "1" if expect is not None else st.has_state(conn)
+        suspect = full and plan.received == 0 and had_data
+        if full:
+            plan.pull_count = plan.received
         if suspect:
+            self.suspect = True
             self.summary.warnings.append(
-                "the server sent an empty snapshot although this device synced data with it before; nothing was "
-                "deleted here (a server-side failure looks like this); run `practiceplan sync` again later")
+                "the server sent an empty snapshot although its last one was not empty; nothing was deleted here "
+                "and nothing synced before was sent (a server-side failure looks like this); if everything was "
+                "really deleted elsewhere, the next `practiceplan sync` applies it")
         for kind in wire.KINDS:
             items = remote[kind]
             ids = [i["id"] for i in items]
@@ -340,6 +348,8 @@ class Engine:
                 self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": kept, "reason": reason})
             if "incremental-pull" in self.capabilities and self._cursor is not None:
                 st.set_meta(self.conn, "cursor", self._cursor)
+            if plan.pull_count is not None:  # an empty snapshot is trusted when it follows a suspect one
+                st.set_meta(self.conn, "expect_data", "1" if plan.pull_count else "0")
 
     _cursor: str | None = None
 
@@ -383,6 +393,8 @@ class Engine:
                 if doc is None:
                     unchanged.append((kind, entity_id, rev))
                     continue
+                if self.suspect and base != "-":
+                    continue  # synced before and now absent from a snapshot we do not trust: held back
                 h = wire.version_hash(kind, doc)
                 if h == base or (doc.get("deletedAt") and base == "-"):
                     unchanged.append((kind, entity_id, rev))  # the server has it (or never had it, deleted)
@@ -540,5 +552,7 @@ class Engine:
                     st.set_states(self.conn, kind, [(entity_id, h, version if isinstance(version, int) else None)])
                 st.drop_outbox(self.conn, [(kind, entity_id, rev)])
                 self.summary.sent += 1
+                if doc is not None and not doc.get("deletedAt"):
+                    st.set_meta(self.conn, "expect_data", "1")
             st.drop_batch(self.conn, batch["id"])
         return stale

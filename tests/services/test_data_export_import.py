@@ -205,31 +205,28 @@ def test_import_runs_in_one_begin_immediate_with_progress(tmp_path, isolated_hom
     assert seen[-1] == (2500, 2500) and [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) >= 3
 
 
-def test_generic_tables_export_and_import(cli, tmp_path, isolated_home, monkeypatch):
-    """A table added by a later feature (here a stand-in `conflicts`) is exported as soon as it exists."""
+def test_sync_conflicts_export_and_import(cli, tmp_path, isolated_home, monkeypatch):
+    """The sync conflicts table (issue 12) travels with an export: every losing version is kept whole."""
     cli("log", "add", "--minutes", "5")
     conn = sqlite3.connect(isolated_home / "practiceplan.db")
-    conn.execute("CREATE TABLE conflicts (id INTEGER PRIMARY KEY, entity_type TEXT, entity_id TEXT, loser TEXT)")
-    conn.execute("INSERT INTO conflicts VALUES (1, 'logbook_entry', 'entry_x', '{\"duration\": 3}')")
+    conn.execute("INSERT INTO conflicts (id, entity_type, entity_id, reason, kept, local_doc, remote_doc, at) "
+                 "VALUES (1, 'logbook_entry', 'entry_x', 'changed here and on the server', 'remote', "
+                 "'{\"duration\":3}', NULL, '2026-03-02T09:00:00.000Z')")
     conn.commit()
     conn.close()
     doc = json.loads(cli("export", "json").stdout)
-    assert doc["conflicts"] == [{"id": 1, "entity_type": "logbook_entry", "entity_id": "entry_x",
-                                 "loser": '{"duration": 3}'}]
+    row = {"id": 1, "entity_type": "logbook_entry", "entity_id": "entry_x", "reason": "changed here and on the server",
+           "kept": "remote", "local_doc": '{"duration":3}', "remote_doc": None, "at": "2026-03-02T09:00:00.000Z",
+           "resolved_at": None, "resolution": None}
+    assert doc["conflicts"] == [row]
     path = tmp_path / "x.json"
     path.write_text(json.dumps(doc))
     other = tmp_path / "other"
     monkeypatch.setenv("PRACTICEPLAN_HOME", str(other))
-    result = cli("import", "json", str(path), "--json")  # no conflicts table here: skipped, with a warning
-    assert result.json["skipped"] == {"conflicts": 1}
-    assert "1 sync conflicts were not imported" in result.stderr
-    conn = sqlite3.connect(other / "practiceplan.db")
-    conn.execute("CREATE TABLE conflicts (id INTEGER PRIMARY KEY, entity_type TEXT, entity_id TEXT, loser TEXT)")
-    conn.commit()
     assert cli("import", "json", str(path), "--json").json["sections"]["conflicts"] == {
         "inserted": 1, "replaced": 0, "unchanged": 0, "keptLocal": 0}
-    assert conn.execute("SELECT * FROM conflicts").fetchall() == [(1, "logbook_entry", "entry_x", '{"duration": 3}')]
-    conn.close()
+    assert cli("sync", "conflicts", "--json").json[0]["local"] == {"duration": 3}
+    assert cli("import", "json", str(path), "--json").json["sections"]["conflicts"]["unchanged"] == 1
 
 
 def test_events_merge_by_id(tmp_path, isolated_home):

@@ -98,7 +98,7 @@ class Home:
             return [{"kind": r[0], "id": r[1], "kept": r[2], "local": json.loads(r[3]) if r[3] else None,
                      "remote": json.loads(r[4]) if r[4] else None, "reason": r[5]}
                     for r in conn.execute("SELECT entity_type, entity_id, kept, local_doc, remote_doc, reason "
-                                          "FROM sync_conflicts")]
+                                          "FROM conflicts")]
 
     def outbox(self) -> int:
         with sqlite3.connect(self.db) as conn:

@@ -234,7 +234,7 @@ def m007_sync(db: Database) -> None:
     * ``sync_batches``: a push batch written *before* it is sent, with its idempotency key and exact body, so a
       retry (after a timeout, a 5xx, or a kill -9) resends the same bytes under the same key; ``items`` lists
       (kind, id, outbox rev, version hash, base hash) per entity, to acknowledge exactly what was sent.
-    * ``sync_conflicts``: every version that lost (to last-write-wins, a server deletion or a server refusal),
+    * ``conflicts``: every version that lost (to last-write-wins, a server deletion or a server refusal),
       kept whole until the user resolves it: nothing is dropped silently.
     """
     _run_script(
@@ -255,7 +255,7 @@ def m007_sync(db: Database) -> None:
             created_at TEXT NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0
         );
-        CREATE TABLE sync_conflicts (
+        CREATE TABLE conflicts (
             id INTEGER PRIMARY KEY,
             entity_type TEXT NOT NULL,
             entity_id TEXT NOT NULL,
@@ -267,7 +267,7 @@ def m007_sync(db: Database) -> None:
             resolved_at TEXT,
             resolution TEXT
         );
-        CREATE INDEX sync_conflicts_open ON sync_conflicts (resolved_at, id)
+        CREATE INDEX conflicts_open ON conflicts (resolved_at, id)
         """
     )
 

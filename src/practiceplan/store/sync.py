@@ -180,7 +180,7 @@ def drop_batch(conn: sqlite3.Connection, batch_id: int) -> None:
 def add_conflict(conn: sqlite3.Connection, kind: str, entity_id: str, reason: str, kept: str,
                  local: dict[str, Any] | None, remote: dict[str, Any] | None, at: str) -> None:
     conn.execute(
-        "INSERT INTO sync_conflicts (entity_type, entity_id, reason, kept, local_doc, remote_doc, at) "
+        "INSERT INTO conflicts (entity_type, entity_id, reason, kept, local_doc, remote_doc, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (kind, entity_id, reason, kept, dumps(local) if local is not None else None,
          dumps(remote) if remote is not None else None, at))
@@ -196,20 +196,20 @@ CONFLICT_COLUMNS = "id, entity_type, entity_id, reason, kept, local_doc, remote_
 
 
 def conflicts(conn: sqlite3.Connection, *, include_resolved: bool = False) -> list[dict[str, Any]]:
-    sql = f"SELECT {CONFLICT_COLUMNS} FROM sync_conflicts"
+    sql = f"SELECT {CONFLICT_COLUMNS} FROM conflicts"
     if not include_resolved:
         sql += " WHERE resolved_at IS NULL"
     return [_conflict(r) for r in conn.execute(sql + " ORDER BY id")]
 
 
 def conflict(conn: sqlite3.Connection, conflict_id: int) -> dict[str, Any] | None:
-    row = conn.execute(f"SELECT {CONFLICT_COLUMNS} FROM sync_conflicts WHERE id = ?", (conflict_id,)).fetchone()
+    row = conn.execute(f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?", (conflict_id,)).fetchone()
     return _conflict(row) if row else None
 
 
 def open_conflict_count(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL").fetchone()[0])
+    return int(conn.execute("SELECT count(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()[0])
 
 
 def resolve_conflict(conn: sqlite3.Connection, conflict_id: int, resolution: str, at: str) -> None:
-    conn.execute("UPDATE sync_conflicts SET resolved_at = ?, resolution = ? WHERE id = ?", (at, resolution, conflict_id))
+    conn.execute("UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?", (at, resolution, conflict_id))

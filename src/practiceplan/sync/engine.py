@@ -7,7 +7,7 @@ The order and the rules (docs/sync.md explains them for users; ../shared/referen
    tombstones, page by page.
 2. **Merge** each pulled entity against the local copy and the version both sides agreed on at the last sync
    (``sync_state``): a side that did not change since then takes the other side's version; when both changed,
-   the later ``updatedAt`` wins the whole entity and the losing version is kept in ``sync_conflicts``.
+   the later ``updatedAt`` wins the whole entity and the losing version is kept in ``conflicts``.
    Versions equal but for their timestamps (two devices that generated the same session) are not a conflict.
    An entity synced before and absent from a trusted full snapshot was deleted on the server: deleted here
    too, and if it changed here meanwhile that change is kept as a conflict. A full snapshot that comes back

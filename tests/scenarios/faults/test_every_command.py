@@ -129,7 +129,7 @@ def template(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     import sqlite3
 
     with sqlite3.connect(home / "practiceplan.db") as conn:  # a sync conflict for `sync resolve 1`
-        conn.execute("INSERT INTO sync_conflicts (entity_type, entity_id, reason, kept, local_doc, at) "
+        conn.execute("INSERT INTO conflicts (entity_type, entity_id, reason, kept, local_doc, at) "
                      "VALUES ('logbook_entry', ?, 'changed here and on the server', 'remote', ?, ?)",
                      (entry["id"], json.dumps({**entry, "duration": 31}), FIXED_NOW))
     conn.close()

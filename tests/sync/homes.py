@@ -36,6 +36,7 @@ class Home:
         assert self.now is not None
         self.skew = timedelta(0)
         self.timeout = timeout
+        self.env_token = True  # False: the token comes from the credential store (`login`)
         self.runner = CliRunner()
         self.cli("remote", "set", url)
 
@@ -48,9 +49,11 @@ class Home:
         return iso_z(self.now + self.skew)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {"PRACTICEPLAN_HOME": str(self.folder), "PRACTICEPLAN_NOW": self.clock, "PRACTICEPLAN_TZ": self.zone,
-                "PRACTICEPLAN_TOKEN": self.token, "PRACTICEPLAN_SYNC_BACKOFF": "0",
-                "PRACTICEPLAN_SYNC_TIMEOUT": str(self.timeout), "NO_COLOR": "1", **extra}
+        env = {"PRACTICEPLAN_HOME": str(self.folder), "PRACTICEPLAN_NOW": self.clock, "PRACTICEPLAN_TZ": self.zone,
+               "PRACTICEPLAN_SYNC_BACKOFF": "0", "PRACTICEPLAN_SYNC_TIMEOUT": str(self.timeout), "NO_COLOR": "1"}
+        if self.env_token:
+            env["PRACTICEPLAN_TOKEN"] = self.token
+        return {**env, **extra}
 
     def cli(self, *args: str, ok: bool = True, input: str | None = None) -> Any:
         from practiceplan.cli.app import app

@@ -162,7 +162,8 @@ def pending_batch(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 
 def add_batch(conn: sqlite3.Connection, key: str, body: bytes, items: list[list[Any]], at: str) -> int:
-    cur = conn.execute("INSERT INTO sync_batches (idempotency_key, body, items, created_at) VALUES (?, ?, ?, ?)",
+    cur = conn.execute("INSERT INTO sync_batches (idempotency_key, body, items, created_at, attempts) "
+                       "VALUES (?, ?, ?, ?, 1)",
                        (key, body, json.dumps(items, separators=(",", ":")), at))
     return int(cur.lastrowid or 0)
 

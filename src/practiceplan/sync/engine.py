@@ -115,6 +115,8 @@ class Engine:
         self.summary = Summary(dry_run=dry_run)
         self.capabilities: set[str] = set()
         self.suspect = False  # the last pull was an empty snapshot we do not trust
+        # what the server would refuse, checked before sending (a refused item would reject its whole batch)
+        self.precheck: Callable[[str, dict[str, Any]], list[str]] = wire.problems
 
     # ------------------------------------------------------------------ the whole sync
 
@@ -400,7 +402,7 @@ class Engine:
                     unchanged.append((kind, entity_id, rev))  # the server has it (or never had it, deleted)
                     continue
                 item = wire.to_push(kind, doc)
-                found = wire.problems(kind, item)
+                found = self.precheck(kind, item)
                 if found:
                     rejected.append((kind, entity_id, found, rev))
                     continue
@@ -456,7 +458,7 @@ class Engine:
         items = [[k, i, rev, h, base] for k, i, rev, h, base, _item in chunk]
         with self.store.write():
             batch_id = st.add_batch(self.conn, key, body, items, self.now())
-        return self._deliver({"id": batch_id, "key": key, "body": body, "items": items}, chunk)
+        return self._deliver({"id": batch_id, "key": key, "body": body, "items": items, "resend": False}, chunk)
 
     def _resend(self, pending: dict[str, Any]) -> bool:
         """A batch from an earlier attempt (a crash, a timeout): resend it unchanged if it is still what we mean
@@ -490,8 +492,12 @@ class Engine:
         return self._acknowledge(batch, response.body if hasattr(response, "body") else response)
 
     def _post(self, batch: dict[str, Any]) -> Any:
-        with self.store.write():
-            st.count_attempt(self.conn, batch["id"])
+        """Send a stored batch. A new batch is stored as tried once (it is sent right after, no extra commit);
+        each resend is counted first, so `sync status` tells how often an unacknowledged batch went out."""
+        if batch.get("resend", True):
+            with self.store.write():
+                st.count_attempt(self.conn, batch["id"])
+        batch["resend"] = True
         return self.client.push(batch["body"], batch["key"])
 
     def _split(self, batch: dict[str, Any], chunk: list[tuple[str, str, int, str, str, dict[str, Any]]] | None

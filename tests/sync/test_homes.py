@@ -220,3 +220,17 @@ def test_extended_server_uses_tombstones_and_incremental_pulls(tmp_path, mirubat
     assert result["deleted_here"] == first["sent"] and b.docs("practice_plan") == {}
     assert b.json("sync", "status")["capabilities"] == ["conditional-push", "incremental-pull", "tombstones"]
     converged(mirubato_ext, "user_a", a, b)
+
+
+def test_one_sync_at_a_time_per_database(homes, mirubato):
+    from practiceplan.store.sync import sync_lock
+
+    a, = homes(1)
+    a.cli("log", "add", "--minutes", "10")
+    with sync_lock(a.db):  # as if cron's sync were running
+        busy = a.cli("sync", ok=False)
+        assert busy.exit_code == 75 and "another sync of this database is running" in busy.stderr
+        assert a.cli("sync", "--dry-run").exit_code == 0  # a dry run only reads
+    assert a.sync()["sent"] == 1
+    events = a.json("events")
+    assert any(e["name"] == "sync" for e in (events if isinstance(events, list) else events["events"]))

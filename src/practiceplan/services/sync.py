@@ -3,6 +3,7 @@ conflicts. The algorithm is in sync/engine.py, the wire format in sync/wire.py, 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -45,18 +46,21 @@ class Sync:
         url = self.remote()
         own = client is None
         client = client or self.s.remote.client(timeout=_timeout(self.s.settings.env))
+
+        def record(summary: Summary) -> None:  # runs inside the sync's last transaction
+            self.s.add_event("sync", {"received": summary.received, "merged": summary.merged, "sent": summary.sent,
+                                      "conflicts": len(summary.conflicts)})
+
+        lock = st.sync_lock(self.s.settings.db_path) if not dry_run else contextlib.nullcontext()
         try:
-            engine = Engine(self.s.store, client, now=lambda: iso_z(self.s.now), remote=url, dry_run=dry_run,
-                            retry_delays=retry_delays(self.s.settings.env),
-                            **({"progress": progress} if progress else {}))
-            summary = engine.run()
+            with lock:
+                engine = Engine(self.s.store, client, now=lambda: iso_z(self.s.now), remote=url, dry_run=dry_run,
+                                retry_delays=retry_delays(self.s.settings.env), record=record,
+                                **({"progress": progress} if progress else {}))
+                summary = engine.run()
         finally:
             if own:
                 client.close()
-        if not dry_run:
-            with self.s.store.write():
-                self.s.add_event("sync", {"received": summary.received, "merged": summary.merged, "sent": summary.sent,
-                                          "conflicts": len(summary.conflicts)})
         return summary
 
     # ------------------------------------------------------------------ status and conflicts

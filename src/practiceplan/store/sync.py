@@ -7,13 +7,41 @@ groups a whole merge, or a whole acknowledgement, into one transaction.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from practiceplan.errors import BusyError
 
 from practiceplan.store.repo import TABLES, dumps
 
 META_PREFIX = "sync."
+
+
+# --------------------------------------------------------------------------- one sync at a time
+
+@contextmanager
+def sync_lock(db_path: Path | str) -> Iterator[None]:
+    """Exclusive ``flock`` on ``<database>.sync-lock`` for the whole sync (cron and a manual run at once would
+    both send the same queue). Released by the kernel when the process dies, so a kill -9 leaves no stale lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; batches and keys still keep a double run harmless
+        yield
+        return
+    path = Path(f"{db_path}.sync-lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError("another sync of this database is running", hint="try again when it has finished") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------- meta

@@ -100,7 +100,8 @@ class Engine:
     def __init__(self, store: Store, client: Transport, *, now: Callable[[], str], remote: str,
                  dry_run: bool = False, batch_size: int = BATCH_SIZE, retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
                  max_retry_after: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-                 progress: Callable[[str, int, int], None] = _progress_none) -> None:
+                 progress: Callable[[str, int, int], None] = _progress_none,
+                 record: Callable[[Summary], None] | None = None) -> None:
         self.store = store
         self.conn = store.conn
         self.client = client
@@ -112,6 +113,7 @@ class Engine:
         self.max_retry_after = max_retry_after
         self.sleep = sleep
         self.progress = progress
+        self.record = record  # called inside the last transaction of a sync (the event log entry)
         self.summary = Summary(dry_run=dry_run)
         self.capabilities: set[str] = set()
         self.suspect = False  # the last pull was an empty snapshot we do not trust
@@ -155,6 +157,8 @@ class Engine:
                                                                        if k in ("received", "merged", "sent")},
                                                  "conflicts": len(self.summary.conflicts),
                                                  "rejected": len(self.summary.rejected)})
+            if self.record:
+                self.record(self.summary)
         return self.summary
 
     # ------------------------------------------------------------------ transport with retries

@@ -28,7 +28,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     for item in data.get("rejected", []):
         lines.append(f"  refused: {KIND_LABEL.get(item['kind'], item['kind'])} {item['id']}: "
                      + safe("; ".join(item["problems"][:3])))
-    if data.get("pending"):
+    if data.get("pending") and not data["dry_run"]:
         lines.append(f"  {_n(data['pending'], 'change')} still queued for the next sync")
     return lines
 

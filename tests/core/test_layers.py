@@ -202,3 +202,17 @@ def test_no_import_cycles():
     # the graph sees imports inside functions too (a lazy import is for start-up time, never to hide a cycle)
     assert "practiceplan.domain.recurrence" in graph["practiceplan.domain.occurrences"]
     assert "practiceplan.services.plans" in graph["practiceplan.services.session"]
+
+
+def test_the_wire_format_is_pure():
+    """sync/wire.py (the Mirubato format: schemas, rewrites, version hashes) is shared by the client and the
+    server, so it imports only the standard library: no HTTP, no SQLite, no CLI."""
+    for name in MODULES["sync/wire.py"]:
+        assert top(name) in sys.stdlib_module_names, f"sync/wire.py imports {name}"
+
+
+def test_the_sync_engine_does_not_touch_http_or_the_cli():
+    for module in ("sync/engine.py", "services/sync.py"):
+        tops = {top(n) for n in MODULES[module]}
+        assert not {"httpx", "typer", "rich"} & tops, module
+        assert not any(n.startswith(("practiceplan.cli", "practiceplan.render")) for n in MODULES[module]), module

@@ -243,9 +243,21 @@ class Engine:
         for kind in wire.KINDS:
             items = remote[kind]
             ids = [i["id"] for i in items]
-            local = st.docs(conn, kind, ids)
             known = st.states(conn, kind, None if full and not suspect else ids)
+            # the common case first, without reading the local copy: unchanged on the server since the last
+            # sync and not changed here (a full snapshot of 50k entities is mostly that)
+            todo = []
             for item in items:
+                state = known.get(item["id"])
+                if (state is not None and (kind, item["id"]) not in queued and (kind, item["id"]) not in in_flight
+                        and not item.get("deletedAt") and wire.version_hash(kind, item) == state[0]):
+                    version = item.get("_version")
+                    if isinstance(version, int) and version != state[1]:
+                        plan.add(plan.states, kind, (item["id"], state[0], version))
+                    continue
+                todo.append(item)
+            local = st.docs(conn, kind, [i["id"] for i in todo])
+            for item in todo:
                 self._merge_one(plan, kind, item, local.get(item["id"]), known.get(item["id"]), queued,
                                 in_flight, now)
             if full and not suspect:

@@ -387,7 +387,24 @@ def _doctor_database(session: Session, conn: Any, report: _Report, *, fix: bool,
     _doctor_horizon(session, conn, report, fix=fix)
     _doctor_wal(path, conn, report, fix=fix)
     report.add("outbox", "info", f"{plural(mt.pending_outbox(conn), 'local change')} not yet synced")
+    _doctor_sync(conn, report)
     return version
+
+
+def _doctor_sync(conn: Any, report: Any) -> None:
+    """Sync state worth knowing: conflicts waiting for a decision, a batch sent but never acknowledged."""
+    from practiceplan.store import sync as st
+
+    open_conflicts = st.open_conflict_count(conn)
+    if open_conflicts:
+        report.add("sync", "warning", f"{plural(open_conflicts, 'sync conflict')} waiting for a decision",
+                   fix="see `practiceplan sync conflicts`, then `practiceplan sync resolve ID --keep local|remote`")
+    batch = st.pending_batch(conn)
+    if batch:
+        report.add("sync", "info", f"a batch of {plural(len(batch['items']), 'change')} was sent but not "
+                   "acknowledged; the next `practiceplan sync` resends it unchanged (same idempotency key)")
+    if not open_conflicts and not batch:
+        report.add("sync", "ok", "no open sync conflicts, no unacknowledged batch")
 
 
 def _doctor_links(conn: Any, report: _Report) -> None:

@@ -363,6 +363,19 @@ def rewrite(entity_type: str, item: dict[str, Any], user_name: str) -> None:
     # goals are stored as sent (§2.2 step 5)
 
 
+SERVER_KEYS = ("user_id", "plan_id", "created_at", "updated_at", "goal_ids", "authorId", "adoptionCount",
+               "publishedAt", *APPROVAL_KEYS)
+
+
+def carry_unknown(entity_type: str, stored: dict[str, Any], item: dict[str, Any]) -> None:
+    """An older client omits the fields it does not know: top-level keys outside the schema that the stored
+    snapshot has and ``item`` lacks are carried over (send a key as null to clear it)."""
+    known = SCHEMAS[entity_type].fields
+    for key, value in stored.items():
+        if key not in item and key not in known and key not in SERVER_KEYS and key != "deletedAt":
+            item[key] = copy.deepcopy(value)
+
+
 def item_time(item: dict[str, Any]) -> datetime | None:
     """When this snapshot was written by its client: ``updatedAt`` (a deletion: the later of it and
     ``deletedAt``); None when it carries no readable time (no conditional check is then possible)."""

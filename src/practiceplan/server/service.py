@@ -340,6 +340,8 @@ class SyncService:
                     if problem:  # per-item conflict, not counted (file 09)
                         conflicts.append({"entityId": entity_id, "entityType": entity_type, "reason": problem})
                         continue
+                if existing is not None and isinstance(existing.data, dict):
+                    protocol.carry_unknown(entity_type, existing.data, item)
                 versions[key] = tx.write(entity_type, entity_id, item, device_id, existing=existing)
                 if entity_type in counter:
                     stats[counter[entity_type]] += 1

@@ -68,6 +68,8 @@ def test_recorded_exchanges_answer_the_same_codes_and_shapes(srv):
             continue
         theirs = step["response"].get("body")
         ours = response.json()
+        if isinstance(theirs, dict) and "note" in theirs:  # trimmed by the recorder: status only
+            continue
         same_shape(ours, theirs, where)
         if file == "03-replay-same-key.json":
             assert response.headers.get("x-idempotent-replay") == "true"

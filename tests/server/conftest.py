@@ -198,7 +198,9 @@ class Server:
 
 
 def build(url: str, limits: Limits | None = None) -> Server:
-    from starlette.testclient import TestClient
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's notice about httpx in its TestClient
+        from starlette.testclient import TestClient
 
     engine = db.make_engine(url)
     db.migrate(engine)

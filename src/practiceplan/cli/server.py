@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from practiceplan.cli._common import Json, example, handle_errors, new_app
 from practiceplan.render.output import Output, safe
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
 
 DATABASE_ENV = "PRACTICEPLAN_SERVER_DATABASE"
 server_app = new_app("Administer the sync server: its users and backups.")
@@ -72,7 +69,7 @@ def _describe(url: str) -> str:
     return f"{parts.scheme}://{user}{host}{parts.path}"
 
 
-def _engine(database: str | None) -> tuple[Engine, str]:
+def _engine(database: str | None) -> tuple[Any, str]:
     """An engine on a migrated database; connection problems are one line with exit 69."""
     _require_extra()
     from practiceplan.errors import RemoteUnavailableError, UsageError

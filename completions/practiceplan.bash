@@ -3,7 +3,7 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout demo completion plan log config export import template sync remote auth' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
+        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
         'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'occurrences') _subs='' _opts='--plan --from --to --status --history --json --no-pager -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 _dyn='' ;;
@@ -25,6 +25,7 @@ __practiceplan_node() {
         'cron') _subs='' _opts='--every --notify-cmd --within --sync-every --json -h --help' _vopts='--every --notify-cmd --within --sync-every' _args='' _fileargs=0 _dyn='' ;;
         'login') _subs='' _opts='--token-stdin --no-verify --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'logout') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'serve') _subs='' _opts='--host --port --database --workers --cors-origin --max-body --max-items --rate --quiet --allow-root -h --help' _vopts='--host --port --database --workers --cors-origin --max-body --max-items --rate' _args='' _fileargs=0 _dyn='' ;;
         'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 _dyn='' ;;
         'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'plan') _subs='add edit list show archive unarchive delete restore' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
@@ -82,6 +83,12 @@ __practiceplan_node() {
         'remote unset') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'auth') _subs='status' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'auth status') _subs='' _opts='--check --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'server') _subs='backup user' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'server backup') _subs='' _opts='-o --output --database --json -h --help' _vopts='-o --output --database' _args='' _fileargs=0 _dyn='' ;;
+        'server user') _subs='add list revoke' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'server user add') _subs='' _opts='--role --database --json -h --help' _vopts='--role --database' _args='' _fileargs=0 _dyn='' ;;
+        'server user list') _subs='' _opts='--database --json -h --help' _vopts='--database' _args='' _fileargs=0 _dyn='' ;;
+        'server user revoke') _subs='' _opts='--database --json -h --help' _vopts='--database' _args='' _fileargs=0 _dyn='' ;;
         *) _subs='' _opts='' _vopts='' _args='' _fileargs=0 _dyn='' ;;
     esac
 }
@@ -132,6 +139,7 @@ __practiceplan_values() {
         'template edit|--tz') __practiceplan_dynamic zone "$3" ;;
         'template edit|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
         'template publish|--visibility') COMPREPLY=($(compgen -W 'public private' -- "$3")) ;;
+        'server backup|-o'|'server backup|--output') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         *) COMPREPLY=() ;;
     esac
 }

@@ -15,7 +15,7 @@ function __practiceplan_cmdpath
         set -l vopts
         switch "$cmdpath"
             case ''
-                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout demo completion plan log config export import template sync remote auth
+                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server
                 set vopts --db
             case 'today'
             case 'next'
@@ -53,6 +53,8 @@ function __practiceplan_cmdpath
                 set vopts --every --notify-cmd --within --sync-every
             case 'login'
             case 'logout'
+            case 'serve'
+                set vopts --host --port --database --workers --cors-origin --max-body --max-items --rate
             case 'demo'
                 set vopts --home
             case 'completion'
@@ -144,6 +146,18 @@ function __practiceplan_cmdpath
             case 'auth'
                 set subs status
             case 'auth status'
+            case 'server'
+                set subs backup user
+            case 'server backup'
+                set vopts -o --output --database
+            case 'server user'
+                set subs add list revoke
+            case 'server user add'
+                set vopts --role --database
+            case 'server user list'
+                set vopts --database
+            case 'server user revoke'
+                set vopts --database
         end
         if string match -q -- '-*' $w
             contains -- $w $vopts; and set skip 1
@@ -181,6 +195,7 @@ complete -c practiceplan -n '__practiceplan_at' -a 'remind' -d 'Remind of sessio
 complete -c practiceplan -n '__practiceplan_at' -a 'cron' -d 'Print a crontab line that runs `remind` for this install (absolute path, the environment it needs).'
 complete -c practiceplan -n '__practiceplan_at' -a 'login' -d 'Store the token for the sync server, after checking it with the server (the token is asked for without echo, or read from stdin; never given as an argument).'
 complete -c practiceplan -n '__practiceplan_at' -a 'logout' -d 'Remove the sync token of the remote from the OS keyring and credentials.json.'
+complete -c practiceplan -n '__practiceplan_at' -a 'serve' -d 'Run the sync server: Mirubato\'s sync API plus practiceplan\'s extensions, on SQLite or PostgreSQL.'
 complete -c practiceplan -n '__practiceplan_at' -a 'demo' -d 'Create demo data (two plans, a few weeks of check-ins and free practice), show `today`, and say how to use it. The demo lives in one folder (<data dir>/demo), replaced on each run; your own data is not touched.'
 complete -c practiceplan -n '__practiceplan_at' -a 'completion' -d 'Print a static completion script for your shell (the same as the files in completions/).'
 complete -c practiceplan -n '__practiceplan_at' -a 'plan' -d 'Create and manage practice plans (recurring or one-off sessions).'
@@ -192,6 +207,7 @@ complete -c practiceplan -n '__practiceplan_at' -a 'template' -d 'Plan templates
 complete -c practiceplan -n '__practiceplan_at' -a 'sync' -d 'Sync with your server (Mirubato or `practiceplan serve`): pull, merge, then push what changed here.'
 complete -c practiceplan -n '__practiceplan_at' -a 'remote' -d 'Set, show or forget the sync server of this database.'
 complete -c practiceplan -n '__practiceplan_at' -a 'auth' -d 'See how you are logged in to the sync server.'
+complete -c practiceplan -n '__practiceplan_at' -a 'server' -d 'Administer the sync server: its users and backups.'
 complete -c practiceplan -n '__practiceplan_at' -l db -r -F -d 'Database file (default: PRACTICEPLAN_DB, or practiceplan.db in the data dir).'
 complete -c practiceplan -n '__practiceplan_at' -l create -d 'Create --db PATH and its folder if missing (else a missing folder is refused).'
 complete -c practiceplan -n '__practiceplan_at' -l version -d 'Show the version and exit.'
@@ -307,6 +323,17 @@ complete -c practiceplan -n '__practiceplan_at login' -l json -d 'Print the resu
 complete -c practiceplan -n '__practiceplan_at login' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at logout' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at logout' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at serve' -l host -x -d 'Address to listen on (0.0.0.0: every interface).'
+complete -c practiceplan -n '__practiceplan_at serve' -l port -x -d 'TCP port.'
+complete -c practiceplan -n '__practiceplan_at serve' -l database -x -d 'postgresql://user@host/db, or a SQLite file (default: PRACTICEPLAN_SERVER_DATABASE, else server.db in the data dir).'
+complete -c practiceplan -n '__practiceplan_at serve' -l workers -x -d 'Worker processes (more than 1 is best with PostgreSQL).'
+complete -c practiceplan -n '__practiceplan_at serve' -l cors-origin -x -d 'Allow browser requests from ORIGIN (repeatable; CORS is off by default).'
+complete -c practiceplan -n '__practiceplan_at serve' -l max-body -x -d 'Largest request body (413 beyond).'
+complete -c practiceplan -n '__practiceplan_at serve' -l max-items -x -d 'Most items in one push or batch (413 beyond).'
+complete -c practiceplan -n '__practiceplan_at serve' -l rate -x -d 'Requests per minute per token (429 beyond; 0: no limit).'
+complete -c practiceplan -n '__practiceplan_at serve' -l quiet -d 'No access log lines.'
+complete -c practiceplan -n '__practiceplan_at serve' -l allow-root -d 'Run even as root (not recommended).'
+complete -c practiceplan -n '__practiceplan_at serve' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at demo' -l home -r -F -d 'Put the demo here instead of the demo folder.'
 complete -c practiceplan -n '__practiceplan_at demo' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at completion' -s h -l help -d 'Show this message and exit.'
@@ -649,3 +676,24 @@ complete -c practiceplan -n '__practiceplan_at auth' -s h -l help -d 'Show this 
 complete -c practiceplan -n '__practiceplan_at auth status' -l check -d 'Ask the server whether it accepts the token (exit 0 yes, 77 refused or no token, 69 unreachable).'
 complete -c practiceplan -n '__practiceplan_at auth status' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at auth status' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at server' -a 'backup' -d 'Copy the server database while it runs (SQLite online backup, integrity-checked); for PostgreSQL print the pg_dump command that does it.'
+complete -c practiceplan -n '__practiceplan_at server' -a 'user' -d 'Add, list and revoke the sync server\'s users (each has one role and one token).'
+complete -c practiceplan -n '__practiceplan_at server' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at server backup' -s o -l output -r -F -d 'The backup file to write.'
+complete -c practiceplan -n '__practiceplan_at server backup' -l database -x -d 'postgresql://user@host/db, or a SQLite file (default: PRACTICEPLAN_SERVER_DATABASE, else server.db in the data dir).'
+complete -c practiceplan -n '__practiceplan_at server backup' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at server backup' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at server user' -a 'add' -d 'Add a user and print its token once (only its hash is stored: keep the token, or revoke and add again).'
+complete -c practiceplan -n '__practiceplan_at server user' -a 'list' -d 'List the users: name, role, active or revoked, entities stored, last sync (never tokens).'
+complete -c practiceplan -n '__practiceplan_at server user' -a 'revoke' -d 'Revoke a user\'s token: every request with it is refused (401) from now on; their data stays.'
+complete -c practiceplan -n '__practiceplan_at server user' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at server user add' -l role -x -d 'learner, tutor (may publish templates) or admin.'
+complete -c practiceplan -n '__practiceplan_at server user add' -l database -x -d 'postgresql://user@host/db, or a SQLite file (default: PRACTICEPLAN_SERVER_DATABASE, else server.db in the data dir).'
+complete -c practiceplan -n '__practiceplan_at server user add' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at server user add' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at server user list' -l database -x -d 'postgresql://user@host/db, or a SQLite file (default: PRACTICEPLAN_SERVER_DATABASE, else server.db in the data dir).'
+complete -c practiceplan -n '__practiceplan_at server user list' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at server user list' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at server user revoke' -l database -x -d 'postgresql://user@host/db, or a SQLite file (default: PRACTICEPLAN_SERVER_DATABASE, else server.db in the data dir).'
+complete -c practiceplan -n '__practiceplan_at server user revoke' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at server user revoke' -s h -l help -d 'Show this message and exit.'

@@ -18,6 +18,7 @@ from practiceplan.cli import occurrences as occurrences_cli
 from practiceplan.cli import plans as plan_cli
 from practiceplan.cli import remote as remote_cli
 from practiceplan.cli import schedule as schedule_cli
+from practiceplan.cli import server as server_cli
 from practiceplan.cli import sync as sync_cli
 from practiceplan.cli import templates as template_cli
 from practiceplan.cli import today as today_cli
@@ -124,6 +125,10 @@ class RootGroup(Group):
             ("logout", "Remove the stored sync token"),
             ("auth", "Where the sync token is kept; whether the server accepts it"),
         )),
+        ("Server", (
+            ("serve", "Run the sync server for a studio or school"),
+            ("server", "The sync server's users, roles and backups"),
+        )),
         ("Setup", (
             ("config", "Where data and config live; read or change settings"),
             ("remind", "Remind of due sessions (for cron), once per channel"),
@@ -182,6 +187,7 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     schedule_cli.register,
     sync_cli.register,
     remote_cli.register,
+    server_cli.register,
     _register_own,
 )
 

@@ -52,6 +52,11 @@ COMMANDS: list[tuple[str, ...]] = [
     ("remote", "set", "https://sync.example.com"), ("remote", "show"), ("login", "--token-stdin", "--no-verify"),
     ("auth", "status"), ("logout",), ("remote", "unset"),
     ("sync", "status"), ("sync", "conflicts"), ("sync", "resolve", "1", "--keep", "local"),
+    ("serve", "--help"),  # serving blocks; tests/server runs the app (and tests/server/test_cli.py the refusals)
+    ("server", "user", "add", "anna", "--role", "tutor", "--database", "{out}/server.db"),
+    ("server", "user", "list", "--database", "{out}/server.db"),
+    ("server", "backup", "-o", "{out}/server-copy.db", "--database", "{out}/server.db"),
+    ("server", "user", "revoke", "anna", "--database", "{out}/server.db"),
     ("log", "delete", "{entry2}"), ("plan", "delete", "{plan2}", "--yes"), ("plan", "restore", "{plan2}"),
     ("restore", "{backup}"),
 ]

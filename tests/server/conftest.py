@@ -1,0 +1,283 @@
+"""Fixtures of the sync server tests: every test runs on both backends.
+
+* ``sqlite``: a fresh database file in the test's tmp folder.
+* ``postgresql``: a fresh schema in one PostgreSQL cluster per test session: the DSN in
+  ``PRACTICEPLAN_TEST_POSTGRES`` if set, else a throwaway cluster started here with ``initdb``/``pg_ctl`` (from
+  PATH or /usr/lib/postgresql/*/bin) on 127.0.0.1 and a free port, as an unprivileged user (PostgreSQL refuses to
+  run as root: when we are root, the commands run through ``runuser -u postgres``, in a folder owned by that
+  user), stopped at the end of the session. When neither is possible the PostgreSQL tests fail if ``CI`` is set
+  (never a silent skip in CI) and are skipped otherwise.
+
+``srv`` gives the server (``srv.client`` is an in-process HTTP client, ``srv.user(...)`` makes an account and
+returns its token); ``live_url`` serves the same app on a real socket (127.0.0.1, ephemeral port) for the
+sync client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from practiceplan.server import db, users
+from practiceplan.server.app import make_app
+from practiceplan.server.service import Limits, SyncService
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _pg_bin() -> str | None:
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return os.path.dirname(os.path.realpath(found))
+    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(os.path.join(folder, "initdb")) and os.path.exists(os.path.join(folder, "pg_ctl")):
+            return folder
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _unprivileged() -> tuple[list[str], str | None]:
+    """(command prefix, owner) to run PostgreSQL's programs as someone other than root."""
+    if os.geteuid() != 0:
+        return [], None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        if shutil.which("runuser"):
+            return ["runuser", "-u", name, "--"], name
+        if shutil.which("setpriv"):
+            entry = pwd.getpwnam(name)
+            return ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups"], name
+    raise RuntimeError("running as root and no unprivileged user (postgres, nobody) to run PostgreSQL as")
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """A PostgreSQL server for the session (see the module docstring)."""
+    given = os.environ.get("PRACTICEPLAN_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        message = "PostgreSQL is not available: set PRACTICEPLAN_TEST_POSTGRES or install initdb/pg_ctl"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    prefix, owner = _unprivileged()
+    folder = tempfile.mkdtemp(prefix="pp-server-pg-")  # under /tmp: reachable by the unprivileged user
+    data = os.path.join(folder, "data")
+    if owner:
+        entry = pwd.getpwnam(owner)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    port = _free_port()
+    log = os.path.join(folder, "server.log")
+
+    def pg(*args: str) -> None:
+        subprocess.run([*prefix, *args], check=True, capture_output=True, cwd=folder, timeout=120)
+
+    try:
+        pg(os.path.join(bindir, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+           "--no-sync", "--locale=C")
+        options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off -c max_connections=200")
+        pg(os.path.join(bindir, "pg_ctl"), "-D", data, "-o", options, "-l", log, "-w", "-t", "60", "start")
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        message = f"could not start a throwaway PostgreSQL cluster: {exc} {detail.decode(errors='replace')[-500:]}"
+        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        with contextlib.suppress(Exception):
+            pg(os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_schemas = itertools.count(1)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    backend = request.param if hasattr(request, "param") else "sqlite"
+    if backend == "sqlite":
+        yield str(tmp_path / "server.db")
+        return
+    import psycopg
+
+    dsn = request.getfixturevalue("pg_dsn")
+    schema = f"t{os.getpid()}_{next(_schemas)}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in dsn else "?"
+    yield f"{dsn}{sep}options=-csearch_path%3D{schema}"
+    with contextlib.suppress(Exception), psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+class Clock:
+    """The server's clock: real time unless set; ``advance`` moves it on."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+    def advance(self, **delta: float) -> None:
+        self.fixed = (self.fixed or datetime.now(UTC)) + timedelta(**delta)
+
+
+@dataclass
+class Server:
+    url: str
+    engine: Any
+    service: SyncService
+    client: Any
+    clock: Clock
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def user(self, name: str, role: str = "learner") -> str:
+        _user, token = users.add(self.engine, name, role)
+        self.tokens[name] = token
+        return token
+
+    def auth(self, who: str, **headers: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}", **headers}
+
+    def post(self, path: str, who: str | None, body: Any = None, **headers: str) -> Any:
+        hdrs = self.auth(who, **headers) if who else headers
+        return self.client.post(path, json=body, headers=hdrs) if body is not None else \
+            self.client.post(path, headers=hdrs)
+
+    def push(self, who: str, changes: dict[str, Any], key: str | None = None, **extra: Any) -> Any:
+        headers = {"X-Idempotency-Key": key} if key else {}
+        return self.post("/api/sync/push", who, {"changes": changes, **extra}, **headers)
+
+    def pull(self, who: str, body: Any = None) -> Any:
+        return self.post("/api/sync/pull", who, body if body is not None else {})
+
+    def status(self, who: str) -> Any:
+        return self.client.get("/api/sync/status", headers=self.auth(who))
+
+
+def build(url: str, limits: Limits | None = None) -> Server:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's notice about httpx in its TestClient
+        from starlette.testclient import TestClient
+
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    clock = Clock()
+    service = SyncService(engine, limits or Limits(rate_per_minute=0), clock=clock)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = TestClient(make_app(service), raise_server_exceptions=False)
+    return Server(url, engine, service, client, clock)
+
+
+@pytest.fixture
+def srv(database_url: str) -> Iterator[Server]:
+    server = build(database_url)
+    try:
+        yield server
+    finally:
+        server.client.close()
+        server.engine.dispose()
+
+
+@pytest.fixture
+def make_server(database_url: str) -> Iterator[Any]:
+    """``make_server(limits)``: a server on this test's database with other limits."""
+    made: list[Server] = []
+
+    def make(limits: Limits) -> Server:
+        server = build(database_url, limits)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.client.close()
+        server.engine.dispose()
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` on http://127.0.0.1:<free port> in a thread (as tests/sync/server.py does; proto=IPPROTO_TCP so
+    asyncio sets TCP_NODELAY on accepted sockets, avoiding a 40 ms delayed-ACK stall per response)."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                            access_log=False, timeout_graceful_shutdown=2, http="h11", loop="asyncio", ws="none")
+    server = uvicorn.Server(config)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=f"practiceplan-server:{port}", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if errors or not thread.is_alive():
+                raise RuntimeError(f"server failed to start: {errors[0] if errors else 'thread died'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start in time")
+            time.sleep(0.002)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def live_url(srv: Server) -> Iterator[str]:
+    """``srv``'s app served on a real socket."""
+    with serve(make_app(srv.service)) as url:
+        yield url

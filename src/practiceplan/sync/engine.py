@@ -192,8 +192,10 @@ class Engine:
             self.progress("pull", self.summary.received, self.summary.received)
             return found, True, None
         cursor = st.get_meta(self.conn, "cursor")
+        reset = False  # the server no longer has the tombstones after our cursor: it starts over with everything
         while True:
             body = self._call(self.client.pull, {"since": cursor, "limit": 1000})
+            reset = reset or body.get("reset") is True
             self._collect(body, found)
             versions = body.get("versions") if isinstance(body.get("versions"), dict) else {}
             for kind, items in found.items():
@@ -203,7 +205,7 @@ class Engine:
             cursor = body.get("cursor") if isinstance(body.get("cursor"), str) else cursor
             self.progress("pull", self.summary.received, self.summary.received)
             if not body.get("hasMore"):
-                return found, False, cursor
+                return found, reset, cursor  # after a reset, absence means deleted, as in a full snapshot
 
     def _collect(self, body: Any, found: dict[str, list[dict[str, Any]]]) -> None:
         if not isinstance(body, dict):

@@ -1,0 +1,45 @@
+"""Engine bugs found by the sync state machine (tests/sync/test_state_machine.py), each reduced to a minimal
+sequence against the test server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sync.homes import Home, server_versions
+
+
+@pytest.fixture
+def homes(tmp_path, mirubato):
+    def make(n: int = 2, server=None, user: str = "user_a") -> list[Home]:
+        server = server or mirubato
+        token = server.token(user)
+        return [Home(tmp_path / f"home{i}", server.url, token) for i in range(n)]
+    return make
+
+
+@pytest.mark.parametrize("server_name", ["mirubato", "mirubato_ext"])
+def test_a_change_after_a_push_whose_answer_was_lost_is_pushed(tmp_path, request, server_name):
+    """A push is processed but every answer is lost (500 after the write, more times than the engine retries):
+    the sync fails and the batch stays stored. The entry is then deleted (or edited) here. The next sync's pull
+    shows our unacknowledged push landed (``in_flight``), so the merge takes it as the base -- but it did not
+    record that base in ``sync_state``, so the push then took the server for never having had the entity: the
+    deletion was dropped as "unchanged" (and in extended mode the edit went out with baseVersion 0, stale)."""
+    server = request.getfixturevalue(server_name)
+    token = server.token("user_a")
+    a = Home(tmp_path / "a", server.url, token)
+    a.cli("log", "add", "--minutes", "10", "--notes", "first")
+    a.cli("log", "add", "--minutes", "20", "--notes", "second")
+    entries = {e["notes"]: i for i, e in a.docs("logbook_entry").items()}
+    server.state.inject("500-after", 4, path="/api/sync/push")
+    assert a.sync(ok=False).exit_code == 75
+    assert len(server.state.live_rows("user_a")) == 2  # the push landed; its answer did not
+    a.tick(5)
+    a.cli("log", "delete", entries["first"])
+    a.cli("log", "edit", entries["second"], "--minutes", "25")
+    a.sync()
+    a.sync()
+    held = server_versions(server.state, "user_a")
+    assert a.versions() == held and a.outbox() == 0
+    assert set(held["logbook_entry"]) == {entries["second"]}  # the deletion reached the server
+    assert next(iter(server.state.live_rows("user_a"))).data["duration"] == 25
+    assert set(a.docs("logbook_entry")) == {entries["second"]}  # and nothing came back here

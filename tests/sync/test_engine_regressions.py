@@ -43,3 +43,28 @@ def test_a_change_after_a_push_whose_answer_was_lost_is_pushed(tmp_path, request
     assert set(held["logbook_entry"]) == {entries["second"]}  # the deletion reached the server
     assert next(iter(server.state.live_rows("user_a"))).data["duration"] == 25
     assert set(a.docs("logbook_entry")) == {entries["second"]}  # and nothing came back here
+
+
+def test_a_later_deletion_beats_an_earlier_edit_through_a_tombstone(tmp_path, mirubato_ext):
+    """Extended mode: a tombstone's last-write-wins time is when it was deleted (``deletedAt``). The server keeps
+    the snapshot it had before the deletion, so the tombstone's ``updatedAt`` is that older version's; taking
+    it made an edit from *before* the deletion win and brought the entry back everywhere."""
+    token = mirubato_ext.token("user_a")
+    a, b = (Home(tmp_path / n, mirubato_ext.url, token) for n in "ab")
+    a.cli("log", "add", "--minutes", "10")
+    a.cli("log", "add", "--minutes", "5")  # not everything is deleted
+    a.sync(), b.sync()
+    entry_id = next(i for i, e in a.docs("logbook_entry").items() if e["duration"] == 10)
+    b.tick(5)
+    b.cli("log", "edit", entry_id, "--minutes", "11")  # the earlier write
+    a.tick(30)
+    a.cli("log", "delete", entry_id)  # the later write
+    a.sync()
+    result = b.sync()
+    assert [c["kept"] for c in result["conflicts"]] == ["remote"]
+    assert entry_id not in b.docs("logbook_entry")
+    a.sync()
+    held = server_versions(mirubato_ext.state, "user_a")
+    assert entry_id not in held["logbook_entry"]
+    assert a.versions() == held == b.versions()
+    assert b.conflicts()[0]["local"]["duration"] == 11  # the edit is kept as the lost version

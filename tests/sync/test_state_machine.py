@@ -396,7 +396,9 @@ class SyncMachine(RuleBasedStateMachine):
                     and (c["local"] if c["kept"] == "remote" else c["remote"])}
             # covered: the final version and what it was made from; a lost version kept in a conflict record
             # and what it was made from (resolving that conflict brings all of it back)
-            heads = [final.get(fld)] if final is not None else [d[2] for d in e.deletions]
+            # a deletion supersedes the version it was made from (invariant 3 says whether the deletion held)
+            heads = [final.get(fld)] if final is not None else []
+            heads += [d[2] for d in e.deletions]
             covered: set[str | None] = set()
             for head in [*heads, *lost]:
                 while head is not None and head not in covered:

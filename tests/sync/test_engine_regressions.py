@@ -68,3 +68,28 @@ def test_a_later_deletion_beats_an_earlier_edit_through_a_tombstone(tmp_path, mi
     assert entry_id not in held["logbook_entry"]
     assert a.versions() == held == b.versions()
     assert b.conflicts()[0]["local"]["duration"] == 11  # the edit is kept as the lost version
+
+
+def test_a_session_made_again_after_its_deletion_was_synced_is_not_stale_forever(tmp_path, mirubato_ext):
+    """Extended mode: a deletion acknowledged by the server (or pulled as a tombstone) was forgotten, so the same
+    id made again here -- a plan's session regenerated once a later edit brought the deleted plan back -- was
+    pushed with baseVersion 0, refused as stale, and never re-delivered by the incremental pull: every sync
+    ended with "the server kept changing" and the session stayed queued."""
+    token = mirubato_ext.token("user_a")
+    a, b = (Home(tmp_path / n, mirubato_ext.url, token) for n in "ab")
+    a.cli("plan", "add", "Scales", "--once", "tomorrow 18:00", "--minutes", "30")
+    a.sync(), b.sync()
+    b.tick(1)
+    b.cli("plan", "delete", "Scales", "--yes")
+    a.tick(10)
+    a.cli("plan", "edit", "Scales", "--title", "Arpeggios")  # the later write: the plan comes back
+    a.sync()
+    b.sync()  # pushes the session's deletion, takes the plan's newer version
+    b.sync()  # pulls its own tombstone of the session: agreed, and (before the fix) forgotten
+    b.cli("today")  # the plan's session is made again here, with its old id
+    result = b.sync()
+    assert result["warnings"] == [] and result["pending"] == 0
+    a.sync()
+    held = server_versions(mirubato_ext.state, "user_a")
+    assert a.versions() == held == b.versions()
+    assert len(held["plan_occurrence"]) == 1 and len(held["practice_plan"]) == 1

@@ -77,6 +77,7 @@ class Home:
         from practiceplan.settings import Settings
 
         session = Session(Settings(env={**os.environ, **self.env()}))
+        session.at(self.now + self.skew)  # the clock is read from os.environ, not from the settings' env
         try:
             yield session
         finally:

@@ -287,10 +287,12 @@ class Engine:
             if not tomb:
                 plan.add(plan.apply, kind, theirs)
                 plan.add(plan.states, kind, (entity_id, rh, version))
+            else:
+                self._tombstone(plan, kind, entity_id, rh, version)
             return
         if lh == rh or (tomb and mine.get("deletedAt")):
             if tomb:
-                plan.add(plan.forget, kind, entity_id)
+                self._tombstone(plan, kind, entity_id, rh, version)
             else:
                 plan.add(plan.states, kind, (entity_id, rh, version))
             if row:
@@ -304,6 +306,8 @@ class Engine:
                 plan.drop_outbox.append((kind, entity_id, row[1]))
             return
         if not remote_changed:
+            if known is None or known[0] != rh:  # our unacknowledged push landed: it is the base we push over
+                plan.add(plan.states, kind, (entity_id, rh, version))
             return  # ours is newer: it stays queued and is pushed
         theirs_at, mine_at = wire.updated_at(theirs), wire.updated_at(mine)
         theirs_win = (theirs_at, rh) > (mine_at, lh)
@@ -328,10 +332,20 @@ class Engine:
             if not mine.get("deletedAt"):
                 plan.add(plan.delete, kind, {**mine, "deletedAt": theirs.get("deletedAt") or now,
                                              "updatedAt": wire.updated_at(theirs) or now})
-            plan.add(plan.forget, kind, theirs["id"])
+            self._tombstone(plan, kind, theirs["id"], rh, version)
         else:
             plan.add(plan.apply, kind, theirs)
             plan.add(plan.states, kind, (theirs["id"], rh, version))
+
+    @staticmethod
+    def _tombstone(plan: Plan, kind: str, entity_id: str, rh: str, version: int | None) -> None:
+        """A deletion both sides agree on. With a server version (conditional push) it is remembered: the same id
+        made again here (a plan's session regenerated, a plan restored) is pushed over that version; forgotten,
+        it would go out as "does not exist" and be refused as stale at every sync."""
+        if version is None:
+            plan.add(plan.forget, kind, entity_id)
+        else:
+            plan.add(plan.states, kind, (entity_id, rh, version))
 
     def _gone(self, plan: Plan, kind: str, entity_id: str, mine: dict[str, Any] | None, base: str,
               queued: dict[tuple[str, str], tuple[str, int]], now: str) -> None:
@@ -569,10 +583,11 @@ class Engine:
                     self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "local", "reason": reason})
                     continue
                 doc = docs_now[(kind, entity_id)]
-                if doc is not None and doc.get("deletedAt") and wire.version_hash(kind, doc) == h:
+                version = versions.get(f"{kind}:{entity_id}")
+                if doc is not None and doc.get("deletedAt") and wire.version_hash(kind, doc) == h \
+                        and not isinstance(version, int):
                     st.forget_states(self.conn, kind, [entity_id])
-                else:
-                    version = versions.get(f"{kind}:{entity_id}")
+                else:  # a deletion with a server version is remembered (see _tombstone)
                     st.set_states(self.conn, kind, [(entity_id, h, version if isinstance(version, int) else None)])
                 st.drop_outbox(self.conn, [(kind, entity_id, rev)])
                 self.summary.sent += 1

@@ -483,7 +483,8 @@ def updated_at(doc: dict[str, Any] | None) -> str:
     """The instant a version was written, for last-write-wins (a deletion: when it was deleted)."""
     if not doc:
         return ""
-    value = doc.get("updatedAt") or doc.get("deletedAt") or doc.get("createdAt") or ""
+    # a tombstone from the server keeps the snapshot from before the deletion: its updatedAt is older
+    value = doc.get("deletedAt") or doc.get("updatedAt") or doc.get("createdAt") or ""
     if _is_int(value):
         return datetime.fromtimestamp(value / 1000, UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
     return str(value)

@@ -1,0 +1,95 @@
+"""Engine bugs found by the sync state machine (tests/sync/test_state_machine.py), each reduced to a minimal
+sequence against the test server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sync.homes import Home, server_versions
+
+
+@pytest.fixture
+def homes(tmp_path, mirubato):
+    def make(n: int = 2, server=None, user: str = "user_a") -> list[Home]:
+        server = server or mirubato
+        token = server.token(user)
+        return [Home(tmp_path / f"home{i}", server.url, token) for i in range(n)]
+    return make
+
+
+@pytest.mark.parametrize("server_name", ["mirubato", "mirubato_ext"])
+def test_a_change_after_a_push_whose_answer_was_lost_is_pushed(tmp_path, request, server_name):
+    """A push is processed but every answer is lost (500 after the write, more times than the engine retries):
+    the sync fails and the batch stays stored. The entry is then deleted (or edited) here. The next sync's pull
+    shows our unacknowledged push landed (``in_flight``), so the merge takes it as the base -- but it did not
+    record that base in ``sync_state``, so the push then took the server for never having had the entity: the
+    deletion was dropped as "unchanged" (and in extended mode the edit went out with baseVersion 0, stale)."""
+    server = request.getfixturevalue(server_name)
+    token = server.token("user_a")
+    a = Home(tmp_path / "a", server.url, token)
+    a.cli("log", "add", "--minutes", "10", "--notes", "first")
+    a.cli("log", "add", "--minutes", "20", "--notes", "second")
+    entries = {e["notes"]: i for i, e in a.docs("logbook_entry").items()}
+    server.state.inject("500-after", 4, path="/api/sync/push")
+    assert a.sync(ok=False).exit_code == 75
+    assert len(server.state.live_rows("user_a")) == 2  # the push landed; its answer did not
+    a.tick(5)
+    a.cli("log", "delete", entries["first"])
+    a.cli("log", "edit", entries["second"], "--minutes", "25")
+    a.sync()
+    a.sync()
+    held = server_versions(server.state, "user_a")
+    assert a.versions() == held and a.outbox() == 0
+    assert set(held["logbook_entry"]) == {entries["second"]}  # the deletion reached the server
+    assert next(iter(server.state.live_rows("user_a"))).data["duration"] == 25
+    assert set(a.docs("logbook_entry")) == {entries["second"]}  # and nothing came back here
+
+
+def test_a_later_deletion_beats_an_earlier_edit_through_a_tombstone(tmp_path, mirubato_ext):
+    """Extended mode: a tombstone's last-write-wins time is when it was deleted (``deletedAt``). The server keeps
+    the snapshot it had before the deletion, so the tombstone's ``updatedAt`` is that older version's; taking
+    it made an edit from *before* the deletion win and brought the entry back everywhere."""
+    token = mirubato_ext.token("user_a")
+    a, b = (Home(tmp_path / n, mirubato_ext.url, token) for n in "ab")
+    a.cli("log", "add", "--minutes", "10")
+    a.cli("log", "add", "--minutes", "5")  # not everything is deleted
+    a.sync(), b.sync()
+    entry_id = next(i for i, e in a.docs("logbook_entry").items() if e["duration"] == 10)
+    b.tick(5)
+    b.cli("log", "edit", entry_id, "--minutes", "11")  # the earlier write
+    a.tick(30)
+    a.cli("log", "delete", entry_id)  # the later write
+    a.sync()
+    result = b.sync()
+    assert [c["kept"] for c in result["conflicts"]] == ["remote"]
+    assert entry_id not in b.docs("logbook_entry")
+    a.sync()
+    held = server_versions(mirubato_ext.state, "user_a")
+    assert entry_id not in held["logbook_entry"]
+    assert a.versions() == held == b.versions()
+    assert b.conflicts()[0]["local"]["duration"] == 11  # the edit is kept as the lost version
+
+
+def test_a_session_made_again_after_its_deletion_was_synced_is_not_stale_forever(tmp_path, mirubato_ext):
+    """Extended mode: a deletion acknowledged by the server (or pulled as a tombstone) was forgotten, so the same
+    id made again here -- a plan's session regenerated once a later edit brought the deleted plan back -- was
+    pushed with baseVersion 0, refused as stale, and never re-delivered by the incremental pull: every sync
+    ended with "the server kept changing" and the session stayed queued."""
+    token = mirubato_ext.token("user_a")
+    a, b = (Home(tmp_path / n, mirubato_ext.url, token) for n in "ab")
+    a.cli("plan", "add", "Scales", "--once", "tomorrow 18:00", "--minutes", "30")
+    a.sync(), b.sync()
+    b.tick(1)
+    b.cli("plan", "delete", "Scales", "--yes")
+    a.tick(10)
+    a.cli("plan", "edit", "Scales", "--title", "Arpeggios")  # the later write: the plan comes back
+    a.sync()
+    b.sync()  # pushes the session's deletion, takes the plan's newer version
+    b.sync()  # pulls its own tombstone of the session: agreed, and (before the fix) forgotten
+    b.cli("today")  # the plan's session is made again here, with its old id
+    result = b.sync()
+    assert result["warnings"] == [] and result["pending"] == 0
+    a.sync()
+    held = server_versions(mirubato_ext.state, "user_a")
+    assert a.versions() == held == b.versions()
+    assert len(held["plan_occurrence"]) == 1 and len(held["practice_plan"]) == 1

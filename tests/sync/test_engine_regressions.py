@@ -93,3 +93,22 @@ def test_a_session_made_again_after_its_deletion_was_synced_is_not_stale_forever
     held = server_versions(mirubato_ext.state, "user_a")
     assert a.versions() == held == b.versions()
     assert len(held["plan_occurrence"]) == 1 and len(held["practice_plan"]) == 1
+
+
+def test_a_deletion_made_here_survives_two_wrong_empty_snapshots(tmp_path, mirubato):
+    """Found by the state machine: an empty snapshot after a suspect one is trusted; if that one was wrong too,
+    a deletion made here meanwhile must still reach the server (it was dropped as "deleted on both sides")."""
+    from tests.sync.homes import Home
+
+    a = Home(tmp_path / "a", mirubato.url, mirubato.token("user_a"))
+    a.cli("log", "add", "--minutes", "10")
+    a.sync()
+    entry = next(iter(a.docs("logbook_entry")))
+    mirubato.state.inject("empty-pull")
+    a.sync()  # suspect: nothing deleted
+    a.cli("log", "delete", entry)
+    mirubato.state.inject("empty-pull")
+    a.sync()  # trusted (the second empty one in a row), but the server still has the entry
+    a.sync()
+    assert mirubato.state.live_rows("user_a") == [] and a.docs("logbook_entry") == {}
+    assert a.outbox() == 0

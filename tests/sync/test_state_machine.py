@@ -57,6 +57,7 @@ class FastHome(Home):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.url, self.token, self.zone, self.timeout = URL, token, "Europe/Berlin", 5.0
+        self.env_token = True
         self.now = parse_instant(BASE_NOW)
         self.skew = _td(0)
         with self.session() as s:

@@ -350,8 +350,12 @@ class Engine:
     def _gone(self, plan: Plan, kind: str, entity_id: str, mine: dict[str, Any] | None, base: str,
               queued: dict[tuple[str, str], tuple[str, int]], now: str) -> None:
         """An entity synced before that a trusted full snapshot no longer has: deleted on the server."""
-        plan.add(plan.forget, kind, entity_id)
         row = queued.get((kind, entity_id))
+        if mine is not None and mine.get("deletedAt") and row is not None:
+            # deleted here too, not yet sent: send it anyway (deleting a deleted row is harmless, and if the
+            # snapshot was wrong after all, the server's copy must not outlive our deletion)
+            return
+        plan.add(plan.forget, kind, entity_id)
         if row:
             plan.drop_outbox.append((kind, entity_id, row[1]))
         if mine is None or mine.get("deletedAt"):

@@ -59,15 +59,15 @@ __practiceplan_node() {
         'template edit') _subs='' _opts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts --json -h --help' _vopts='--from-file --drop-param --title --description --type --visibility --tag --level --param-spec --choices --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --max-prompts' _args='' _fileargs=0 _dyn='template' ;;
         'template list') _subs='' _opts='--mine --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'template show') _subs='' _opts='--version --json -h --help' _vopts='--version' _args='' _fileargs=0 _dyn='template' ;;
-        'template publish') _subs='' _opts='--visibility --json -h --help' _vopts='--visibility' _args='' _fileargs=0 _dyn='template' ;;
+        'template publish') _subs='' _opts='--visibility --remote --json -h --help' _vopts='--visibility' _args='' _fileargs=0 _dyn='template' ;;
         'template export') _subs='' _opts='-o --output --version --force --sign --key --json -h --help' _vopts='-o --output --version --key' _args='' _fileargs=0 _dyn='template' ;;
         'template lint') _subs='' _opts='--max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 _dyn='' ;;
         'template preview') _subs='' _opts='--weeks --param --start --max-prompts --json -h --help' _vopts='--weeks --param --start --max-prompts' _args='' _fileargs=0 _dyn='' ;;
         'template keygen') _subs='' _opts='--name --out --force --json -h --help' _vopts='--name --out' _args='' _fileargs=0 _dyn='' ;;
         'template sign') _subs='' _opts='--key -o --output --max-prompts --json -h --help' _vopts='--key -o --output --max-prompts' _args='' _fileargs=0 _dyn='' ;;
         'template import') _subs='' _opts='--allow-unsigned --max-prompts --json -h --help' _vopts='--max-prompts' _args='' _fileargs=0 _dyn='' ;;
-        'template gallery') _subs='' _opts='--instrument --level --tag --search --json -h --help' _vopts='--instrument --level --tag --search' _args='' _fileargs=0 _dyn='' ;;
-        'template adopt') _subs='' _opts='--param --start --title --json -h --help' _vopts='--param --start --title' _args='' _fileargs=0 _dyn='template' ;;
+        'template gallery') _subs='' _opts='--instrument --level --tag --search --remote --json -h --help' _vopts='--instrument --level --tag --search' _args='' _fileargs=0 _dyn='' ;;
+        'template adopt') _subs='' _opts='--param --start --title --remote --json -h --help' _vopts='--param --start --title' _args='' _fileargs=0 _dyn='template' ;;
         'template upgrade') _subs='' _opts='--dry-run --mine --theirs --to --param --json -h --help' _vopts='--to --param' _args='' _fileargs=0 _dyn='plan' ;;
         'template trust') _subs='add list remove' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'template trust add') _subs='' _opts='--name --json -h --help' _vopts='--name' _args='' _fileargs=0 _dyn='' ;;

@@ -95,6 +95,8 @@ Params = Annotated[
 KeyOpt = Annotated[Optional[str], typer.Option(
     "--key", metavar="KEY", help="Your private key file (default: the one `template keygen` wrote).")]
 StartDay = Annotated[Optional[str], typer.Option("--start", metavar="DATE", help="First day (default: today).")]
+RemoteOpt = Annotated[bool, typer.Option(
+    "--remote", help="On the sync server (`practiceplan remote set URL`, `practiceplan login`), not only here.")]
 
 
 def _service(ctx: typer.Context) -> Any:
@@ -303,14 +305,26 @@ def show(
     Output(json_).show({**info, "parameters": parameters}, human)
 
 
-@app.command("publish", epilog=example("practiceplan template publish 9d8e7f", "practiceplan template publish 9d8e7f --visibility public"))
+@app.command("publish", epilog=example(
+    "practiceplan template publish 9d8e7f", "practiceplan template publish 9d8e7f --visibility public",
+    "practiceplan template publish 9d8e7f --visibility public --remote   # and send it to the sync server now",
+))
 @handle_errors
-def publish(ctx: typer.Context, template_id: TemplateId, visibility: VisibilityOpt = None, json_: Json = False) -> None:
+def publish(ctx: typer.Context, template_id: TemplateId, visibility: VisibilityOpt = None, remote: RemoteOpt = False,
+            json_: Json = False) -> None:
     """Publish the current content as the next version (bumps templateVersion, sets publishedAt).
-    Older versions stay readable (`template show ID --version N`)."""
+    Older versions stay readable (`template show ID --version N`). With --remote it is synced to the server
+    right away; only tutor and admin accounts may publish there (exit 77 otherwise: it stays published here)."""
     service = _service(ctx)
-    template, _number = service.publish(template_id, visibility.value if visibility else None)
-    _report(service, "Published", template, json_)
+    if not remote:
+        template, _number = service.publish(template_id, visibility.value if visibility else None)
+        _report(service, "Published", template, json_)
+        return
+    template, _number, sent = service.publish_remote(template_id, visibility.value if visibility else None)
+    short = service.store.short_id("plan_template", template["id"])
+    where = (f"on {sent['remote']}" if sent["sent"] else f"here; not yet on {sent['remote']} (run `practiceplan sync`)")
+    Output(json_).done({"template": template, "remote": sent}, safe(
+        f'Published template {short} "{template.get("title")}" (version {template.get("templateVersion")}) {where}'))
 
 
 @app.command("export", epilog=example(
@@ -480,7 +494,8 @@ def import_(
 
 
 @app.command("gallery", epilog=example("practiceplan template gallery", "practiceplan template gallery --instrument piano --level beginner",
-                                       "practiceplan template gallery --search scales --json"))
+                                       "practiceplan template gallery --search scales --json",
+                                       "practiceplan template gallery --remote   # published on the sync server"))
 @handle_errors
 def gallery(
     ctx: typer.Context,
@@ -488,15 +503,24 @@ def gallery(
     level: Annotated[Optional[str], typer.Option("--level", help="Only this level.")] = None,
     tag: Annotated[Optional[str], typer.Option("--tag", help="Tags containing this text.")] = None,
     search: Annotated[Optional[str], typer.Option("--search", metavar="TEXT", help="Search titles, descriptions, pieces, focus.")] = None,
+    remote: RemoteOpt = False,
     json_: Json = False,
 ) -> None:
-    """Templates you can adopt, with instrument, level, minutes, version and how often you adopted them."""
+    """Templates you can adopt, with instrument, level, minutes, version and how often you adopted them.
+    With --remote: the templates published on the sync server that your account may adopt (yours, and public
+    ones by tutors) with the server's adoption counts (a `practiceplan serve` server; exit 69 on another)."""
     service = _service(ctx)
-    items = service.gallery(instrument=instrument, level=level, tag=tag, search=search)
+    if remote:
+        items = service.gallery_remote(instrument=instrument, level=level, tag=tag, search=search)
+    else:
+        items = service.gallery(instrument=instrument, level=level, tag=tag, search=search)
 
     def human() -> None:
         from practiceplan.render.templates import print_gallery
 
+        if remote:
+            print_gallery(items, {}, empty="No published templates on the server for you to adopt.")
+            return
         print_gallery(items, service.store.short_ids("plan_template", [i["template"]["id"] for i in items]))
 
     Output(json_).show({"templates": items}, human)
@@ -505,6 +529,7 @@ def gallery(
 @app.command("adopt", epilog=example(
     "practiceplan template adopt 9d8e7f",
     "practiceplan template adopt 9d8e7f --param piece='Clair de lune — Debussy' --param days=mo,th --start 'next monday'",
+    "practiceplan template adopt --remote template_Qm7pZ2rX9vK4tB8nW1sLd --title 'My scales'",
 ))
 @handle_errors
 def adopt(
@@ -512,15 +537,33 @@ def adopt(
     template_id: TemplateId,
     param: Params = None, start: StartDay = None,
     title: Annotated[Optional[str], typer.Option("--title", help="Your plan's title (default: the template's).")] = None,
+    remote: RemoteOpt = False,
     json_: Json = False,
 ) -> None:
     """Make a template your plan: all its sessions over the planning horizon, in your time zone. Missing
-    required parameters are asked for on a terminal (an error otherwise)."""
+    required parameters are asked for on a terminal (an error otherwise). With --remote ID (the full id from
+    `template gallery --remote`) the sync server adopts it: it checks the template is published and visible to
+    you, and the plan it makes is synced here (no file or trusted key needed: the server is the authority)."""
     from practiceplan import dates
 
     service = _service(ctx)
     p = service.s
     first = dates.parse_date(start, p.zone, p.now, "--start") if start else None
+    if remote:
+        if param:
+            from practiceplan.errors import UsageError
+
+            raise UsageError("--param does not go with --remote: the server adopts a template as published",
+                             hint="drop --param, or import the template file and adopt it here")
+        result = service.adopt_remote(template_id, start=first, title=title)
+
+        def said() -> None:
+            plan = result["plan"]
+            short = p.store.short_id("practice_plan", plan["id"]) if result["synced"] else plan["id"]
+            _say(f'Adopted {template_id} on {result["remote"]} as plan {short} "{plan.get("title")}"')
+
+        Output(json_).show(result, said)
+        return
     plan, count, values = service.adopt(
         template_id, _params(param), start=first, title=title, ask=_ask_param if stdin_is_tty() else None
     )

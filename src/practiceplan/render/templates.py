@@ -83,10 +83,10 @@ def print_templates(items: list[dict[str, Any]], short: dict[str, str]) -> None:
         out.print(Text("* unpublished changes: run `practiceplan template publish ID`", style="dim"))
 
 
-def print_gallery(items: list[dict[str, Any]], short: dict[str, str]) -> None:
+def print_gallery(items: list[dict[str, Any]], short: dict[str, str], empty: str | None = None) -> None:
     out = console()
     if not items:
-        out.print("No templates to adopt. Import one from your tutor: practiceplan template import FILE")
+        out.print(empty or "No templates to adopt. Import one from your tutor: practiceplan template import FILE")
         return
     table = new_table("ID", "Title", "Instrument", "Level", "Min", "Ver", "Adopted", "From")
     for item in items:

@@ -35,6 +35,7 @@ AUTHED = {
     ("POST", "/api/sync/batch"): "batch",
     ("GET", "/api/sync/status"): "status",
     ("POST", "/api/templates/adopt"): "adopt",
+    ("GET", "/api/templates"): "gallery",
 }
 
 
@@ -125,6 +126,8 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
             return _response(reply)
         if route == "status":
             return _response(await run_in_threadpool(service.status, user))
+        if route == "gallery":
+            return _response(await run_in_threadpool(service.gallery, user))
         try:
             raw = await _read_body(request, limits.max_body_bytes)
         except TooLarge:

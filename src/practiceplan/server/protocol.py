@@ -32,7 +32,7 @@ PULL_ARRAYS = ("entries", "goals", "practicePlans", "planOccurrences", "planTemp
 ARRAY_OF_TYPE = {v: k for k, v in ARRAYS.items()}
 ENTITY_TYPES = tuple(ARRAYS.values())
 BATCH_TYPES = ENTITY_TYPES + ("user_preferences",)
-CAPABILITIES = ["incremental-pull", "tombstones", "conditional-push"]
+CAPABILITIES = ["incremental-pull", "tombstones", "conditional-push", "template-gallery"]
 INVALID_BODY = "Invalid request body"
 
 # §3.2: goals are not synced by our client, so wire has no schema for them; built from wire's own field kinds
@@ -330,6 +330,43 @@ def copy_timestamps(item: dict[str, Any]) -> None:
             item[snake] = item[camel]
 
 
+def server_timestamps(item: dict[str, Any]) -> None:
+    """Plans, occurrences and templates: ``created_at``/``updated_at`` are the server's copies of
+    ``createdAt``/``updatedAt`` (not schema fields), so a client's own value is replaced (or dropped when there is
+    nothing to copy). Logbook entries are different: their snake-case times are schema fields a client sends."""
+    for snake, camel in (("created_at", "createdAt"), ("updated_at", "updatedAt")):
+        if camel in item:
+            item[snake] = item[camel]
+        else:
+            item.pop(snake, None)
+
+
+def own_fields(entity_type: str, item: dict[str, Any], user_name: str) -> None:
+    """Batch (which otherwise stores ``data`` verbatim, as Mirubato does): every server-owned field a client sent
+    is replaced by the server's value or dropped (none is added where the client sent none)."""
+    if "user_id" in item and entity_type in ("logbook_entry", "practice_plan", "plan_occurrence", "goal"):
+        item["user_id"] = user_name
+    if entity_type == "practice_plan" and "ownerId" in item:
+        item["ownerId"] = user_name
+    if entity_type == "plan_occurrence" and "plan_id" in item:
+        if "planId" in item:
+            item["plan_id"] = item["planId"]
+        else:
+            del item["plan_id"]
+    if entity_type == "plan_template":
+        item["authorId"] = user_name
+        item.pop("adoptionCount", None)
+        for key in APPROVAL_KEYS:
+            item.pop(key, None)
+    if entity_type in ("practice_plan", "plan_occurrence", "plan_template"):
+        for snake, camel in (("created_at", "createdAt"), ("updated_at", "updatedAt")):
+            if snake in item:
+                if camel in item:
+                    item[snake] = item[camel]
+                else:
+                    del item[snake]
+
+
 def rewrite(entity_type: str, item: dict[str, Any], user_name: str) -> None:
     """The server's additions and rewrites of §2.2 (in place), with every server-owned field set by the server
     whatever the client sent (``user_id``, ``authorId``, ``ownerId``; ``adoptionCount`` and approval keys are
@@ -349,18 +386,19 @@ def rewrite(entity_type: str, item: dict[str, Any], user_name: str) -> None:
         item["user_id"] = user_name
         if "ownerId" in item:
             item["ownerId"] = user_name
-        copy_timestamps(item)
+        server_timestamps(item)
     elif entity_type == "plan_occurrence":
         item["user_id"] = user_name
         item["plan_id"] = item["planId"]
-        copy_timestamps(item)
+        server_timestamps(item)
     elif entity_type == "plan_template":
         item["authorId"] = user_name
         item.pop("adoptionCount", None)
         for key in APPROVAL_KEYS:
             item.pop(key, None)
-        copy_timestamps(item)
-    # goals are stored as sent (§2.2 step 5)
+        server_timestamps(item)
+    elif entity_type == "goal" and "user_id" in item:
+        item["user_id"] = user_name  # otherwise stored as sent (§2.2 step 5)
 
 
 SERVER_KEYS = ("user_id", "plan_id", "created_at", "updated_at", "goal_ids", "authorId", "adoptionCount",

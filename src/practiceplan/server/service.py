@@ -399,16 +399,13 @@ class SyncService:
                 data, checksum = copy.deepcopy(ent["data"]), ent["checksum"]
                 stored = tx.row(etype, eid)
                 live = stored if stored is not None and stored.deleted_at is None else None
-                if etype == "plan_template" and isinstance(data, dict):
-                    if self._publish(tx, data, live):
+                if isinstance(data, dict):
+                    if etype == "plan_template" and self._publish(tx, data, live):
                         conflicts.append({"entityId": eid, "localVersion": ent["version"],
                                           "remoteVersion": live.version if live else 0, "reason": "forbidden"})
                         continue
-                    before = copy.deepcopy(data)
-                    data["authorId"] = user.name
-                    data.pop("adoptionCount", None)
-                    for k in protocol.APPROVAL_KEYS:
-                        data.pop(k, None)
+                    before = copy.deepcopy(ent["data"])
+                    protocol.own_fields(etype, data, user.name)
                     if data != before:  # the server changed what it stores: its checksum, not the client's
                         checksum = protocol.checksum(data)
                 if live is None:
@@ -497,23 +494,57 @@ class SyncService:
 
         return db.run(self.engine, work, write=True)
 
-    def _visible_template(self, conn: Connection, user: User, template_id: str) -> tuple[int, str, dict[str, Any]] | None:
-        """The live, published template with this id that ``user`` may see: their own, or a public one by a tutor
-        or admin whose account is active. Anything else is "not found" (its existence is not revealed)."""
+    @staticmethod
+    def _visible_rows(conn: Connection, user: User, template_id: str | None = None) -> list[tuple[int, str, dict[str, Any]]]:
+        """(owner id, owner name, data) of every live, published template ``user`` may see: their own, or a
+        public one by a tutor or admin whose account is active; the caller's own first, then by owner. The one
+        visibility rule of adopt and the gallery."""
         t, u = db.sync_rows, db.users
-        rows = conn.execute(sa.select(t.c.user_id, t.c.data, u.c.name, u.c.role, u.c.revoked_at)
-                            .join(u, u.c.id == t.c.user_id)
-                            .where(t.c.entity_type == "plan_template", t.c.entity_id == template_id,
-                                   t.c.deleted_at.is_(None))).all()
-        mine = [r for r in rows if r.user_id == user.id]
-        others = [r for r in rows if r.user_id != user.id and r.role in PUBLISHERS and r.revoked_at is None]
-        for r in mine + sorted(others, key=lambda r: r.user_id):
+        where = [t.c.entity_type == "plan_template", t.c.deleted_at.is_(None),
+                 sa.or_(t.c.user_id == user.id, sa.and_(u.c.role.in_(PUBLISHERS), u.c.revoked_at.is_(None)))]
+        if template_id is not None:
+            where.append(t.c.entity_id == template_id)
+        rows = conn.execute(sa.select(t.c.user_id, t.c.data, u.c.name).join(u, u.c.id == t.c.user_id)
+                            .where(*where)).all()
+        out = []
+        for r in sorted(rows, key=lambda r: (r.user_id != user.id, r.user_id)):
             data = json.loads(r.data)
             if not isinstance(data, dict) or not truthy(data.get("publishedAt")):
                 continue
             if r.user_id == user.id or data.get("visibility") == "public":
-                return int(r.user_id), r.name, data
-        return None
+                out.append((int(r.user_id), r.name, data))
+        return out
+
+    def _visible_template(self, conn: Connection, user: User, template_id: str) -> tuple[int, str, dict[str, Any]] | None:
+        """The live, published template with this id that ``user`` may see (the caller's own first). Anything
+        else is "not found" (its existence is not revealed)."""
+        found = self._visible_rows(conn, user, template_id)
+        return found[0] if found else None
+
+    # ------------------------------------------------------------------------------------------ gallery (ours)
+
+    def gallery(self, user: User) -> Reply:
+        """``GET /api/templates``: every template the caller could adopt (the same rule as adopt), each as pull
+        answers it with the ``adoptionCount`` derived from the adoptions table; most adopted first."""
+
+        def work(conn: Connection) -> Reply:
+            visible = self._visible_rows(conn, user)
+            a = db.adoptions
+            counts: dict[tuple[int, str], int] = {}
+            if visible:
+                rows = conn.execute(sa.select(a.c.template_owner_id, a.c.template_id, sa.func.count())
+                                    .where(a.c.template_id.in_(sorted({d["id"] for _o, _n, d in visible
+                                                                        if isinstance(d.get("id"), str)})))
+                                    .group_by(a.c.template_owner_id, a.c.template_id)).all()
+                counts = {(int(r[0]), r[1]): int(r[2]) for r in rows}
+            items = []
+            for owner_id, _name, data in visible:
+                item = protocol.pull_output("plan_template", data, None, counts.get((owner_id, data.get("id")), 0))
+                items.append(item)
+            items.sort(key=lambda i: (-i["adoptionCount"], str(i.get("title") or "").lower(), str(i.get("id"))))
+            return Reply(200, {"templates": items, "count": len(items), "timestamp": protocol.iso_ms(self.now())})
+
+        return db.run(self.engine, work, write=False)
 
     @staticmethod
     def _unadoptable(tpl: dict[str, Any]) -> str | None:

@@ -557,21 +557,120 @@ class Templates:
         counts = st.adoption_counts(self.store)
         items = []
         for entity in st.templates(self.store, statuses=("imported", "published")):
-            meta = entity.get("metadata") or {}
-            tags = [t.lower() for t in entity.get("tags") or []]
-            if instrument:
-                wanted = instrument.strip().lower()
-                if (meta.get("instrument") or "").lower() != wanted and f"instrument:{wanted}" not in tags:
-                    continue
-            if level and (meta.get("level") or "").lower() != level.strip().lower():
-                continue
-            if tag and not any(tag.strip().lower() in t for t in tags):
-                continue
-            if search and search.strip().lower() not in _search_text(entity):
-                continue
-            items.append(self.info(entity, counts))
+            if _matches(entity, instrument, level, tag, search):
+                items.append(self.info(entity, counts))
         items.sort(key=lambda i: (-i["adoptions"], (i["template"].get("title") or "").lower(), i["template"]["id"]))
         return items
+
+    # ------------------------------------------------------------------ the sync server (--remote)
+
+    def publish_remote(self, ref: str, visibility: str | None = None) -> tuple[dict[str, Any], int, dict[str, Any]]:
+        """`template publish ID --remote`: publish here (as :meth:`publish`), then sync so the server has it now.
+        The server decides who may publish: a refusal (a learner account: "forbidden") is NotAuthorisedError
+        (77); the template stays published here and the refusal is kept as a sync conflict."""
+        template, number = self.publish(ref, visibility)
+        summary = self.s.sync.run()
+        refused = [r for r in summary.rejected if r["kind"] == "plan_template" and r["id"] == template["id"]]
+        if refused:
+            why = "; ".join(refused[0]["problems"])
+            raise NotAuthorisedError(
+                f"published version {number} here, but {self.s.remote.require_url()} did not accept it ({why})",
+                hint="on a practiceplan server only tutor and admin accounts publish; ask the server's admin "
+                     "(`practiceplan server user add NAME --role tutor`)" if "forbidden" in why else
+                     "fix what it names and run `practiceplan sync`")
+        state = self._remote_state(template["id"])
+        return template, number, {"remote": self.s.remote.require_url(), "sent": state is not None,
+                                  "serverVersion": state, "sync": summary.as_json()}
+
+    def _remote_state(self, template_id: str) -> int | None:
+        from practiceplan.store import sync as sst
+
+        found = sst.states(self.store.conn, "plan_template", [template_id]).get(template_id)
+        return found[1] if found else None
+
+    def gallery_remote(
+        self, *, instrument: str | None = None, level: str | None = None, tag: str | None = None, search: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`template gallery --remote`: the server's published templates this account may adopt (its own, and
+        public ones by tutors), with the server's adoption counts; the same filters as the local gallery."""
+        with self.s.remote.client() as client:
+            found = client.gallery()
+        items = []
+        for entity in found:
+            if not _matches(entity, instrument, level, tag, search):
+                continue
+            count = entity.get("adoptionCount")
+            items.append({"template": entity, "status": "remote", "remote": True,
+                          "adoptions": count if isinstance(count, int) and not isinstance(count, bool) else 0,
+                          "latestVersion": entity.get("templateVersion"), "author": entity.get("authorId"),
+                          "signedBy": entity.get("authorId"), "allowUnsigned": False})
+        items.sort(key=lambda i: (-i["adoptions"], str(i["template"].get("title") or "").lower(), i["template"]["id"]))
+        return items
+
+    def _align_remote_sessions(self, plan_id: str) -> int:
+        """The server makes an adopted plan's first session at the template's time of day **in UTC** (§2.5),
+        while this device plans the same day at that time in the plan's own zone: two sessions on one day. Each
+        untouched server-made session is moved to the plan's slot on its local day (when there is one), so the
+        plan's own sessions do not double it. Returns how many were moved (queued for the next sync)."""
+        from practiceplan.domain import recurrence as rec
+        from practiceplan.domain.models import is_touched, occurrence_start
+        from practiceplan.domain.occurrences import is_generated_id, plan_recurrence
+        from practiceplan.domain.tz import localize
+
+        plan = self.store.get("practice_plan", plan_id)
+        recurrence = plan_recurrence(plan, self.zone.key) if plan is not None else None
+        if recurrence is None:
+            return 0
+        zone = rec.get_zone(recurrence.zone)
+        moved = []
+        for occ in self.store.occurrences(plan_id=plan_id):
+            start = occurrence_start(occ)
+            if start is None or is_generated_id(occ["id"]) or is_touched(occ) or occ.get("deletedAt"):
+                continue
+            day = localize(datetime.combine(start.astimezone(zone).date(), time()), zone)
+            slots = rec.expand(recurrence, day, day + timedelta(days=1))
+            if not slots or slots[0].start == start:
+                continue
+            end = occurrence_start({"scheduledStart": occ.get("scheduledEnd")})
+            length = (end - start) if end is not None and end > start else None
+            moved.append({**occ, "scheduledStart": iso_z(slots[0].start),
+                          "scheduledEnd": iso_z(slots[0].start + length) if length else occ.get("scheduledEnd"),
+                          "updatedAt": self.stamp})
+        if moved:
+            with self.store.write():
+                self.store.save_many("plan_occurrence", moved, self.stamp)
+        return len(moved)
+
+    def adopt_remote(self, template_id: str, *, start: date | None = None, title: str | None = None
+                     ) -> dict[str, Any]:
+        """`template adopt --remote ID`: the server adopts (``POST /api/templates/adopt``: it checks the template
+        is published and visible to this account, counts the adoption and makes the plan and its first session),
+        then a sync stores them here as already synced, so nothing is sent back or doubled. The server is the
+        authority: no local file, signature or trusted key is involved (recorded as ``trust: "server"``)."""
+        customization: dict[str, Any] = {}
+        if title:
+            customization["title"] = clean_line(title, "--title", max_len=tf.MAX_SHORT)
+        if start is not None:
+            customization["schedule"] = {"startDate": start.isoformat()}
+        url = self.s.remote.require_url()
+        with self.s.remote.client() as client:
+            answer = client.adopt(template_id, customization)
+        plan = answer.get("plan") if isinstance(answer.get("plan"), dict) else None
+        occurrences = [o for o in answer.get("occurrences") or [] if isinstance(o, dict)]
+        if plan is None or not isinstance(plan.get("id"), str):
+            from practiceplan.errors import RemoteUnavailableError
+
+            raise RemoteUnavailableError(f"{url} answered the adoption without a plan",
+                                         hint="run `practiceplan sync`: an adopted plan arrives with it")
+        summary = self.s.sync.run()
+        if self._align_remote_sessions(plan["id"]):
+            summary = self.s.sync.run()  # the moved session goes back now: the server and this device agree
+        with self.store.write():
+            self._event("template.adopt", templateId=template_id, planId=plan["id"], occurrences=len(occurrences),
+                        remote=1, trust="server")
+        local = self.store.get("practice_plan", plan["id"])
+        return {"plan": local or plan, "occurrences": [o["id"] for o in occurrences], "templateId": template_id,
+                "remote": url, "trust": "server", "synced": local is not None, "sync": summary.as_json()}
 
     def _iso_date(self, text: str, what: str) -> str:
         from practiceplan import dates
@@ -800,6 +899,22 @@ def _input_given(inp: Any) -> bool:
         getattr(inp, name) is not None
         for name in ("title", "description", "instrument", "focus", "techniques", "pieces", "segments", "prompts", "targets")
     ) or inp.schedule_given()
+
+
+def _matches(entity: dict[str, Any], instrument: str | None, level: str | None, tag: str | None,
+             search: str | None) -> bool:
+    """The gallery filters (local and --remote)."""
+    meta = entity.get("metadata") if isinstance(entity.get("metadata"), dict) else {}
+    tags = [t.lower() for t in entity.get("tags") or [] if isinstance(t, str)]
+    if instrument:
+        wanted = instrument.strip().lower()
+        if str(meta.get("instrument") or "").lower() != wanted and f"instrument:{wanted}" not in tags:
+            return False
+    if level and str(meta.get("level") or "").lower() != level.strip().lower():
+        return False
+    if tag and not any(tag.strip().lower() in t for t in tags):
+        return False
+    return not (search and search.strip().lower() not in _search_text(entity))
 
 
 def _search_text(entity: dict[str, Any]) -> str:

@@ -43,6 +43,8 @@ STATUS_PATH = "/api/sync/status"
 PULL_PATH = "/api/sync/pull"
 PUSH_PATH = "/api/sync/push"
 ADOPT_PATH = "/api/templates/adopt"
+GALLERY_PATH = "/api/templates"
+GALLERY_CAPABILITY = "template-gallery"
 CHECK_HINT = "check the address with `practiceplan remote show` and your connection"
 LOGIN_HINT = "run `practiceplan login` to store a valid token"
 RETRY_HINT = "run the command again later; nothing is lost"
@@ -122,6 +124,15 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - clock.now()).total_seconds())
 
 
+def no_gallery(host: str) -> RemoteUnavailableError:
+    """The server has no template gallery (exit 69)."""
+    return RemoteUnavailableError(
+        f"{host} has no template gallery: it is not a `practiceplan serve` server (a Mirubato server lists no "
+        "one else's templates)",
+        hint="adopt a template whose id you know with `practiceplan template adopt --remote ID`, or import a "
+             "signed template file")
+
+
 def _json(content: bytes) -> Any:
     """The parsed JSON document, or None when ``content`` is not one."""
     try:
@@ -193,6 +204,22 @@ class Client:
         """``POST /api/templates/adopt`` (§2.5): the new plan and its occurrences, as the server made them."""
         payload = {"templateId": template_id, "customization": customization}
         return self._call("POST", ADOPT_PATH, content=self._encode(payload)).body
+
+    def gallery(self) -> list[dict[str, Any]]:
+        """``GET /api/templates`` (a `practiceplan serve` extension, advertised as ``template-gallery`` in the
+        status capabilities): the published templates this user may adopt, with their ``adoptionCount``. A server
+        without it (Mirubato) answers 404: RemoteUnavailableError (69) saying so."""
+        response = self._send("GET", GALLERY_PATH, None, None)
+        if response.status_code == 404:
+            raise no_gallery(self.host)
+        if not 200 <= response.status_code < 300:
+            raise self._error("GET", GALLERY_PATH, response)
+        body = _json_object(response.content)
+        items = body.get("templates") if body is not None else None
+        if not isinstance(items, list):
+            raise RemoteUnavailableError(f"{self.host} answered GET {GALLERY_PATH} without a 'templates' list",
+                                         hint=CHECK_HINT)
+        return [i for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
 
     # ------------------------------------------------------------------ the one request path
 

@@ -2,7 +2,7 @@
 
 Every round is one account on the Mirubato-mode server (in this process, in a thread) that already holds what
 another device pushed (a plan with its sessions and 100 logbook entries), and a fresh copy of a device holding
-1,000 logbook entries and a plan that were never synced (about ten batches). `practiceplan sync` runs as a
+600 logbook entries and a plan with its sessions that were never synced (about eight batches). `practiceplan sync` runs as a
 subprocess and is killed with SIGKILL:
 
 * even rounds: after a random delay, uniform between the process start and the measured typical completion
@@ -43,7 +43,7 @@ from practiceplan.sync import wire
 from tests.sync.homes import TABLES, Home, server_versions
 
 ROUNDS = 50
-N_LOCAL = 1000
+N_LOCAL = 600
 N_REMOTE = 100
 PUSH = "/api/sync/push"
 DELAY = 0.04
@@ -106,7 +106,7 @@ def test_kill_9_during_sync_loses_nothing_and_doubles_nothing(tmp_path, mirubato
         seeded = [r for r in state.rows.values() if r.user_id == "seed_user"]
     remote_ids = {(r.entity_type, r.entity_id) for r in seeded}
 
-    # the device: 1,000 entries and a plan (with its sessions), never synced
+    # the device: 600 entries and a plan (with its sessions), never synced
     prepared = Home(tmp_path / "prepared", url, "unused")
     _entries(tmp_path / "local.jsonl", "entry_local_", N_LOCAL)
     prepared.cli("log", "import", str(tmp_path / "local.jsonl"))

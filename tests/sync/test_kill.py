@@ -2,8 +2,8 @@
 
 Every round is one account on the Mirubato-mode server (in this process, in a thread) that already holds what
 another device pushed (a plan with its sessions and 100 logbook entries), and a fresh copy of a device holding
-600 logbook entries and a plan with its sessions that were never synced (about eight batches). `practiceplan sync` runs as a
-subprocess and is killed with SIGKILL:
+600 logbook entries and a plan with its sessions that were never synced (about eight batches). `practiceplan
+sync` runs as a subprocess and is killed with SIGKILL:
 
 * even rounds: after a random delay, uniform between the process start and the measured typical completion
   time of a whole sync (start-up, status, pull, merge and pushes all get hit);

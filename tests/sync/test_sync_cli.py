@@ -270,7 +270,8 @@ def test_conflicts_and_resolve_both_ways(two, mirubato):
     result = a.sync()
     assert result["sent"] == 2 and result["conflicts"] == []
     b.sync()
-    assert b.docs("logbook_entry")[remote_won]["duration"] == 11 and b.docs("logbook_entry")[local_won]["duration"] == 41
+    held = b.docs("logbook_entry")
+    assert held[remote_won]["duration"] == 11 and held[local_won]["duration"] == 41
     expected = server_versions(mirubato.state, USER)
     assert a.versions() == b.versions() == expected
 

@@ -471,3 +471,34 @@ def test_skewed_clocks_the_older_write_by_clock_is_kept_as_a_conflict(world):
     a.skew = b.skew = timedelta(0)
     world.final()
     assert json.loads(a.cli("sync", "conflicts", "--json").stdout) is not None
+
+
+# --------------------------------------------------------------------------- a landed push, unrecorded, then edited
+
+@pytest.mark.parametrize("server", ["mirubato", "mirubato_ext"])
+@pytest.mark.parametrize("new", [True, False], ids=["new entry", "edited entry"])
+def test_a_push_that_landed_unrecorded_then_edited_again_is_pushed(make_world, server, new):
+    """The answer to a push is lost (the connection dropped after the server committed, four times: exit 75),
+    the entity is edited again here, then `sync` runs: the newer edit must reach the server, in both modes."""
+    world = make_world(server)
+    a, b, state = world.a, world.b, world.state
+    if new:
+        (entry_id,) = world.add(a, 1)
+    else:
+        (entry_id,) = world.add(a, 1)
+        a.sync()
+        world.tick()
+        world.edit(a, entry_id, 50)
+    state.inject("drop-after", 4, path=PUSH)
+    assert a.sync(ok=False).exit_code == 75
+    assert state.row(USER, "logbook_entry", entry_id) is not None  # it landed
+    world.tick()
+    world.edit(a, entry_id, 77)
+    result = a.sync(ok=False)
+    assert isinstance(result, dict), (result.exit_code, result.stderr)
+    assert result["warnings"] == [] and result["pending"] == 0, result
+    assert state.row(USER, "logbook_entry", entry_id).data["duration"] == 77
+    world.equal_to_server(a, "after the edit")
+    b.sync()
+    assert b.docs("logbook_entry")[entry_id]["duration"] == 77
+    world.final()

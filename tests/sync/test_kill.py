@@ -41,6 +41,7 @@ import pytest
 
 from practiceplan.sync import wire
 from tests.sync.homes import TABLES, Home, server_versions
+from tests.sync.test_faults import one_click_command  # noqa: F401  (autouse: one click command per test)
 
 ROUNDS = 50
 N_LOCAL = 600

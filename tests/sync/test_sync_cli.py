@@ -13,6 +13,7 @@ import pytest
 
 from practiceplan.sync import wire
 from tests.sync.homes import Home, server_versions
+from tests.sync.test_faults import one_click_command  # noqa: F401  (autouse: one click command per test)
 
 USER = "user_a"
 PUSH = "/api/sync/push"

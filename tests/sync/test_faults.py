@@ -51,11 +51,11 @@ def _seed() -> int:
 class World:
     """Two devices on one account and the bookkeeping the invariants need."""
 
-    def __init__(self, tmp_path: Any, server: Any, rng: random.Random, context: str) -> None:
+    def __init__(self, tmp_path: Any, server: Any, rng: random.Random, context: str, timeout: float) -> None:
         token = server.token(USER)
         self.server, self.state, self.rng = server, server.state, rng
-        self.a = Home(tmp_path / "a", server.url, token, timeout=TIMEOUT)
-        self.b = Home(tmp_path / "b", server.url, token, timeout=TIMEOUT)
+        self.a = Home(tmp_path / "a", server.url, token, timeout=timeout)
+        self.b = Home(tmp_path / "b", server.url, token, timeout=timeout)
         self.created: set[str] = set()
         self.n = 0
         self.context = context
@@ -160,10 +160,11 @@ def one_click_command(monkeypatch):
 
 @pytest.fixture
 def make_world(tmp_path, request):
-    def make(server: str = "mirubato") -> World:
+    def make(server: str = "mirubato", timeout: float = 5.0) -> World:
         seed = _seed()
         print(f"fault test seed: {seed} (rerun with PRACTICEPLAN_TEST_SEED={seed})")
-        return World(tmp_path, request.getfixturevalue(server), random.Random(seed), f"seed {seed}, {server}")
+        return World(tmp_path, request.getfixturevalue(server), random.Random(seed), f"seed {seed}, {server}",
+                     timeout)
     return make
 
 
@@ -205,7 +206,10 @@ def _paths(kind: str) -> tuple[str, ...]:
     *((kind, "mirubato_ext") for kind in ("500-before", "500-after", "drop-after", "truncate")),
 ])
 def test_fault_rounds(make_world, kind, server, recorded_sleeps):
-    world = make_world(server)
+    # only the late-answer rounds need the short client timeout (on a loaded machine an ordinary answer can
+    # come later than 0.3 s too: those rounds allow extra retries, all other rounds count them exactly)
+    late = kind == "delay-after"
+    world = make_world(server, TIMEOUT if late else 5.0)
     ext = server == "mirubato_ext"
     a, b, state, rng = world.a, world.b, world.state, world.rng
     seconds = 2 * TIMEOUT if kind == "delay-after" else 1.0
@@ -237,7 +241,8 @@ def test_fault_rounds(make_world, kind, server, recorded_sleeps):
         keys = push_keys(state, mark)
         if count <= MAX_RETRIES:
             assert isinstance(result, dict), f"exit {result.exit_code}: {result.stderr} ({where}; {world.context})"
-            assert result["retries"] == count and result["conflicts"] == [], (result, where)
+            assert (result["retries"] >= count if late else result["retries"] == count), (result, where)
+            assert result["conflicts"] == [], (result, where)
             if not (ext and kind == "500-after" and path == PUSH):  # there the retry is stale: settled by a pull
                 assert result["sent"] == len(changed), (result, where)
             outcomes["retried"] += 1
@@ -257,7 +262,8 @@ def test_fault_rounds(make_world, kind, server, recorded_sleeps):
                 assert status["unsent_batch"] is None and keys == [], (status, where)
             outcomes["gave up"] += 1
             again = x.sync()
-            assert again["conflicts"] == [] and again["retries"] == 0 and again["pending"] == 0, (again, where)
+            assert again["conflicts"] == [] and again["pending"] == 0, (again, where)
+            assert late or again["retries"] == 0, (again, where)
             world.equal_to_server(x, where + ", next sync")
             keys = push_keys(state, mark)
         if kind == "429":
@@ -266,7 +272,8 @@ def test_fault_rounds(make_world, kind, server, recorded_sleeps):
         if path == PUSH:
             assert len(keys) >= min(count, MAX_RETRIES + 1) and len(set(keys)) == 1, (keys, where)
             resent_next_time = count > MAX_RETRIES and kind not in COMMITTED
-            assert len(keys) == min(count + 1, MAX_RETRIES + 1) + (1 if resent_next_time else 0), (keys, where)
+            expected = min(count + 1, MAX_RETRIES + 1) + (1 if resent_next_time else 0)
+            assert (len(keys) >= expected if late else len(keys) == expected), (keys, where)
         else:
             assert len(set(keys)) <= 1 and len(keys) <= 1, (keys, where)
         # applied exactly once when the server answered retries as replays

@@ -509,3 +509,23 @@ def test_a_push_that_landed_unrecorded_then_edited_again_is_pushed(make_world, s
     b.sync()
     assert b.docs("logbook_entry")[entry_id]["duration"] == 77
     world.final()
+
+
+def test_a_version_bump_without_a_change_does_not_block_a_conditional_push(make_world):
+    """The extended server bumps an entity's version without changing it (Mirubato's identical re-push does
+    that); this device changed it meanwhile: its push is based on the version just pulled, not refused as stale
+    on every sync."""
+    world = make_world("mirubato_ext")
+    a, state = world.a, world.state
+    (entry_id,) = world.add(a, 1)
+    a.sync()
+    with state.lock:
+        row = state.rows[(USER, "logbook_entry", entry_id)]
+        row.version += 1
+        row.change_seq = state._bump_user_seq(USER)
+    world.tick()
+    world.edit(a, entry_id, 66)
+    result = a.sync()
+    assert result["warnings"] == [] and result["sent"] == 1 and result["pending"] == 0, result
+    assert state.row(USER, "logbook_entry", entry_id).data["duration"] == 66
+    world.equal_to_server(a, "after the bump")

@@ -306,9 +306,11 @@ class Engine:
                 plan.drop_outbox.append((kind, entity_id, row[1]))
             return
         if not remote_changed:
-            if known is None or known[0] != rh:  # our unacknowledged push landed: it is the base we push over
-                plan.add(plan.states, kind, (entity_id, rh, version))
-            return  # ours is newer: it stays queued and is pushed
+            # ours is newer: it stays queued and is pushed. Record what the server holds (rh == base): when our
+            # own earlier push landed unrecorded (in flight), sync_state still names the version before it, and a
+            # conditional push against that would be refused as stale on every later sync
+            plan.add(plan.states, kind, (entity_id, rh, version))
+            return
         theirs_at, mine_at = wire.updated_at(theirs), wire.updated_at(mine)
         theirs_win = (theirs_at, rh) > (mine_at, lh)
         same_content = not tomb and not mine.get("deletedAt") and \

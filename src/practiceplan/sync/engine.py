@@ -117,6 +117,7 @@ class Engine:
         self.summary = Summary(dry_run=dry_run)
         self.capabilities: set[str] = set()
         self.suspect = False  # the last pull was an empty snapshot we do not trust
+        self._cursor: str | None = None  # incremental pulls: where the last page ended (saved with the merge)
         # what the server would refuse, checked before sending (a refused item would reject its whole batch)
         self.precheck: Callable[[str, dict[str, Any]], list[str]] = wire.problems
 
@@ -390,8 +391,6 @@ class Engine:
                 st.set_meta(self.conn, "cursor", self._cursor)
             if plan.pull_count is not None:  # an empty snapshot is trusted when it follows a suspect one
                 st.set_meta(self.conn, "expect_data", "1" if plan.pull_count else "0")
-
-    _cursor: str | None = None
 
     def _count_dry(self, plan: Plan) -> None:
         self.summary.merged = sum(len(v) for v in plan.apply.values()) + sum(len(v) for v in plan.delete.values())

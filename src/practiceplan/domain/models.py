@@ -212,7 +212,11 @@ def parse_piece(text: str) -> dict[str, str]:
 
 
 def parse_segment(text: str) -> dict[str, Any]:
-    """``"Scales:10[:slow, hands separately]"`` -> a wire segment (label, durationMinutes, instructions)."""
+    """``"Scales:10[:slow, hands separately][:target=BPM]"`` -> a wire segment (label, durationMinutes,
+    instructions, ``tempoTargets: {"targetBpm": BPM}``)."""
+    from practiceplan.domain.progress import segment_target
+
+    text, target = segment_target(text)
     parts = text.split(":", 2)
     if len(parts) < 2:
         raise InvalidInputError(
@@ -223,6 +227,8 @@ def parse_segment(text: str) -> dict[str, Any]:
     segment: dict[str, Any] = {"label": label, "durationMinutes": minutes}
     if len(parts) == 3 and parts[2].strip():
         segment["instructions"] = clean_line(parts[2], "segment instructions", max_len=2000)
+    if target is not None:
+        segment["tempoTargets"] = {"targetBpm": target}
     return segment
 
 

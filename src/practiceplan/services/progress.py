@@ -1,0 +1,81 @@
+"""The progress review as a service: reads the logbook entries with progress records (store/progress.py, an
+index seek), turns instants into the user's calendar days, finds each piece's target in the plans, and calls
+the pure review in :mod:`practiceplan.domain.progress`. `progress`, the tempo line of `stats` and (later) the
+tutor's view use it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from practiceplan.domain import progress as pr
+from practiceplan.domain.models import iso_z
+from practiceplan.errors import InvalidInputError, NotFoundError
+from practiceplan.store import progress as queries
+
+if TYPE_CHECKING:
+    from practiceplan.services.session import Session
+
+
+class Progress:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    @property
+    def today(self) -> date:
+        return self.s.now.astimezone(self.s.zone).date()
+
+    def readings(self, plan_id: str | None = None) -> list[pr.Reading]:
+        zone, found = self.s.zone, []
+        for entry_id, ts, plan, stored in queries.progress_rows(self.s.store.conn, plan_id=plan_id):
+            day = pr.local_day(ts, zone)
+            found += [pr.Reading(day, entry_id, plan, record) for record in pr.records(stored)]
+        return found
+
+    def _rows(self, readings: list[pr.Reading], first: date | None) -> list[dict[str, Any]]:
+        piece_plans: dict[str, list[str]] = {}
+        for reading in sorted(readings, key=lambda r: (r.day, r.entry_id)):
+            if reading.plan_id:
+                piece_plans.setdefault(pr.name_key(reading.record["piece"]), []).append(reading.plan_id)
+        plans = {plan["id"]: plan for plan in self.s.store.plans()} if readings else {}
+        targets = pr.targets_for(plans, piece_plans)
+        return pr.review(readings, today=self.today, first=first, targets=targets)
+
+    def report(self, *, piece: str | None = None, plan_id: str | None = None, first: date | None = None
+               ) -> dict[str, Any]:
+        """The `progress` command: per piece (and passage) clean tempo against target, trend, projection,
+        hotspots. ``piece`` keeps the pieces whose name is it, else starts with it, else contains it."""
+        today = self.today
+        if first is not None and first > today:
+            raise InvalidInputError(f"--from {first} is after today ({today})", hint="give a day up to today")
+        rows = self._rows(self.readings(plan_id), first)
+        if piece is not None:
+            rows = _matching(rows, piece)
+        return {
+            "now": iso_z(self.s.now),
+            "timezone": self.s.zone.key,
+            "today": today.isoformat(),
+            "from": (first or today - timedelta(days=pr.TREND_DAYS - 1)).isoformat(),
+            "planId": plan_id,
+            "hotspotDays": pr.HOTSPOT_DAYS,
+            "pieces": rows,
+        }
+
+    def summary(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+        """One line's worth per piece with a clean tempo (for `stats`): latest, target, percent, trend, projection."""
+        return [
+            {key: row[key] for key in ("piece", "latest", "target", "percentOfTarget", "trendBpmPerWeek",
+                                       "projection")}
+            for row in self._rows(self.readings(plan_id), None) if row["latest"] is not None
+        ]
+
+
+def _matching(rows: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    key = pr.name_key(text)
+    for test in (lambda name: name == key, lambda name: name.startswith(key), lambda name: key in name):
+        found = [row for row in rows if test(pr.name_key(row["piece"]))]
+        if found:
+            return found
+    known = ", ".join(row["piece"] for row in rows[:8]) or "none yet"
+    raise NotFoundError(f"no tempo or tension recorded for a piece named '{text}'",
+                        hint=f"pieces with records: {known}")

@@ -68,48 +68,19 @@ def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:
     return answers
 
 
-def _names(p: Any, occ: dict[str, Any]) -> list[str]:
-    """The names a --tempo/--tension may refer to: the session's segment labels and the plan's pieces."""
-    plan = p.store.get("practice_plan", occ["planId"], include_deleted=True) or {}
-    labels = [s.get("label") for s in occ.get("segments") or [] if isinstance(s, dict)]
-    titles = [r.get("title") for r in plan.get("pieceRefs") or [] if isinstance(r, dict)]
-    return [name for name in labels + titles if isinstance(name, str) and name.strip()]
-
-
-def _progress(p: Any, occ: dict[str, Any], tempo: list[str] | None, ceiling: list[str] | None,
-              tension: list[str] | None) -> list[dict[str, Any]]:
-    from practiceplan.domain.progress import merge_records, parse_tempo, parse_tension
-
-    if not (tempo or ceiling or tension):
-        return []
-    known = _names(p, occ)
-    return merge_records([parse_tempo(t, "--tempo", known) for t in tempo or []],
-                         [parse_tempo(t, "--ceiling", known) for t in ceiling or []],
-                         [parse_tension(t, known) for t in tension or []])
-
-
-def _ask_progress(occ: dict[str, Any], given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ask_progress(p: Any, occ: dict[str, Any], given: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """On a terminal: for each segment with a tempo target and no --tempo for it, ask the clean tempo, the fastest
-    tempo tried and the tension spots (Enter skips each)."""
-    from practiceplan.domain.progress import check_bpm, clean_name, merge_records, name_key, tempo_target
-
-    done = {name_key(item["piece"]) for item in given if item["kind"] == "clean"}
+    tempo tried and the tension spots (Enter skips each; a wrong tempo is asked again)."""
     asked: list[dict[str, Any]] = []
-    for segment in occ.get("segments") or []:
-        if not isinstance(segment, dict) or not isinstance(segment.get("label"), str):
-            continue
-        label, target = segment["label"], tempo_target(segment)
-        if target is None or name_key(label) in done:
-            continue
-        for kind, question in (("clean", f"{label}: clean tempo reached (target {target} BPM; Enter to skip)"),
+    for label, target in p.progress.to_ask(occ, given):
+        for kind, question in (("clean", f"{label}: clean tempo reached (target {target:g} BPM; Enter to skip)"),
                                ("ceiling", f"{label}: fastest tempo tried (Enter to skip)")):
             while True:
                 reply = typer.prompt(question, default="", show_default=False).strip()
                 if not reply:
                     break
                 try:
-                    asked.append({"kind": kind, "piece": label,
-                                  "bpm": check_bpm(reply, "--tempo" if kind == "clean" else "--ceiling")})
+                    asked.append(p.progress.answer(kind, label, reply))
                     break
                 except InvalidInputError as error:
                     typer.echo(f"practiceplan: {error.message}", err=True)
@@ -117,10 +88,10 @@ def _ask_progress(occ: dict[str, Any], given: list[dict[str, Any]]) -> list[dict
                              default="", show_default=False)
         for spot in [spot for spot in spots.split(",") if spot.strip()][:20]:
             try:
-                asked.append({"kind": "tension", "piece": label, "passage": clean_name(spot, "passage", "--tension")})
+                asked.append(p.progress.answer("tension", label, spot))
             except InvalidInputError as error:
                 typer.echo(f"practiceplan: {error.message}; skipped", err=True)
-    return merge_records(given, asked)
+    return p.progress.merge(given, asked)
 
 
 @handle_errors
@@ -165,14 +136,14 @@ def checkin(
     prompts = list(target.get("reflectionPrompts") or [])
     answers = _answers(answer, prompts)
     metrics = dict(parse_key_value(m, "--metric") for m in metric) if metric else None
-    progress = _progress(p, target, tempo, ceiling, tension)
+    progress = p.progress.parse_flags(target, tempo or [], ceiling or [], tension or [])
     if stdin_is_tty() and not json_:
         for prompt in prompts:
             if prompt not in answers:
                 reply = typer.prompt(prompt, default="", show_default=False)
                 if reply.strip():
                     answers[prompt] = clean_text(reply, "answer", max_len=5000)
-        progress = _ask_progress(target, progress)
+        progress = _ask_progress(p, target, progress)
     entry, updated = p.occurrences.checkin(
         target["id"],
         minutes=minutes,

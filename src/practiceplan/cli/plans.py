@@ -72,14 +72,14 @@ def build_input(p: Session, *, title: str | None, description: str | None, once:
                 exdate: list[str] | None, clear_end: bool = False, last_day: bool = False) -> PlanInput:
     """Options -> PlanInput; dates are read in the plan's zone (--tz) or the user's."""
     from practiceplan import dates
-    from practiceplan.domain.models import parse_piece, parse_segment
+    from practiceplan.domain.models import parse_piece, parse_segment, parse_targets
     from practiceplan.domain.plans import PlanInput
     from practiceplan.settings import parse_zone
 
     zone = parse_zone(tz, "--tz") if tz else p.zone
     now = p.now
     segments = [parse_segment(x) for x in segment] if segment else None
-    targets = _segment_targets(segments, target) if target else None
+    targets = parse_targets(target, segments) if target else None
     return PlanInput(
         title=title,
         description=description,
@@ -105,24 +105,6 @@ def build_input(p: Session, *, title: str | None, description: str | None, once:
         exdates=[dates.parse_date(x, zone, now, "--exdate") for x in exdate] if exdate else None,
         last_day=last_day,
     )
-
-
-def _segment_targets(segments: list[dict[str, Any]] | None, target: list[str]) -> dict[str, Any] | None:
-    """The plan's --target values; one whose key is the label of a --segment (compared ignoring case) sets that
-    segment's ``tempoTargets.targetBpm`` instead."""
-    from practiceplan.domain.models import parse_key_value
-    from practiceplan.domain.progress import check_bpm, name_key
-
-    by_label = {name_key(s["label"]): s for s in segments or []}
-    targets: dict[str, Any] = {}
-    for text in target:
-        key, _, value = text.partition("=")
-        if _ and name_key(key) in by_label:
-            by_label[name_key(key)]["tempoTargets"] = {"targetBpm": check_bpm(value, "--target")}
-            continue
-        name, parsed = parse_key_value(text, "--target")
-        targets[name] = parsed
-    return targets or None
 
 
 def _today(p: Session) -> Any:

@@ -232,6 +232,23 @@ def parse_segment(text: str) -> dict[str, Any]:
     return segment
 
 
+def parse_targets(texts: list[str], segments: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """A plan's ``--target key=value`` values; one whose key is the label of one of ``segments`` (the command's
+    ``--segment`` values, compared ignoring case) sets that segment's ``tempoTargets.targetBpm`` instead."""
+    from practiceplan.domain.progress import check_bpm, name_key
+
+    by_label = {name_key(s["label"]): s for s in segments or []}
+    targets: dict[str, Any] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if sep and name_key(key) in by_label:
+            by_label[name_key(key)]["tempoTargets"] = {"targetBpm": check_bpm(value, "--target")}
+            continue
+        name, parsed = parse_key_value(text, "--target")
+        targets[name] = parsed
+    return targets or None
+
+
 def parse_positive_int(text: str, field: str, *, maximum: int = 10**6, minimum: int = 1) -> int:
     try:
         value = int(text)

@@ -401,11 +401,16 @@ def targets_for(plans: dict[str, dict[str, Any]], piece_plans: dict[str, list[st
     segment named after it (its label, or a piece it refers to) in the plan it was practised with most recently,
     else in any plan (the most recently updated first), else that most recent plan's own ``targets.tempo``.
     ``piece_plans``: piece name_key -> the plan ids of its readings, oldest first."""
-    from practiceplan.domain.models import plan_segments, plan_targets
+    def metadata(plan: dict[str, Any]) -> dict[str, Any]:
+        meta = plan.get("metadata")
+        return meta if isinstance(meta, dict) else {}
 
     def segment_targets(plan: dict[str, Any]) -> dict[str, float]:
         found: dict[str, float] = {}
-        for segment in plan_segments(plan):
+        segments = metadata(plan).get("segments")
+        for segment in segments if isinstance(segments, list) else []:
+            if not isinstance(segment, dict):
+                continue
             bpm = tempo_target(segment)
             if bpm is None:
                 continue
@@ -426,7 +431,8 @@ def targets_for(plans: dict[str, dict[str, Any]], piece_plans: dict[str, list[st
                 result[key] = (by_plan[pid][key], "segment")
                 break
         else:
-            tempo = plan_targets(plans[recent]).get("tempo") if recent else None
+            targets = metadata(plans[recent]).get("targets") if recent else None
+            tempo = targets.get("tempo") if isinstance(targets, dict) else None
             if isinstance(tempo, (int, float)) and not isinstance(tempo, bool) and math.isfinite(tempo) and tempo > 0:
                 result[key] = (tempo, "plan")
     return result

@@ -41,6 +41,51 @@ class Progress:
         targets = pr.targets_for(plans, piece_plans)
         return pr.review(readings, today=self.today, first=first, targets=targets)
 
+    # ------------------------------------------------------------------ capture (checkin)
+
+    def names(self, occ: dict[str, Any]) -> list[str]:
+        """The names a --tempo/--tension may refer to: the session's segment labels and its plan's pieces."""
+        plan = self.s.store.get("practice_plan", occ["planId"], include_deleted=True) or {}
+        labels = [s.get("label") for s in occ.get("segments") or [] if isinstance(s, dict)]
+        titles = [r.get("title") for r in plan.get("pieceRefs") or [] if isinstance(r, dict)]
+        return [name for name in labels + titles if isinstance(name, str) and name.strip()]
+
+    def parse_flags(self, occ: dict[str, Any], tempo: list[str], ceiling: list[str], tension: list[str]
+                    ) -> list[dict[str, Any]]:
+        """`checkin --tempo/--ceiling/--tension` values -> progress records (a name that differs from one of the
+        session's segments or pieces only in case or spacing takes that spelling)."""
+        if not (tempo or ceiling or tension):
+            return []
+        known = self.names(occ)
+        return pr.merge_records([pr.parse_tempo(t, "--tempo", known) for t in tempo],
+                                [pr.parse_tempo(t, "--ceiling", known) for t in ceiling],
+                                [pr.parse_tension(t, known) for t in tension])
+
+    @staticmethod
+    def to_ask(occ: dict[str, Any], given: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        """(segment label, target BPM) of the session's segments with a tempo target and no clean tempo given."""
+        done = {pr.name_key(item["piece"]) for item in given if item["kind"] == "clean"}
+        found = []
+        for segment in occ.get("segments") or []:
+            if isinstance(segment, dict) and isinstance(segment.get("label"), str):
+                target = pr.tempo_target(segment)
+                if target is not None and pr.name_key(segment["label"]) not in done:
+                    found.append((segment["label"], target))
+        return found
+
+    @staticmethod
+    def answer(kind: str, label: str, reply: str) -> dict[str, Any]:
+        """A prompt's reply as a progress record (InvalidInputError when it is not a tempo / a passage)."""
+        if kind == "tension":
+            return {"kind": "tension", "piece": label, "passage": pr.clean_name(reply, "passage", "--tension")}
+        return {"kind": kind, "piece": label, "bpm": pr.check_bpm(reply, "--tempo" if kind == "clean" else "--ceiling")}
+
+    @staticmethod
+    def merge(*groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return pr.merge_records(*groups)
+
+    # ------------------------------------------------------------------ the review
+
     def report(self, *, piece: str | None = None, plan_id: str | None = None, first: date | None = None
                ) -> dict[str, Any]:
         """The `progress` command: per piece (and passage) clean tempo against target, trend, projection,

@@ -30,7 +30,8 @@ there is no trend ("too few points").
 * ``too-few-points``: no trend (see above);
 * ``not-at-this-rate``: the trend is flat or falling (≤ 0 BPM per week), or the projected date lies more than
   :data:`HORIZON_DAYS` days after today;
-* ``projected``: latest day + ceil((target − latest) / slope per day) days;
+* ``projected``: latest day + ceil((target − latest) / slope per day) days, or today when that day has passed
+  (at this rate it is due now, and no reading says so yet);
 * ``no-target``: the piece has no target tempo.
 
 **Hotspots**: tension records from the last :data:`HOTSPOT_DAYS` days (today and the 29 before it), counted once
@@ -272,7 +273,7 @@ def projection(points: Sequence[Point], fitted: Trend, target: float | None, tod
     if fitted.per_day <= 0:
         return {"status": "not-at-this-rate", "date": None, "days": None}
     needed = math.ceil((target - latest.bpm) / fitted.per_day - 1e-9)
-    when = latest.day + timedelta(days=needed)
+    when = max(latest.day + timedelta(days=needed), today)  # "by now" at this rate, not yet recorded: today
     if (when - today).days > HORIZON_DAYS:
         return {"status": "not-at-this-rate", "date": None, "days": None}
     return {"status": "projected", "date": when.isoformat(), "days": (when - today).days}

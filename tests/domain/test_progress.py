@@ -269,3 +269,21 @@ def test_projection_is_whole_days_after_the_latest(start, gain, behind, today_of
     else:
         assert result == {"status": "projected", "date": max(expected, today).isoformat(),
                           "days": (max(expected, today) - today).days}
+
+
+def test_latest_only_keeps_each_keys_last_day_and_drops_the_rest():
+    hour = 3_600_000
+    base = 1_770_000_000_000
+    rows = [("e1", base, "p", [{"kind": "clean", "piece": "Etude", "bpm": 50}, {"kind": "tension", "piece": "Etude",
+                                                                               "passage": "coda"}]),
+            ("e2", base + 100 * hour, "p", [{"kind": "clean", "piece": "etude", "bpm": 70}]),
+            ("e3", base + 110 * hour, "p", [{"kind": "clean", "piece": "Etude", "bpm": 66},
+                                            {"kind": "ceiling", "piece": "Etude", "bpm": 80}])]
+    kept = pr.latest_only(rows)
+    assert [(entry, records[0]["bpm"]) for entry, _, _, records in kept] == [("e2", 70), ("e3", 66), ("e3", 80)]
+    # the day's best survives: the review's "latest" is 70 when both readings fall on one local day
+    zone = ZoneInfo("UTC")
+    readings = [pr.Reading(pr.local_day(ts, zone), e, p, recs[0]) for e, ts, p, recs in kept]
+    row = pr.review(readings, today=pr.local_day(base + 200 * hour, zone))[0]
+    assert pr.local_day(base + 100 * hour, zone) == pr.local_day(base + 110 * hour, zone)
+    assert row["latest"]["bpm"] == 70 and row["ceiling"]["bpm"] == 80

@@ -169,6 +169,26 @@ def records(value: Any) -> list[dict[str, Any]]:
     return found
 
 
+LATEST_SPAN_MS = 26 * 3_600_000  # longer than any local day (25 hours)
+
+
+def latest_only(rows: Sequence[tuple[str, int, str | None, Any]]) -> list[tuple[str, int, str | None, list[Any]]]:
+    """Of (entry id, ts ms, plan id, stored records) rows, only the clean and ceiling records within 26 hours of
+    the newest one of the same kind, piece and passage (by :func:`name_key`): all a review takes from before its
+    window is each one's latest day (its best reading there is the "latest" and the "fastest tried")."""
+    newest: dict[tuple[str, str, str], int] = {}
+    kept: list[tuple[tuple[str, str, str], str, int, str | None, dict[str, Any]]] = []
+    for entry_id, ts, plan, stored in rows:
+        for item in records(stored):
+            if item["kind"] == "tension":
+                continue
+            key = (item["kind"], name_key(item["piece"]), name_key(item.get("passage") or ""))
+            newest[key] = max(newest.get(key, ts), ts)
+            kept.append((key, entry_id, ts, plan, item))
+    return [(entry_id, ts, plan, [item]) for key, entry_id, ts, plan, item in kept
+            if ts >= newest[key] - LATEST_SPAN_MS]
+
+
 def merge_records(*groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Records in order, a later one replacing an earlier one with the same kind, piece and passage (tension
     records are kept once each)."""

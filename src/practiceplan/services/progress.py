@@ -25,9 +25,19 @@ class Progress:
     def today(self) -> date:
         return self.s.now.astimezone(self.s.zone).date()
 
-    def readings(self, plan_id: str | None = None) -> list[pr.Reading]:
-        zone, found = self.s.zone, []
-        for entry_id, ts, plan, stored in queries.progress_rows(self.s.store.conn, plan_id=plan_id):
+    def readings(self, plan_id: str | None = None, first: date | None = None) -> list[pr.Reading]:
+        """The readings the review needs: every record from the window's first day (or the hotspot window's, if
+        earlier) on, and before it only each piece's and passage's latest day of clean and ceiling tempos (the
+        only thing the review takes from there: "latest" and "fastest tried")."""
+        from practiceplan.domain.occurrences import local_day_start
+
+        today = self.today
+        start = min(first or today - timedelta(days=pr.TREND_DAYS - 1), today - timedelta(days=pr.HOTSPOT_DAYS - 1))
+        cut = int(local_day_start(start, self.s.zone).timestamp() * 1000)
+        conn, zone = self.s.store.conn, self.s.zone
+        older = pr.latest_only(queries.progress_rows(conn, plan_id=plan_id, before_ms=cut))
+        found = []
+        for entry_id, ts, plan, stored in older + queries.progress_rows(conn, plan_id=plan_id, since_ms=cut):
             day = pr.local_day(ts, zone)
             found += [pr.Reading(day, entry_id, plan, record) for record in pr.records(stored)]
         return found
@@ -93,7 +103,7 @@ class Progress:
         today = self.today
         if first is not None and first > today:
             raise InvalidInputError(f"--from {first} is after today ({today})", hint="give a day up to today")
-        rows = self._rows(self.readings(plan_id), first)
+        rows = self._rows(self.readings(plan_id, first), first)
         if piece is not None:
             rows = _matching(rows, piece)
         return {

@@ -17,13 +17,16 @@ PROGRESS_ROWS = (
 
 
 def progress_rows(conn: sqlite3.Connection, *, plan_id: str | None = None, since_ms: int | None = None,
-                  ) -> list[tuple[str, int, str | None, list[Any]]]:
+                  before_ms: int | None = None) -> list[tuple[str, int, str | None, list[Any]]]:
     """(entry id, ts ms, plan id or None, progress records as stored) per live entry with progress records, in
-    time order; ``plan_id`` keeps the entries of one plan, ``since_ms`` those at or after an instant."""
+    time order; ``plan_id`` keeps the entries of one plan, ``since_ms`` / ``before_ms`` those in a time range."""
     sql, params = PROGRESS_ROWS, []
     if since_ms is not None:
         sql += " AND ts >= ?"
         params.append(since_ms)
+    if before_ms is not None:
+        sql += " AND ts < ?"
+        params.append(before_ms)
     sql += " ORDER BY ts"
     rows = []
     for entry_id, ts, plan, doc in conn.execute(sql, params):
@@ -35,3 +38,4 @@ def progress_rows(conn: sqlite3.Connection, *, plan_id: str | None = None, since
             continue
         rows.append((entry_id, int(ts), plan if isinstance(plan, str) else None, records))
     return rows
+

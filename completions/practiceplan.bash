@@ -3,11 +3,11 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
+        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
         'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'occurrences') _subs='' _opts='--plan --from --to --status --history --json --no-pager -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 _dyn='' ;;
-        'checkin') _subs='' _opts='--minutes --when --notes --mood --piece --metric --answer --force --json -h --help' _vopts='--minutes --when --notes --mood --piece --metric --answer' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'checkin') _subs='' _opts='--minutes --when --notes --mood --piece --metric --answer --tempo --ceiling --tension --force --json -h --help' _vopts='--minutes --when --notes --mood --piece --metric --answer --tempo --ceiling --tension' _args='' _fileargs=0 _dyn='occurrence' ;;
         'uncheck') _subs='' _opts='--reason --json -h --help' _vopts='--reason' _args='' _fileargs=0 _dyn='occurrence' ;;
         'backup') _subs='' _opts='-o --output --force --list --json -h --help' _vopts='-o --output' _args='' _fileargs=0 _dyn='' ;;
         'restore') _subs='' _opts='--force --json -h --help' _vopts='' _args='' _fileargs=1 _dyn='' ;;
@@ -15,6 +15,7 @@ __practiceplan_node() {
         'stats') _subs='' _opts='--plan --from --to --json --svg --no-pager -h --help' _vopts='--plan --from --to --svg' _args='' _fileargs=0 _dyn='' ;;
         'forecast') _subs='' _opts='--days --plan --json --svg -h --help' _vopts='--days --plan --svg' _args='' _fileargs=0 _dyn='' ;;
         'events') _subs='' _opts='--limit --json -h --help' _vopts='--limit' _args='' _fileargs=0 _dyn='' ;;
+        'progress') _subs='' _opts='--piece --plan --from --json --svg --no-pager -h --help' _vopts='--piece --plan --from --svg' _args='' _fileargs=0 _dyn='' ;;
         'skip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 _dyn='occurrence' ;;
         'unskip') _subs='' _opts='--reason --dry-run --json -h --help' _vopts='--reason' _args='' _fileargs=0 _dyn='occurrence' ;;
         'reschedule') _subs='' _opts='--to --cascade --cap --days --keep-duration --reason --dry-run --json --no-pager -h --help' _vopts='--to --cap --days --reason' _args='' _fileargs=0 _dyn='occurrence' ;;
@@ -112,6 +113,8 @@ __practiceplan_values() {
         'stats|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'forecast|--plan') __practiceplan_dynamic plan "$3" ;;
         'forecast|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
+        'progress|--plan') __practiceplan_dynamic plan "$3" ;;
+        'progress|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'calendar|--plan') __practiceplan_dynamic plan "$3" ;;
         'demo|--home') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'plan add|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;

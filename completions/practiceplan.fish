@@ -15,14 +15,14 @@ function __practiceplan_cmdpath
         set -l vopts
         switch "$cmdpath"
             case ''
-                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server
+                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server
                 set vopts --db
             case 'today'
             case 'next'
             case 'occurrences'
                 set vopts --plan --from --to --status --history
             case 'checkin'
-                set vopts --minutes --when --notes --mood --piece --metric --answer
+                set vopts --minutes --when --notes --mood --piece --metric --answer --tempo --ceiling --tension
             case 'uncheck'
                 set vopts --reason
             case 'backup'
@@ -35,6 +35,8 @@ function __practiceplan_cmdpath
                 set vopts --days --plan --svg
             case 'events'
                 set vopts --limit
+            case 'progress'
+                set vopts --piece --plan --from --svg
             case 'skip'
                 set vopts --reason
             case 'unskip'
@@ -177,7 +179,7 @@ complete -c practiceplan -f
 complete -c practiceplan -n '__practiceplan_at' -a 'today' -d 'Overdue, due today and upcoming sessions, weekly progress per plan, and what to do next.'
 complete -c practiceplan -n '__practiceplan_at' -a 'next' -d 'Only the next actionable session (overdue first, then due today, then upcoming).'
 complete -c practiceplan -n '__practiceplan_at' -a 'occurrences' -d 'List planned sessions in a date range with their state (done, due, upcoming, missed, skipped, moved, before-plan), or (--history OCC) what happened to one session.'
-complete -c practiceplan -n '__practiceplan_at' -a 'checkin' -d 'Check in to a planned session: writes a linked logbook entry and marks the session completed. On a terminal, the plan\'s reflection prompts are asked (never when stdin is not a TTY).'
+complete -c practiceplan -n '__practiceplan_at' -a 'checkin' -d 'Check in to a planned session: writes a linked logbook entry and marks the session completed. On a terminal, the plan\'s reflection prompts are asked, and for segments with a tempo target the clean tempo, the fastest tempo tried and any tension spots (never when stdin is not a TTY). See `progress`.'
 complete -c practiceplan -n '__practiceplan_at' -a 'uncheck' -d 'Undo a check-in within the undo window (default 15 minutes). The logbook entry stays, as free practice (no longer linked to the session), so checking in again counts once.'
 complete -c practiceplan -n '__practiceplan_at' -a 'backup' -d 'Take an online backup (SQLite backup API, safe while other commands run) with a manifest (schema version, app version, sha256, row counts). Keeps the newest `backup_keep` generations (5).'
 complete -c practiceplan -n '__practiceplan_at' -a 'restore' -d 'Replace the database by a backup. Checks the manifest\'s sha256 and `integrity_check` before touching anything, refuses while another process writes (exit 75), and keeps the current database as a generation.'
@@ -185,6 +187,7 @@ complete -c practiceplan -n '__practiceplan_at' -a 'doctor' -d 'Check integrity,
 complete -c practiceplan -n '__practiceplan_at' -a 'stats' -d 'Adherence per plan and overall (this week, this month, range), streaks, missed sessions, a 12-week trend, planned vs actual minutes, a practice heatmap and the 7-day forecast. See docs/metrics.md.'
 complete -c practiceplan -n '__practiceplan_at' -a 'forecast' -d 'Planned sessions and minutes per day against your daily capacity, with overload marks and the number of sessions you are likely to complete (from your own history).'
 complete -c practiceplan -n '__practiceplan_at' -a 'events' -d 'Local event log: template actions and adherence dips (ids and numbers only; never leaves the machine).'
+complete -c practiceplan -n '__practiceplan_at' -a 'progress' -d 'Clean tempo per piece and passage (from `checkin --tempo`) as a sparkline under its target line, the latest against the target in percent, the trend in BPM per week, the day the target is reached at that trend (or "not at this rate"), the fastest tempo tried, and the passages named most often as tension spots in the last 30 days. See docs/metrics.md.'
 complete -c practiceplan -n '__practiceplan_at' -a 'skip' -d 'Skip a session: it is excused (not missed, does not break a streak). `unskip` reverts it.'
 complete -c practiceplan -n '__practiceplan_at' -a 'unskip' -d 'Revert a skip: the session is scheduled again.'
 complete -c practiceplan -n '__practiceplan_at' -a 'reschedule' -d 'Move a session to another time; it keeps its id, its original slot is remembered, the move is recorded. Prints a before/after table; a cascade is one transaction.'
@@ -232,6 +235,9 @@ complete -c practiceplan -n '__practiceplan_at checkin' -l mood -x -d 'frustrate
 complete -c practiceplan -n '__practiceplan_at checkin' -l piece -x -d '\'Title — Composer\' (default: the plan\'s).'
 complete -c practiceplan -n '__practiceplan_at checkin' -l metric -x -d 'key=value, e.g. tempo=88 (repeatable).'
 complete -c practiceplan -n '__practiceplan_at checkin' -l answer -x -d '\'prompt=response\' or \'N=response\' (repeatable).'
+complete -c practiceplan -n '__practiceplan_at checkin' -l tempo -x -d 'Clean tempo reached, PIECE=BPM or PIECE:PASSAGE=BPM, e.g. --tempo "Etude=72" (repeatable).'
+complete -c practiceplan -n '__practiceplan_at checkin' -l ceiling -x -d 'Fastest tempo attempted, e.g. --ceiling "Etude=84" (repeatable).'
+complete -c practiceplan -n '__practiceplan_at checkin' -l tension -x -d 'A spot where tension came back, PIECE:PASSAGE, e.g. --tension "Etude:mm.12-16" (repeatable).'
 complete -c practiceplan -n '__practiceplan_at checkin' -l force -d 'Check in again although already completed.'
 complete -c practiceplan -n '__practiceplan_at checkin' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at checkin' -s h -l help -d 'Show this message and exit.'
@@ -266,6 +272,13 @@ complete -c practiceplan -n '__practiceplan_at forecast' -s h -l help -d 'Show t
 complete -c practiceplan -n '__practiceplan_at events' -l limit -x -d 'At most this many, newest first (0 = all).'
 complete -c practiceplan -n '__practiceplan_at events' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at events' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at progress' -l piece -x -d 'Only this piece: its name, the start of it, or a part of it (any case), e.g. --piece etude.'
+complete -c practiceplan -n '__practiceplan_at progress' -l plan -x -k -a '(practiceplan __complete fish plan (commandline -ct))' -d 'Only this plan (id, id prefix or the start of its title).'
+complete -c practiceplan -n '__practiceplan_at progress' -l from -x -d 'Start of the trend window (default: the last 56 days), e.g. --from 2026-01-01.'
+complete -c practiceplan -n '__practiceplan_at progress' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at progress' -l svg -r -F -d 'Also save the view as an SVG picture, e.g. --svg progress.svg (\'-\' for stdout).'
+complete -c practiceplan -n '__practiceplan_at progress' -l no-pager -d 'Print long output straight out, not through $PAGER.'
+complete -c practiceplan -n '__practiceplan_at progress' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at skip' -k -a '(practiceplan __complete fish occurrence (commandline -ct))'
 complete -c practiceplan -n '__practiceplan_at skip' -l reason -x -d 'Why (kept in the session\'s history).'
 complete -c practiceplan -n '__practiceplan_at skip' -l dry-run -d 'Show the before/after table and change nothing.'
@@ -362,9 +375,9 @@ complete -c practiceplan -n '__practiceplan_at plan add' -l instrument -x -d 'In
 complete -c practiceplan -n '__practiceplan_at plan add' -l focus -x -d 'Focus area (repeatable).'
 complete -c practiceplan -n '__practiceplan_at plan add' -l technique -x -d 'Technique (repeatable).'
 complete -c practiceplan -n '__practiceplan_at plan add' -l piece -x -d '\'Title — Composer\' (repeatable).'
-complete -c practiceplan -n '__practiceplan_at plan add' -l segment -x -d '\'Label:MIN[:instructions]\' (repeatable).'
+complete -c practiceplan -n '__practiceplan_at plan add' -l segment -x -d '\'Label:MIN[:instructions][:target=BPM]\' (repeatable); target= sets the segment\'s tempo target, e.g. --segment "Etude:20:slowly:target=80".'
 complete -c practiceplan -n '__practiceplan_at plan add' -l prompt -x -d 'Reflection prompt asked at check-in (repeatable).'
-complete -c practiceplan -n '__practiceplan_at plan add' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable).'
+complete -c practiceplan -n '__practiceplan_at plan add' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable); a key naming a --segment of the same command sets that segment\'s tempo target, e.g. --segment Etude:20 --target Etude=80.'
 complete -c practiceplan -n '__practiceplan_at plan add' -l exdate -x -d 'A day with no session (repeatable).'
 complete -c practiceplan -n '__practiceplan_at plan add' -l description -x -d 'Free text about the plan.'
 complete -c practiceplan -n '__practiceplan_at plan add' -l backfill -d 'Count the sessions before the plan existed too (from --start; missed ones count as missed), and allow a --once that is already past.'
@@ -389,9 +402,9 @@ complete -c practiceplan -n '__practiceplan_at plan edit' -l instrument -x -d 'I
 complete -c practiceplan -n '__practiceplan_at plan edit' -l focus -x -d 'Focus area (repeatable).'
 complete -c practiceplan -n '__practiceplan_at plan edit' -l technique -x -d 'Technique (repeatable).'
 complete -c practiceplan -n '__practiceplan_at plan edit' -l piece -x -d '\'Title — Composer\' (repeatable).'
-complete -c practiceplan -n '__practiceplan_at plan edit' -l segment -x -d '\'Label:MIN[:instructions]\' (repeatable).'
+complete -c practiceplan -n '__practiceplan_at plan edit' -l segment -x -d '\'Label:MIN[:instructions][:target=BPM]\' (repeatable); target= sets the segment\'s tempo target, e.g. --segment "Etude:20:slowly:target=80".'
 complete -c practiceplan -n '__practiceplan_at plan edit' -l prompt -x -d 'Reflection prompt asked at check-in (repeatable).'
-complete -c practiceplan -n '__practiceplan_at plan edit' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable).'
+complete -c practiceplan -n '__practiceplan_at plan edit' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable); a key naming a --segment of the same command sets that segment\'s tempo target, e.g. --segment Etude:20 --target Etude=80.'
 complete -c practiceplan -n '__practiceplan_at plan edit' -l exdate -x -d 'A day with no session (repeatable).'
 complete -c practiceplan -n '__practiceplan_at plan edit' -l description -x -d 'Free text about the plan.'
 complete -c practiceplan -n '__practiceplan_at plan edit' -l dry-run -d 'Show what would change; write nothing.'
@@ -533,9 +546,9 @@ complete -c practiceplan -n '__practiceplan_at template create' -l instrument -x
 complete -c practiceplan -n '__practiceplan_at template create' -l focus -x -d 'Focus area (repeatable).'
 complete -c practiceplan -n '__practiceplan_at template create' -l technique -x -d 'Technique (repeatable).'
 complete -c practiceplan -n '__practiceplan_at template create' -l piece -x -d '\'Title — Composer\' (repeatable).'
-complete -c practiceplan -n '__practiceplan_at template create' -l segment -x -d '\'Label:MIN[:instructions]\' (repeatable).'
+complete -c practiceplan -n '__practiceplan_at template create' -l segment -x -d '\'Label:MIN[:instructions][:target=BPM]\' (repeatable); target= sets the segment\'s tempo target, e.g. --segment "Etude:20:slowly:target=80".'
 complete -c practiceplan -n '__practiceplan_at template create' -l prompt -x -d 'Reflection prompt asked at check-in (repeatable).'
-complete -c practiceplan -n '__practiceplan_at template create' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable).'
+complete -c practiceplan -n '__practiceplan_at template create' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable); a key naming a --segment of the same command sets that segment\'s tempo target, e.g. --segment Etude:20 --target Etude=80.'
 complete -c practiceplan -n '__practiceplan_at template create' -l exdate -x -d 'A day with no session (repeatable).'
 complete -c practiceplan -n '__practiceplan_at template create' -l max-prompts -x -d 'Reflection prompts allowed per template (default 5).'
 complete -c practiceplan -n '__practiceplan_at template create' -l json -d 'Print the result as JSON.'
@@ -566,9 +579,9 @@ complete -c practiceplan -n '__practiceplan_at template edit' -l instrument -x -
 complete -c practiceplan -n '__practiceplan_at template edit' -l focus -x -d 'Focus area (repeatable).'
 complete -c practiceplan -n '__practiceplan_at template edit' -l technique -x -d 'Technique (repeatable).'
 complete -c practiceplan -n '__practiceplan_at template edit' -l piece -x -d '\'Title — Composer\' (repeatable).'
-complete -c practiceplan -n '__practiceplan_at template edit' -l segment -x -d '\'Label:MIN[:instructions]\' (repeatable).'
+complete -c practiceplan -n '__practiceplan_at template edit' -l segment -x -d '\'Label:MIN[:instructions][:target=BPM]\' (repeatable); target= sets the segment\'s tempo target, e.g. --segment "Etude:20:slowly:target=80".'
 complete -c practiceplan -n '__practiceplan_at template edit' -l prompt -x -d 'Reflection prompt asked at check-in (repeatable).'
-complete -c practiceplan -n '__practiceplan_at template edit' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable).'
+complete -c practiceplan -n '__practiceplan_at template edit' -l target -x -d 'key=value target, e.g. tempo=92 (repeatable); a key naming a --segment of the same command sets that segment\'s tempo target, e.g. --segment Etude:20 --target Etude=80.'
 complete -c practiceplan -n '__practiceplan_at template edit' -l exdate -x -d 'A day with no session (repeatable).'
 complete -c practiceplan -n '__practiceplan_at template edit' -l max-prompts -x -d 'Reflection prompts allowed per template (default 5).'
 complete -c practiceplan -n '__practiceplan_at template edit' -l json -d 'Print the result as JSON.'

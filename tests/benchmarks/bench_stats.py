@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""``practiceplan stats`` benchmark: 50 plans, two years of occurrences, 10k and 100k logbook entries.
+"""``practiceplan stats`` and ``practiceplan progress`` benchmark: 50 plans, two years of occurrences, 10k and 100k
+logbook entries.
 
 Usage::
 
@@ -24,6 +25,9 @@ in this folder, loaded by path.
    occurrences are materialised. Past occurrences (start before "now") are decided in ONE transaction with
    the domain functions: ~70 % checked in (``occurrences.checkin``, a linked logbook entry each), ~5 %
    skipped (``status='skipped'`` plus a ``metrics.history`` record), the rest left open (missed).
+   Plans with a piece have a tempo target (``targets.tempo``); 60 % of their check-ins record progress
+   (``checkin --tempo/--ceiling/--tension``: a clean tempo rising over the two years, a ceiling, a tension
+   spot in half of them, a passage's clean tempo in 30 %), from a random generator of its own.
    The home is then copied, so both homes hold exactly the same plans and occurrences.
 3. Free-practice entries (wire format of ``bench_startup.write_entries``) are imported with
    ``practiceplan log import FILE`` so the logbook holds 10,000 resp. 100,000 entries in total (check-in
@@ -31,12 +35,13 @@ in this folder, loaded by path.
    differ only in the number of logbook entries (the 10k home has fewer free entries per day). With
    ``--entry-years Y`` the free entries are spread evenly over the last Y years (365 * Y + Y // 4 days)
    instead: a longer logbook than the plans' two years, everything else the same.
-4. Measured: ``practiceplan stats`` (human output to /dev/null) and ``practiceplan stats --json`` at 10k and
-   at 100k, interleaved round robin with ``python -c pass`` (the venv's python), with ``NO_COLOR=1``,
+4. Measured: ``practiceplan stats`` (human output to /dev/null), ``practiceplan stats --json``,
+   ``practiceplan progress`` and ``practiceplan progress --json`` at 10k and at 100k, interleaved round robin with ``python -c pass`` (the venv's python), with ``NO_COLOR=1``,
    ``PRACTICEPLAN_NOW`` = real now rounded down to the hour, ``PRACTICEPLAN_TZ=Europe/Berlin``. One warm-up
    run per command first (the first ``stats`` of a home extends the horizon by 14 days): timed and reported
    on its own. Then N iterations; iteration i starts at command i. Reported: median, p90, min (ms).
-   Goals of the issue: stats@100k median <= 300 ms; stats@100k <= 1.3 x stats@10k.
+   Goals of the issue: stats@100k median <= 300 ms; stats@100k <= 1.3 x stats@10k; the same for progress
+   (issue 15: progress at 100k within the stats budget).
 5. A cProfile top 15 (cumulative) of one ``stats --json`` at 100k (``python -m cProfile -s cumulative -m
    practiceplan stats --json`` in the venv), and the top 15 of the same run without the interpreter / runpy /
    click / typer / error-handler call chain and ``cached_property`` rows, which show where ``stats`` spends it.
@@ -112,6 +117,24 @@ extend_at = now - timedelta(days=args["setup_days_earlier"])
 env = {"PRACTICEPLAN_HOME": args["home"], "PRACTICEPLAN_TZ": args["zone"]}
 rng = random.Random(20240612)
 ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+PASSAGES = ["mm.1-8", "mm.12-16", "coda", "bridge", "cadenza"]
+prng = random.Random(15)  # progress records: their own draws, so the rest of the data is as before
+
+
+def progress_for(plan, start):
+    """checkin --tempo/--ceiling/--tension for 60 % of the check-ins of plans with a piece."""
+    refs = plan.get("pieceRefs") or []
+    if not refs or prng.random() >= 0.6:
+        return None
+    title = refs[0]["title"]
+    bpm = 50 + (start - created).days * 40 // args["history_days"] + prng.randint(-3, 3)
+    records = [{"kind": "clean", "piece": title, "bpm": bpm},
+               {"kind": "ceiling", "piece": title, "bpm": bpm + prng.randint(4, 12)}]
+    if prng.random() < 0.5:
+        records.append({"kind": "tension", "piece": title, "passage": prng.choice(PASSAGES)})
+    if prng.random() < 0.3:
+        records.append({"kind": "clean", "piece": title, "passage": prng.choice(PASSAGES), "bpm": bpm - 6})
+    return records
 
 FLEX = ["fixed", "same-day", "anytime", "weekly"]
 ZONES = [None, None, None, "Europe/London", None, "America/New_York", None, "Asia/Tokyo", None, "UTC"]
@@ -159,6 +182,7 @@ def plan_inputs():
                 start=start,
                 techniques=[TECHNIQUES[number % len(TECHNIQUES)]],
                 pieces=[{"title": title, "composer": composer}] if number % 3 else None,
+                targets={"tempo": 96} if number % 3 else None,
             )
             if kind == "every":
                 inp.every, inp.on, inp.interval = spec
@@ -201,6 +225,7 @@ for occ in past:
             user_zone=args["zone"], default_instrument="piano",
             minutes=rng.choice([None, None, rng.randint(5, 90)]),
             mood=rng.choice([None, "neutral", "satisfied"]),
+            progress=progress_for(plans[occ["planId"]], start),
         )
         entries.append(entry)
         updated.append(occ2)
@@ -376,6 +401,9 @@ def bench(args: argparse.Namespace, work: Path) -> None:
         commands.append((f"practiceplan stats @{size // 1000}k", [pp, "stats"], envs[size]))
     for size in SIZES:
         commands.append((f"practiceplan stats --json @{size // 1000}k", [pp, "stats", "--json"], envs[size]))
+    for variant in (["progress"], ["progress", "--json"]):
+        for size in SIZES:
+            commands.append((f"practiceplan {' '.join(variant)} @{size // 1000}k", [pp, *variant], envs[size]))
     say()
     say("warm-up (first run of each command; the first `stats` per home extends the horizon by "
         f"{SETUP_DAYS_EARLIER} days; not part of the measurement)")
@@ -384,6 +412,14 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     for size in SIZES:
         _, out = run([pp, "stats", "--json"], envs[size], "practiceplan stats --json")
         say(f"  stats --json @{size // 1000}k: {len(out):,} bytes of JSON, valid: {_is_json(out)}")
+        _, out = run([pp, "progress", "--json"], envs[size], "practiceplan progress --json")
+        pieces = json.loads(out)["pieces"] if _is_json(out) else []
+        say(f"  progress --json @{size // 1000}k: {len(out):,} bytes of JSON, {len(pieces)} pieces, "
+            f"{sum(len(p['points']) for p in pieces)} points in the window, valid: {_is_json(out)}")
+    with sqlite3.connect(f"file:{homes[SIZES[-1]] / 'practiceplan.db'}?mode=ro", uri=True) as conn:
+        with_progress = conn.execute("SELECT count(*) FROM logbook_entries WHERE json_type(doc, "
+                                     "'$.metadata.progress') = 'array'").fetchone()[0]
+    say(f"  entries with progress records: {with_progress:,} (the same in every home)")
     times: dict[str, list[float]] = {name: [] for name, _, _ in commands}
     say()
     say(f"measuring: {args.runs} interleaved runs of {len(commands)} commands; load average {loadavg()} ...")
@@ -407,10 +443,10 @@ def bench(args: argparse.Namespace, work: Path) -> None:
 
     say()
     small, big = SIZES[0] // 1000, SIZES[-1] // 1000
-    for variant in ("stats", "stats --json"):
+    for variant in ("stats", "stats --json", "progress", "progress --json"):
         t_big, t_small = med[f"practiceplan {variant} @{big}k"], med[f"practiceplan {variant} @{small}k"]
         ratio = t_big / t_small
-        label = "" if variant == "stats" else " (--json)"
+        label = " (--json)" if variant.endswith("--json") else ""
         say(f"{'PASS' if t_big <= GOAL_MS else 'FAIL'}: {variant}@{big}k median {t_big:.1f} ms "
             f"(goal <= {GOAL_MS:.0f} ms){label}")
         say(f"{'PASS' if ratio <= GOAL_RATIO else 'FAIL'}: {variant}@{big}k / {variant}@{small}k = {ratio:.3f} "

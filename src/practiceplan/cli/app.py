@@ -16,6 +16,7 @@ from practiceplan.cli import insights as insights_cli
 from practiceplan.cli import logbook as log_cli
 from practiceplan.cli import occurrences as occurrences_cli
 from practiceplan.cli import plans as plan_cli
+from practiceplan.cli import progress as progress_cli
 from practiceplan.cli import remote as remote_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import server as server_cli
@@ -105,6 +106,7 @@ class RootGroup(Group):
         )),
         ("Insight", (
             ("stats", "Adherence, streaks, missed sessions, trend and heatmap"),
+            ("progress", "Clean tempo against target, its trend and tension spots"),
             ("forecast", "Planned minutes per day against your capacity"),
             ("events", "Local event log: template actions and adherence dips"),
         )),
@@ -184,6 +186,7 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     data_cli.register,
     lambda app: app.add_typer(template_cli.app, name="template"),
     insights_cli.register,
+    progress_cli.register,
     schedule_cli.register,
     sync_cli.register,
     remote_cli.register,

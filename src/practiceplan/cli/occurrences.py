@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
     app.command("checkin", epilog=example(
         "practiceplan checkin 9c41d2 --minutes 35 --mood satisfied",
         "practiceplan checkin 9c41d2 --answer 'What went well?=the left hand' --metric tempo=88",
+        'practiceplan checkin 9c41d2 --tempo "Etude=72" --ceiling "Etude=84" --tension "Etude:mm.12-16"',
+        'practiceplan checkin 9c41d2 --tempo "Etude:mm.12-16=60" --tension "Etude:coda"',
     ))(checkin)
     app.command("uncheck", epilog=example("practiceplan uncheck 9c41d2 --reason 'wrong session'"))(uncheck)
 
@@ -66,6 +68,32 @@ def _answers(raw: list[str] | None, prompts: list[str]) -> dict[str, str]:
     return answers
 
 
+def _ask_progress(p: Any, occ: dict[str, Any], given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """On a terminal: for each segment with a tempo target and no --tempo for it, ask the clean tempo, the fastest
+    tempo tried and the tension spots (Enter skips each; a wrong tempo is asked again)."""
+    asked: list[dict[str, Any]] = []
+    for label, target in p.progress.to_ask(occ, given):
+        for kind, question in (("clean", f"{label}: clean tempo reached (target {target:g} BPM; Enter to skip)"),
+                               ("ceiling", f"{label}: fastest tempo tried (Enter to skip)")):
+            while True:
+                reply = typer.prompt(question, default="", show_default=False).strip()
+                if not reply:
+                    break
+                try:
+                    asked.append(p.progress.answer(kind, label, reply))
+                    break
+                except InvalidInputError as error:
+                    typer.echo(f"practiceplan: {error.message}", err=True)
+        spots = typer.prompt(f"{label}: tension spots, comma-separated (e.g. mm.12-16; Enter for none)",
+                             default="", show_default=False)
+        for spot in [spot for spot in spots.split(",") if spot.strip()][:20]:
+            try:
+                asked.append(p.progress.answer("tension", label, spot))
+            except InvalidInputError as error:
+                typer.echo(f"practiceplan: {error.message}; skipped", err=True)
+    return p.progress.merge(given, asked)
+
+
 @handle_errors
 def checkin(
     ctx: typer.Context,
@@ -77,11 +105,21 @@ def checkin(
     piece: Annotated[Optional[list[str]], typer.Option("--piece", help="'Title — Composer' (default: the plan's).")] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", help="key=value, e.g. tempo=88 (repeatable).")] = None,
     answer: Annotated[Optional[list[str]], typer.Option("--answer", help="'prompt=response' or 'N=response' (repeatable).")] = None,
+    tempo: Annotated[Optional[list[str]], typer.Option(
+        "--tempo", help="Clean tempo reached, PIECE=BPM or PIECE:PASSAGE=BPM, e.g. --tempo \"Etude=72\" "
+                        "(repeatable).", metavar="PIECE=BPM")] = None,
+    ceiling: Annotated[Optional[list[str]], typer.Option(
+        "--ceiling", help="Fastest tempo attempted, e.g. --ceiling \"Etude=84\" (repeatable).",
+        metavar="PIECE=BPM")] = None,
+    tension: Annotated[Optional[list[str]], typer.Option(
+        "--tension", help="A spot where tension came back, PIECE:PASSAGE, e.g. --tension \"Etude:mm.12-16\" "
+                          "(repeatable).", metavar="PIECE:PASSAGE")] = None,
     force: Annotated[bool, typer.Option("--force", help="Check in again although already completed.")] = False,
     json_: Json = False,
 ) -> None:
     """Check in to a planned session: writes a linked logbook entry and marks the session completed.
-    On a terminal, the plan's reflection prompts are asked (never when stdin is not a TTY)."""
+    On a terminal, the plan's reflection prompts are asked, and for segments with a tempo target the clean
+    tempo, the fastest tempo tried and any tension spots (never when stdin is not a TTY). See `progress`."""
     from practiceplan import dates
     from practiceplan.domain.models import (
         MOODS,
@@ -98,12 +136,14 @@ def checkin(
     prompts = list(target.get("reflectionPrompts") or [])
     answers = _answers(answer, prompts)
     metrics = dict(parse_key_value(m, "--metric") for m in metric) if metric else None
+    progress = p.progress.parse_flags(target, tempo or [], ceiling or [], tension or [])
     if stdin_is_tty() and not json_:
         for prompt in prompts:
             if prompt not in answers:
                 reply = typer.prompt(prompt, default="", show_default=False)
                 if reply.strip():
                     answers[prompt] = clean_text(reply, "answer", max_len=5000)
+        progress = _ask_progress(p, target, progress)
     entry, updated = p.occurrences.checkin(
         target["id"],
         minutes=minutes,
@@ -113,6 +153,7 @@ def checkin(
         pieces=[parse_piece(x) for x in piece] if piece else None,
         metrics=metrics,
         answers=answers,
+        progress=progress or None,
         force=force,
     )
     short_entry = p.store.short_id("logbook_entry", entry["id"])

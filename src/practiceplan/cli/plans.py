@@ -52,9 +52,13 @@ Instrument = Annotated[Optional[str], typer.Option("--instrument", help="Instrum
 Focus = Annotated[Optional[list[str]], typer.Option("--focus", help="Focus area (repeatable).")]
 Technique = Annotated[Optional[list[str]], typer.Option("--technique", help="Technique (repeatable).")]
 Piece = Annotated[Optional[list[str]], typer.Option("--piece", help="'Title — Composer' (repeatable).")]
-Segment = Annotated[Optional[list[str]], typer.Option("--segment", help="'Label:MIN[:instructions]' (repeatable).")]
+Segment = Annotated[Optional[list[str]], typer.Option(
+    "--segment", help="'Label:MIN[:instructions][:target=BPM]' (repeatable); target= sets the segment's tempo "
+                      "target, e.g. --segment \"Etude:20:slowly:target=80\".")]
 Prompt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Reflection prompt asked at check-in (repeatable).")]
-Target = Annotated[Optional[list[str]], typer.Option("--target", help="key=value target, e.g. tempo=92 (repeatable).")]
+Target = Annotated[Optional[list[str]], typer.Option(
+    "--target", help="key=value target, e.g. tempo=92 (repeatable); a key naming a --segment of the same command "
+                     "sets that segment's tempo target, e.g. --segment Etude:20 --target Etude=80.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
 Exdate = Annotated[Optional[list[str]], typer.Option("--exdate", help="A day with no session (repeatable).", metavar="DATE")]
 Description = Annotated[Optional[str], typer.Option("--description", help="Free text about the plan.")]
@@ -68,13 +72,14 @@ def build_input(p: Session, *, title: str | None, description: str | None, once:
                 exdate: list[str] | None, clear_end: bool = False, last_day: bool = False) -> PlanInput:
     """Options -> PlanInput; dates are read in the plan's zone (--tz) or the user's."""
     from practiceplan import dates
-    from practiceplan.domain.models import parse_key_value, parse_piece, parse_segment
+    from practiceplan.domain.models import parse_piece, parse_segment, parse_targets
     from practiceplan.domain.plans import PlanInput
     from practiceplan.settings import parse_zone
 
     zone = parse_zone(tz, "--tz") if tz else p.zone
     now = p.now
-    targets = dict(parse_key_value(t, "--target") for t in target) if target else None
+    segments = [parse_segment(x) for x in segment] if segment else None
+    targets = parse_targets(target, segments) if target else None
     return PlanInput(
         title=title,
         description=description,
@@ -94,7 +99,7 @@ def build_input(p: Session, *, title: str | None, description: str | None, once:
         focus=focus or None,
         techniques=technique or None,
         pieces=[parse_piece(x) for x in piece] if piece else None,
-        segments=[parse_segment(x) for x in segment] if segment else None,
+        segments=segments,
         prompts=prompt or None,
         targets=targets,
         exdates=[dates.parse_date(x, zone, now, "--exdate") for x in exdate] if exdate else None,
@@ -130,6 +135,7 @@ def _report(p: Session, verb: str, plan: dict[str, Any], counts: dict[str, int],
     'practiceplan plan add "Scales" --every weekly --on mo,we,fr --at 18:00 --minutes 30',
     'practiceplan plan add "Etudes" --rrule "FREQ=MONTHLY;BYDAY=2TU" --at 19:00 --tz Europe/Berlin',
     'practiceplan plan add "Lesson prep" --once "next friday 17:00" --segment "Warm-up:10" --segment "Sonata:35"',
+    'practiceplan plan add "Etudes" --every daily --segment "Etude:20:slowly:target=80"',
 ))
 @handle_errors
 def add(
@@ -168,6 +174,7 @@ def add(
     "practiceplan plan edit 3f2a1c --at 19:00",
     "practiceplan plan edit 3f2a1c --every weekly --on tu,th --minutes 45",
     "practiceplan plan edit Scales --at 07:00 --dry-run",
+    'practiceplan plan edit Etudes --segment "Etude:20" --target Etude=88',
 ))
 @handle_errors
 def edit(

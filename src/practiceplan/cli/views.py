@@ -34,9 +34,10 @@ def plan_id(p: Session, ref: str | None) -> str | None:
     return p.store.resolve("practice_plan", ref)["id"] if ref else None
 
 
-def render(data: dict[str, Any], *, rich: str, plain: Callable[[dict[str, Any]], list[str]] | None, svg: Path | None,
-           title: str) -> None:
-    """Rich on a terminal (or for --svg, which records it); otherwise the same words as plain text without Rich."""
+def render(data: dict[str, Any], *, rich: str | Callable[[dict[str, Any], Any], None],
+           plain: Callable[[dict[str, Any]], list[str]] | None, svg: Path | None, title: str) -> None:
+    """Rich on a terminal (or for --svg, which records it); otherwise the same words as plain text without Rich.
+    ``rich``: a function of render/insights.py by name, or the drawing function itself."""
     if svg is None and plain is not None and not color_enabled():
         from practiceplan.render.plain import print_lines
 
@@ -54,7 +55,7 @@ def render(data: dict[str, Any], *, rich: str, plain: Callable[[dict[str, Any]],
             import io
 
             out.file = io.StringIO()
-    getattr(insights, rich)(data, out)
+    (rich if callable(rich) else getattr(insights, rich))(data, out)
     if svg is not None:  # rendered to text, then written by the one writer (never half a file)
         from practiceplan.fileio import write_output
 
@@ -109,6 +110,16 @@ def stats(p: Session, out: Output, *, plan: str | None = None, from_: str | None
     data = p.insights.report(plan_id=plan_id(p, plan), first=day(p, from_, "--from"), last=day(p, to, "--to"))
     with paged(not (no_pager or out.json or svg)):
         out.show(data, lambda: render(data, rich="print_stats", plain=stats_lines, svg=svg, title="practiceplan stats"))
+
+
+def progress(p: Session, out: Output, *, piece: str | None = None, plan: str | None = None, from_: str | None = None,
+             svg: Path | None = None, no_pager: bool = False) -> None:
+    from practiceplan.render import progress as view
+
+    data = p.progress.report(piece=piece, plan_id=plan_id(p, plan), first=day(p, from_, "--from"))
+    with paged(not (no_pager or out.json or svg)):
+        out.show(data, lambda: render(data, rich=view.print_progress, plain=view.progress_lines, svg=svg,
+                                      title="practiceplan progress"))
 
 
 def forecast(p: Session, out: Output, *, days: int = 7, plan: str | None = None, svg: Path | None = None) -> None:

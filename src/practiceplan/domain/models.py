@@ -212,7 +212,11 @@ def parse_piece(text: str) -> dict[str, str]:
 
 
 def parse_segment(text: str) -> dict[str, Any]:
-    """``"Scales:10[:slow, hands separately]"`` -> a wire segment (label, durationMinutes, instructions)."""
+    """``"Scales:10[:slow, hands separately][:target=BPM]"`` -> a wire segment (label, durationMinutes,
+    instructions, ``tempoTargets: {"targetBpm": BPM}``)."""
+    from practiceplan.domain.progress import segment_target
+
+    text, target = segment_target(text)
     parts = text.split(":", 2)
     if len(parts) < 2:
         raise InvalidInputError(
@@ -223,7 +227,26 @@ def parse_segment(text: str) -> dict[str, Any]:
     segment: dict[str, Any] = {"label": label, "durationMinutes": minutes}
     if len(parts) == 3 and parts[2].strip():
         segment["instructions"] = clean_line(parts[2], "segment instructions", max_len=2000)
+    if target is not None:
+        segment["tempoTargets"] = {"targetBpm": target}
     return segment
+
+
+def parse_targets(texts: list[str], segments: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """A plan's ``--target key=value`` values; one whose key is the label of one of ``segments`` (the command's
+    ``--segment`` values, compared ignoring case) sets that segment's ``tempoTargets.targetBpm`` instead."""
+    from practiceplan.domain.progress import check_bpm, name_key
+
+    by_label = {name_key(s["label"]): s for s in segments or []}
+    targets: dict[str, Any] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if sep and name_key(key) in by_label:
+            by_label[name_key(key)]["tempoTargets"] = {"targetBpm": check_bpm(value, "--target")}
+            continue
+        name, parsed = parse_key_value(text, "--target")
+        targets[name] = parsed
+    return targets or None
 
 
 def parse_positive_int(text: str, field: str, *, maximum: int = 10**6, minimum: int = 1) -> int:

@@ -331,9 +331,14 @@ def checkin(
     pieces: list[dict[str, Any]] | None = None,
     metrics: dict[str, Any] | None = None,
     answers: dict[str, str] | None = None,
+    progress: list[dict[str, Any]] | None = None,
     force: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Check in to ``occ``: returns (new logbook entry, updated occurrence), linked both ways."""
+    """Check in to ``occ``: returns (new logbook entry, updated occurrence), linked both ways.
+
+    ``progress``: clean / ceiling tempos and tension spots (domain/progress.py records), kept as the entry's
+    ``metadata.progress`` and the session's ``metrics.progress``; a piece's clean tempo is also copied to the
+    entry's matching ``pieces[].tempo`` (the web app shows it; a Mirubato server drops it)."""
     if occ.get("status") == "completed" and not force:
         raise InvalidInputError(
             f"this session was already checked in (entry {occ.get('logEntryId') or 'unknown'})",
@@ -351,7 +356,7 @@ def checkin(
         "duration": minutes,
         "type": "practice",
         "instrument": plan_instrument(plan) or default_instrument,
-        "pieces": _plan_pieces(plan) if pieces is None else pieces,
+        "pieces": _with_tempo(_plan_pieces(plan) if pieces is None else pieces, progress or []),
         "techniques": _techniques(plan, occ),
         "goalIds": [],
         "notes": notes or None,
@@ -361,7 +366,27 @@ def checkin(
         "createdAt": stamp,
         "updatedAt": stamp,
     }
-    return entry, _completed(occ, entry_id, minutes, answers, stamp)
+    updated = _completed(occ, entry_id, minutes, answers, stamp)
+    updated["metrics"].pop("progress", None)  # a forced check-in replaces the previous one's records
+    if progress:
+        entry["metadata"]["progress"] = [dict(item) for item in progress]
+        updated["metrics"]["progress"] = [dict(item) for item in progress]
+    return entry, updated
+
+
+def _with_tempo(pieces: list[dict[str, Any]], progress: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``pieces`` with ``tempo`` set from the piece-level clean tempo recorded for the same title."""
+    from practiceplan.domain.progress import name_key
+
+    clean = {name_key(item["piece"]): item["bpm"] for item in progress
+             if item.get("kind") == "clean" and not item.get("passage")}
+    result = []
+    for piece in pieces:
+        title = piece.get("title")
+        if isinstance(title, str) and name_key(title) in clean:
+            piece = {**piece, "tempo": clean[name_key(title)]}
+        result.append(piece)
+    return result
 
 
 def _answers(answers: dict[str, str] | None, prompts: list[str]) -> dict[str, str]:
@@ -480,6 +505,7 @@ def uncheck(occ: dict[str, Any], *, now: datetime, undo_minutes: int, reason: st
     updated["updatedAt"] = stamp
     metrics = updated.setdefault("metrics", {})
     metrics.pop("actualDuration", None)
+    metrics.pop("progress", None)  # the records stay on the logbook entry, which stays as free practice
     record = {
         "at": stamp,
         "action": "uncheck",

@@ -43,6 +43,8 @@ def print_stats(stats: dict[str, Any], out: Any = None) -> None:
     out.print(table)
     out.print(Text(plain.STATS_LEGEND, style="dim"))
     out.print(Text(plain.streak_line(stats)))
+    for line in plain.tempo_lines(stats):
+        out.print(Text(line))
     label, spark, summary = plain.trend_parts(stats)
     out.print(Text("\n" + label, style="bold") + Text(spark, style="cyan") + Text(summary))
     out.print(Text("\nPlanned vs actual minutes", style="bold"))

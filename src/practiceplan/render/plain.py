@@ -162,6 +162,15 @@ def streak_line(stats: dict[str, Any]) -> str:
             f"{missed['last7Days']} in 7 days, {missed['last30Days']} in 30 days, {missed['total']} in total")
 
 
+def tempo_lines(stats: dict[str, Any]) -> list[str]:
+    """One line per piece with a clean tempo (render/progress.py words); none when nothing was recorded."""
+    if not stats.get("tempo"):
+        return []
+    from practiceplan.render.progress import summary_line
+
+    return [summary_line(row) for row in stats["tempo"]]
+
+
 def trend_parts(stats: dict[str, Any]) -> tuple[str, str, str]:
     trend = stats["trend"]
     known = [t for t in trend if t["percent"] is not None]
@@ -230,7 +239,8 @@ def forecast_lines(forecast: dict[str, Any]) -> list[str]:
 def stats_lines(stats: dict[str, Any]) -> list[str]:
     lines = [stats_heading(stats)]
     lines += table(list(STATS_COLUMNS), [[title, *cells] for title, _, cells in stats_rows(stats)])
-    lines += [STATS_LEGEND, streak_line(stats), "", "".join(trend_parts(stats)), "", "Planned vs actual minutes"]
+    lines += [STATS_LEGEND, streak_line(stats), *tempo_lines(stats), "", "".join(trend_parts(stats)), "",
+              "Planned vs actual minutes"]
     lines += table(list(WEEK_COLUMNS), [week_cells(week) for week in stats["weeks"]])
     if stats["heatmap"]:
         title, rows, legend = heatmap_parts(stats["heatmap"])

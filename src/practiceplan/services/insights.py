@@ -185,6 +185,8 @@ class Insights:
                        "completed": row["completed"], "missed": row["missed"]} for row in week_rows[-TREND_WEEKS:]],
             "heatmap": an.heatmap(self.day_totals, today=self.today, weeks_back=HEATMAP_WEEKS,
                                   week_start=self.s.settings.week_start),
+            # one line per piece with a clean tempo (services/progress.py): latest vs target, trend, projection
+            "tempo": self.s.progress.summary(plan_id),
         }
         return result
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from practiceplan.services.logbook import Logbook
     from practiceplan.services.occurrences import Occurrences
     from practiceplan.services.plans import Plans
+    from practiceplan.services.progress import Progress
     from practiceplan.services.remote import Remote
     from practiceplan.services.schedule import Schedule
     from practiceplan.services.sync import Sync
@@ -123,6 +124,13 @@ class Session:
         from practiceplan.services.insights import Insights
 
         return Insights(self)
+
+    @property
+    def progress(self) -> Progress:
+        """The progress review (tempo against targets, tension hotspots)."""
+        from practiceplan.services.progress import Progress
+
+        return Progress(self)
 
     @cached_property
     def schedule(self) -> Schedule:

@@ -272,6 +272,19 @@ def m007_sync(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_logbook_progress(db: Database) -> None:
+    """A partial index over the logbook entries that carry progress records (``metadata.progress``: clean and
+    ceiling tempos, tension spots; see domain/progress.py), so `progress` and the tempo line of `stats` read only
+    those entries, through the index, instead of parsing every entry's JSON (100k entries: a few hundred
+    milliseconds). The index condition is evaluated on every write of an entry; the read uses the exact same
+    expression (store/progress.py ``PROGRESS_ROWS``), which is what lets SQLite choose the index."""
+    db.conn.execute(
+        "CREATE INDEX logbook_entries_progress ON logbook_entries (ts) "
+        "WHERE json_type(doc, '$.metadata.progress') = 'array'"
+    )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would COMMIT the caller's transaction first."""
     for statement in script.split(";"):

@@ -29,6 +29,7 @@ from tests.scenarios.faults.conftest import DAMAGE
 COMMANDS: list[tuple[str, ...]] = [
     ("today",), ("next",), ("occurrences",), ("occurrences", "--history", "{occ}"), ("stats",),
     ("stats", "--svg", "{out}/s.svg"), ("forecast",), ("forecast", "--svg", "{out}/f.svg"), ("events",),
+    ("progress",), ("progress", "--svg", "{out}/p.svg"),
     ("calendar",), ("suggest",), ("remind",), ("cron",), ("completion", "bash"), ("demo", "--home", "{out}/demo"),
     ("checkin", "{occ2}", "--minutes", "20"), ("uncheck", "{occ}"), ("skip", "{occ3}"), ("unskip", "{occ3}"),
     ("reschedule", "{occ4}", "--to", "tomorrow 07:00"), ("defer", "{occ5}"),

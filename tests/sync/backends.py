@@ -22,8 +22,8 @@
 * ``live(user) -> {kind: {id: data}}``, ``live_rows(user, kind=None) -> [Row]`` (``entity_type``, ``entity_id``,
   ``data``, ``version``, ``deleted_at``), ``row(user, kind, id)`` (deleted rows too, None when absent),
   ``version_of(user, kind, id)`` (0 when absent), ``all_versions(user) -> {id: version}`` (deleted rows too),
-* ``bump_version(user, kind, id)``: the stored version goes up by one without a change (what Mirubato's identical
-  re-push does),
+* ``bump_version(user, kind, id)`` (the imitations only): the stored version goes up by one without a change (what
+  Mirubato's identical re-push does),
 * capability flags: ``full_snapshots`` (Mirubato mode: every pull is the whole state, an empty one is suspicious),
   ``conditional``, ``replays_after_500`` (a push the server committed but answered 500 is answered as a replay
   when retried with the same key: our server stores the idempotency row in the effect's transaction), ``ours``.
@@ -250,16 +250,6 @@ class OursBackend(SyncServer):
         # the data as a pull answers it (entry enums lowercased; no adoption count: that is not the entity's)
         return [Row(r.entity_type, r.entity_id, protocol.pull_output(r.entity_type, json.loads(r.data), None, None),
                     r.version, r.deleted_at) for r in found]
-
-    def bump_version(self, user: str, kind: str, entity_id: str) -> None:
-        from practiceplan.server import db
-
-        t, u = db.sync_rows, db.users
-        with self.engine.begin() as conn:
-            me = conn.execute(sa.select(u.c.id, u.c.change_seq).where(u.c.name == user)).one()
-            conn.execute(u.update().where(u.c.id == me.id).values(change_seq=me.change_seq + 1))
-            conn.execute(t.update().where(t.c.user_id == me.id, t.c.entity_type == kind, t.c.entity_id == entity_id)
-                         .values(version=t.c.version + 1, change_seq=me.change_seq + 1))
 
     def close(self) -> None:
         self.engine.dispose()

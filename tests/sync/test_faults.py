@@ -323,6 +323,7 @@ def test_fault_rounds(make_world, kind, sync_server, recorded_sleeps):
                 assert {p.key for p in pushes} == set(keys), (pushes, keys, where)
                 if kind in COMMITTED:  # every attempt reached the app: the first applied it, the rest replayed
                     assert len(pushes) == len(keys), (pushes, keys, where)
+                    outcomes["answered as a replay"] += len(pushes) - 1
                 else:  # the faulted attempts were answered before the app: only the one that got through
                     assert len(pushes) == 1, (pushes, where)
             else:  # the round's own push, unfaulted (on a late round it may have timed out once: then replayed)
@@ -334,6 +335,8 @@ def test_fault_rounds(make_world, kind, sync_server, recorded_sleeps):
         world.no_duplicates(where + ", other device", complete=True)
     print(f"{kind}: {dict(outcomes)} over {len(schedule)} rounds, {len(world.created)} entries")
     assert outcomes["retried"] >= 2 * rounds // 5 and outcomes["gave up"] >= 1, outcomes
+    if server.ours and kind in COMMITTED:  # the retries of a committed push really were replays
+        assert outcomes["answered as a replay"] >= rounds // 2, outcomes
     world.final()
 
 

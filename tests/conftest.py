@@ -10,6 +10,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from typer.testing import CliRunner
 
+from tests.postgres import pg_dsn  # noqa: F401 - the session's PostgreSQL cluster (server and sync tests)
+
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=200, derandomize=False)
 hypothesis_settings.register_profile("nightly", deadline=None, max_examples=5000)
 hypothesis_settings.load_profile("ci")

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.postgres import fresh_schema
+from tests.sync.backends import SERVERS, MirubatoBackend, SyncServer, ours
 from tests.sync.mirubato import ServerState, make_app
 from tests.sync.server import serve
 
@@ -64,3 +66,26 @@ def mirubato_ext(_mirubato_ext_session: MirubatoServer) -> Iterator[MirubatoServ
     _mirubato_ext_session.state.reset()
     yield _mirubato_ext_session
     _mirubato_ext_session.state.reset()
+
+
+# --------------------------------------------------------------------------- every server (tests/sync/backends.py)
+
+@pytest.fixture
+def sync_server(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[SyncServer]:
+    """One of :data:`backends.SERVERS` (``request.param``; default ``mirubato``), empty at the start of the test:
+    the imitations are reset, our server gets a fresh SQLite file or PostgreSQL schema."""
+    name = getattr(request, "param", "mirubato")
+    if name in ("mirubato", "mirubato_ext"):
+        server: MirubatoServer = request.getfixturevalue(name)
+        yield MirubatoBackend(name, server.state, server.url)
+        return
+    if name == "ours-sqlite":
+        with ours(name, str(tmp_path / "server.db")) as backend:
+            yield backend
+        return
+    if name == "ours-postgresql":
+        with fresh_schema(request.getfixturevalue("pg_dsn"), prefix="sync") as url, ours(name, url) as backend:
+            yield backend
+        return
+    raise ValueError(f"unknown server {name!r}; expected one of {SERVERS}")
+

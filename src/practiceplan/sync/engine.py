@@ -312,6 +312,16 @@ class Engine:
             # conditional push against that would be refused as stale on every later sync
             plan.add(plan.states, kind, (entity_id, rh, version))
             return
+        if tomb and not mine.get("deletedAt"):
+            # deleted on the server while changed here: the deletion wins whatever the clocks say, as it does when
+            # a full snapshot no longer has the entity (_gone; docs/sync.md). Deciding by updatedAt here would
+            # split a deleted plan: the plan and each of its sessions decided apart (by timestamp, and on a tie
+            # by hash), some deleted, some kept and pushed back to life
+            self._take_theirs(plan, kind, theirs, mine, tomb, rh, version, now)
+            plan.drop_outbox.append((kind, entity_id, row[1]))
+            plan.conflicts.append((kind, entity_id, "deleted on the server while changed here; the change is kept "
+                                   "here (`sync resolve ID --keep local` restores it)", "remote", mine, None))
+            return
         theirs_at, mine_at = wire.updated_at(theirs), wire.updated_at(mine)
         theirs_win = (theirs_at, rh) > (mine_at, lh)
         same_content = not tomb and not mine.get("deletedAt") and \

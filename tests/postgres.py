@@ -35,7 +35,7 @@ def _pg_bin() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -77,7 +77,7 @@ def pg_dsn() -> Iterator[str]:
     if owner:
         entry = pwd.getpwnam(owner)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
-    port = _free_port()
+    port = free_port()
     log = os.path.join(folder, "server.log")
 
     def pg(*args: str) -> None:

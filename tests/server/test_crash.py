@@ -44,7 +44,7 @@ import pytest
 import sqlalchemy as sa
 
 from practiceplan.server import db, users
-from tests.server.conftest import _free_port
+from tests.postgres import free_port
 
 LANES = 2
 ROUNDS_PER_LANE = 25  # LANES * ROUNDS_PER_LANE kills per backend (the issue asks for at least 50)
@@ -63,7 +63,7 @@ class Lane:
 
     def __init__(self, index: int, url: str, home: Path) -> None:
         self.index, self.url, self.home = index, url, home
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = home / f"serve-{index}.log"
         self.proc: subprocess.Popen[bytes] | None = None

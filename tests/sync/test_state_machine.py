@@ -16,6 +16,7 @@ import functools
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,8 +24,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from starlette.testclient import TestClient
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from practiceplan.errors import InvalidInputError, RetryLaterError
 from practiceplan.sync import engine as engine_mod
@@ -32,6 +38,10 @@ from practiceplan.sync import wire
 from practiceplan.sync.client import Client
 from tests.sync.homes import Home, server_versions
 from tests.sync.mirubato import ServerState, make_app
+
+with warnings.catch_warnings():  # Starlette's notice that it would rather have httpx2 (we use httpx)
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 USER = "user_a"
 URL = "http://127.0.0.1"

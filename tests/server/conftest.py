@@ -11,11 +11,6 @@ sync client.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +23,7 @@ from practiceplan.server import db, users
 from practiceplan.server.app import make_app
 from practiceplan.server.service import Limits, SyncService
 from tests.postgres import fresh_schema  # pg_dsn, the one cluster of the session: tests/conftest.py
+from tests.sync.server import serve  # one way to run an app on a real socket (tests/sync/server.py)
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -136,44 +132,6 @@ def make_server(database_url: str) -> Iterator[Any]:
     for server in made:
         server.client.close()
         server.engine.dispose()
-
-
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` on http://127.0.0.1:<free port> in a thread (as tests/sync/server.py does; proto=IPPROTO_TCP so
-    asyncio sets TCP_NODELAY on accepted sockets, avoiding a 40 ms delayed-ACK stall per response)."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            access_log=False, timeout_graceful_shutdown=2, http="h11", loop="asyncio", ws="none")
-    server = uvicorn.Server(config)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name=f"practiceplan-server:{port}", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if errors or not thread.is_alive():
-                raise RuntimeError(f"server failed to start: {errors[0] if errors else 'thread died'}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start in time")
-            time.sleep(0.002)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ sync_rows = sa.Table(
     sa.Column("updated_at", sa.String(32), nullable=False),
     sa.Index("ix_sync_rows_user_seq", "user_id", "change_seq"),
     sa.Index("ix_sync_rows_type_id", "entity_type", "entity_id"),
+    sa.Index("ix_sync_rows_user_live", "user_id", "deleted_at"),  # migration 0002: live counts from the index
 )
 
 idempotency = sa.Table(

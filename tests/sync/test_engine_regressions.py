@@ -112,3 +112,29 @@ def test_a_deletion_made_here_survives_two_wrong_empty_snapshots(tmp_path, mirub
     a.sync()
     assert mirubato.state.live_rows("user_a") == [] and a.docs("logbook_entry") == {}
     assert a.outbox() == 0
+
+
+def test_a_sync_that_changes_nothing_checks_only_the_bookkeeping_tables(tmp_path, mirubato_ext, monkeypatch):
+    """The whole-file quick_check before a first write grows with the database (issue 12's benchmark: 6 ms at 5k
+    entities, 55 ms at 50k); a sync that changed nothing writes only `meta` and `events` and checks only those.
+    A sync that changes something still checks the whole file first."""
+    from practiceplan.store import db as dbmod
+    from tests.sync.homes import Home
+
+    a = Home(tmp_path / "a", mirubato_ext.url, mirubato_ext.token("user_a"))
+    a.cli("log", "add", "--minutes", "10")
+    checked: list[str | None] = []
+    real = dbmod.refuse_damaged
+
+    def spy(conn, path, table=None):
+        checked.append(table)
+        return real(conn, path, table)
+
+    monkeypatch.setattr(dbmod, "refuse_damaged", spy)
+    assert a.sync()["sent"] == 1
+    assert None in checked  # a first sync writes entities: the whole file was checked
+    checked.clear()
+    quiet = a.sync()
+    assert quiet["sent"] == quiet["merged"] == 0
+    assert checked and set(checked) <= {"meta", "events"}, checked
+    assert a.json("sync", "status")["last_sync"]["sent"] == 0  # the bookkeeping was written

@@ -184,18 +184,27 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, path: Path | str = "the database") -> Iterator[sqlite3.Connection]:
+def transaction(conn: sqlite3.Connection, path: Path | str = "the database",
+                tables: tuple[str, ...] | None = None) -> Iterator[sqlite3.Connection]:
     """One ``BEGIN IMMEDIATE`` write transaction; commit on success, roll back on any exception.
 
     Before a connection's first write, ``PRAGMA quick_check`` (a few milliseconds for a typical database; once
     per connection, so once per command, and a long-running writer is not slowed down) makes sure the file is
     sound: a command never writes into a damaged database (DamagedDatabaseError, exit 65). SQLite failures are
     said as the user's problem (errors.storage_error: a full disk is exit 75, nothing changed).
+
+    ``tables``: the transaction writes only these small bookkeeping tables (``meta``, ``events``), so only they
+    are checked (``PRAGMA quick_check(TABLE)``, microseconds) and the whole-file check still comes before the
+    first write of anything else. The whole-file check grows with the file (about 1 ms per 1,000 logbook
+    entries); a sync that changed nothing writes only bookkeeping and stays as fast at 50k entities as at 5k.
     """
     with translated(path):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if not getattr(conn, "checked", False):
+            if tables and not getattr(conn, "checked", False):
+                for table in tables:
+                    refuse_damaged(conn, path, table)
+            elif not getattr(conn, "checked", False):
                 refuse_damaged(conn, path)
                 if isinstance(conn, _Connection):
                     conn.checked = True
@@ -218,10 +227,12 @@ def transaction(conn: sqlite3.Connection, path: Path | str = "the database") -> 
             raise
 
 
-def refuse_damaged(conn: sqlite3.Connection, path: Path | str) -> None:
-    """DamagedDatabaseError when ``PRAGMA quick_check`` finds a problem (before a write, or an export)."""
+def refuse_damaged(conn: sqlite3.Connection, path: Path | str, table: str | None = None) -> None:
+    """DamagedDatabaseError when ``PRAGMA quick_check`` finds a problem (before a write, or an export); with
+    ``table``, only that table and its indexes are checked."""
     with translated(path):
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
+        what = f'"{table}"' if table else "1"
+        problems = [row[0] for row in conn.execute(f"PRAGMA quick_check({what})")]
     if problems != ["ok"]:
         raise damaged(path, problems[0] if problems else "quick_check returned nothing")
 

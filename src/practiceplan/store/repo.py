@@ -105,8 +105,10 @@ class Store:
         self.conn.close()
 
     @contextmanager
-    def write(self) -> Iterator[Store]:
-        with dbmod.transaction(self.conn, self.path):
+    def write(self, *, tables: tuple[str, ...] | None = None) -> Iterator[Store]:
+        """A write transaction; ``tables`` names the only (small bookkeeping) tables it writes, to check just
+        those before a first write (see store/db.py ``transaction``)."""
+        with dbmod.transaction(self.conn, self.path, tables):
             hook = self.on_logbook_change
             revision = self.logbook_revision() if hook else None
             yield self

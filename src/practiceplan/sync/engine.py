@@ -40,6 +40,9 @@ from practiceplan.sync import wire
 BATCH_SIZE = 100  # sync-protocol.md §2.7: Mirubato fails items past ~249 upserts per push
 MAX_ROUNDS = 3  # pull-merge-push rounds when a conditional push finds the server moved on
 CAPABILITIES = ("incremental-pull", "tombstones", "conditional-push")
+# what a sync that changed nothing writes: checked on their own before writing (store/db.py ``transaction``), so
+# such a sync does not pay the whole-file check that grows with the database
+BOOKKEEPING = ("meta", "events")
 
 
 class Transport(Protocol):  # sync/client.py's Client
@@ -129,7 +132,8 @@ class Engine:
         self.capabilities = {c for c in caps if isinstance(c, str)} if isinstance(caps, list) else set()
         self.summary.mode = "incremental" if "incremental-pull" in self.capabilities else "full"
         if not self.dry_run:
-            with self.store.write():
+            rebind = st.get_meta(self.conn, "bound_remote") != self.remote  # (re-read below, under the lock)
+            with self.store.write(tables=None if rebind else BOOKKEEPING):
                 if st.get_meta(self.conn, "bound_remote") != self.remote:
                     queued = st.reset(self.conn)
                     st.set_meta(self.conn, "bound_remote", self.remote)
@@ -152,7 +156,7 @@ class Engine:
         if stale:
             self.summary.warnings.append("the server kept changing while this sync ran; some changes stay queued "
                                          "for the next `practiceplan sync`")
-        with self.store.write():
+        with self.store.write(tables=BOOKKEEPING):
             self.summary.pending = sum(st.outbox_count(self.conn).values())
             st.set_json(self.conn, "last_sync", {"at": self.now(), **{k: v for k, v in self.summary.as_json().items()
                                                                        if k in ("received", "merged", "sent")},
@@ -380,7 +384,8 @@ class Engine:
 
     def _apply(self, plan: Plan) -> None:
         now = self.now()
-        with self.store.write():
+        quiet = not (plan.apply or plan.delete or plan.states or plan.forget or plan.drop_outbox or plan.conflicts)
+        with self.store.write(tables=BOOKKEEPING if quiet else None):
             for kind, docs in plan.apply.items():
                 self.summary.merged += self.store.save_many(kind, docs, now, outbox=False)
                 if kind == "practice_plan":
@@ -464,16 +469,17 @@ class Engine:
         if pending:
             stale |= self._resend(pending)
         items, rejected, unchanged = self._outgoing()
-        with self.store.write():
-            st.drop_outbox(self.conn, unchanged)
-            self.summary.unchanged += len(unchanged)
-            for kind, entity_id, found, rev in rejected:
-                doc = st.docs(self.conn, kind, [entity_id]).get(entity_id)
-                reason = "not sent: the server would refuse it (" + "; ".join(found[:3]) + ")"
-                st.add_conflict(self.conn, kind, entity_id, reason, "local", doc, None, now)
-                st.drop_outbox(self.conn, [(kind, entity_id, rev)])
-                self.summary.rejected.append({"kind": kind, "id": entity_id, "problems": found})
-                self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "local", "reason": reason})
+        if unchanged or rejected:  # (nothing to write otherwise: a sync that changed nothing stays cheap)
+            with self.store.write():
+                st.drop_outbox(self.conn, unchanged)
+                self.summary.unchanged += len(unchanged)
+                for kind, entity_id, found, rev in rejected:
+                    doc = st.docs(self.conn, kind, [entity_id]).get(entity_id)
+                    reason = "not sent: the server would refuse it (" + "; ".join(found[:3]) + ")"
+                    st.add_conflict(self.conn, kind, entity_id, reason, "local", doc, None, now)
+                    st.drop_outbox(self.conn, [(kind, entity_id, rev)])
+                    self.summary.rejected.append({"kind": kind, "id": entity_id, "problems": found})
+                    self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "local", "reason": reason})
         total = len(items)
         done = 0
         self.progress("push", 0, total)

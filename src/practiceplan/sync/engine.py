@@ -517,9 +517,12 @@ class Engine:
         """A batch from an earlier attempt (a crash, a timeout): resend it unchanged if it is still what we mean
         to say; drop it if the merge shows the server moved past it (its items are queued again anyway)."""
         still, landed = True, 0
+        queued_all = st.outbox(self.conn)
+        kinds = {k for k, *_rest in pending["items"]}
+        known = {kind: st.states(self.conn, kind, [i for k, i, *_r in pending["items"] if k == kind]) for kind in kinds}
         for kind, entity_id, rev, h, _base in pending["items"]:
-            state = st.states(self.conn, kind, [entity_id]).get(entity_id)
-            queued = st.outbox(self.conn, kind).get((kind, entity_id))
+            state = known[kind].get(entity_id)
+            queued = queued_all.get((kind, entity_id))
             if state and state[0] == h:
                 landed += 1  # the merge saw it on the server
                 continue
@@ -590,20 +593,22 @@ class Engine:
         now = self.now()
         with self.store.write():
             docs_now: dict[tuple[str, str], dict[str, Any] | None] = {}
+            for kind in {k for k, *_rest in batch["items"]}:  # one query per kind, not per item
+                ids = [i for k, i, *_r in batch["items"] if k == kind]
+                docs_now.update(((kind, i), d) for i, d in st.docs(self.conn, kind, ids).items())
             for kind, entity_id, rev, h, _base in batch["items"]:
-                docs_now[(kind, entity_id)] = st.docs(self.conn, kind, [entity_id]).get(entity_id)
                 conflict = refused.get((kind, entity_id))
                 if conflict is not None:
                     if conflict.get("reason") == "stale":
                         stale = True  # the server moved on since our pull: pull, merge, push again
                         continue
                     reason = f"refused by the server: {conflict.get('reason') or 'no reason given'}"
-                    st.add_conflict(self.conn, kind, entity_id, reason, "local", docs_now[(kind, entity_id)], None, now)
+                    st.add_conflict(self.conn, kind, entity_id, reason, "local", docs_now.get((kind, entity_id)), None, now)
                     st.drop_outbox(self.conn, [(kind, entity_id, rev)])
                     self.summary.rejected.append({"kind": kind, "id": entity_id, "problems": [reason]})
                     self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "local", "reason": reason})
                     continue
-                doc = docs_now[(kind, entity_id)]
+                doc = docs_now.get((kind, entity_id))
                 version = versions.get(f"{kind}:{entity_id}")
                 if doc is not None and doc.get("deletedAt") and wire.version_hash(kind, doc) == h \
                         and not isinstance(version, int):

@@ -138,3 +138,68 @@ def test_a_sync_that_changes_nothing_checks_only_the_bookkeeping_tables(tmp_path
     assert quiet["sent"] == quiet["merged"] == 0
     assert checked and set(checked) <= {"meta", "events"}, checked
     assert a.json("sync", "status")["last_sync"]["sent"] == 0  # the bookkeeping was written
+
+
+@pytest.mark.parametrize("server_name", ["mirubato", "mirubato_ext"])
+def test_a_plan_brought_back_by_a_newer_edit_keeps_its_sessions(tmp_path, request, server_name):
+    """B deletes a plan while A edits it; A syncs first. B's sync takes A's newer plan, but each session was merged
+    on its own: B's deletion of the (unchanged on the server) session was newer there, so it was pushed. The plan
+    lived on without its session; when A then deleted the plan again and B had made the session anew by reading,
+    the session outlived its plan on the server. A plan's sessions now follow the plan's merged outcome."""
+    server = request.getfixturevalue(server_name)
+    token = server.token("user_a")
+    a, b = (Home(tmp_path / n, server.url, token) for n in "ab")
+    a.cli("plan", "add", "Scales", "--once", "tomorrow 18:00", "--minutes", "30")
+    a.sync(), b.sync()
+    (session_id,) = a.docs("plan_occurrence")
+    b.tick(1)
+    b.cli("plan", "delete", "Scales", "--yes")
+    a.tick(10)
+    a.cli("plan", "edit", "Scales", "--title", "Arpeggios")
+    a.sync()
+    result = b.sync()
+    assert [(c["kind"], c["kept"]) for c in result["conflicts"]] == [("practice_plan", "remote")]
+    held = server_versions(server.state, "user_a")
+    assert session_id in held["plan_occurrence"]  # the session was not deleted on the server
+    assert session_id in b.docs("plan_occurrence")  # and is back here with its plan
+    a.tick(1)
+    a.cli("plan", "delete", "Arpeggios", "--yes")
+    b.cli("today")  # reading regenerates what the plan needs
+    for home in (a, b, a, b):
+        home.tick(1)
+        home.sync()
+    held = server_versions(server.state, "user_a")
+    assert held["practice_plan"] == {} and held["plan_occurrence"] == {}
+    assert a.versions() == held == b.versions()
+    assert a.outbox() == 0 and b.outbox() == 0
+
+
+@pytest.mark.parametrize("server_name", ["mirubato", "mirubato_ext"])
+def test_a_check_in_on_a_plan_deleted_elsewhere_does_not_keep_the_session_alive(tmp_path, request, server_name):
+    """A checks in on a session while B deletes its plan, and the check-in is newer. Decided on its own, the
+    session won last-write-wins and stayed live on the server under a deleted plan. Now the plan's deletion
+    decides: the session is deleted, the check-in's session version is kept in a conflict record, and the
+    logbook entry the check-in wrote survives."""
+    server = request.getfixturevalue(server_name)
+    token = server.token("user_a")
+    a, b = (Home(tmp_path / n, server.url, token) for n in "ab")
+    a.cli("plan", "add", "Scales", "--once", "tomorrow 18:00", "--minutes", "30")
+    a.cli("log", "add", "--minutes", "5")  # not everything is deleted (an empty snapshot is not trusted at once)
+    a.sync(), b.sync()
+    (session_id,) = a.docs("plan_occurrence")
+    b.tick(1)
+    b.cli("plan", "delete", "Scales", "--yes")
+    b.sync()
+    a.tick(10)
+    a.cli("checkin", session_id, "--minutes", "25", "--notes", "hard day")
+    result = a.sync()
+    for home in (b, a, b):
+        home.tick(1)
+        home.sync()
+    held = server_versions(server.state, "user_a")
+    assert held["practice_plan"] == {} and held["plan_occurrence"] == {}
+    assert len(held["logbook_entry"]) == 2  # the practice itself is never merged away
+    assert a.versions() == held == b.versions()
+    lost = [c for c in a.conflicts() if c["kind"] == "plan_occurrence"]
+    assert len(lost) == 1 and lost[0]["local"]["status"] == "completed"
+    assert result["conflicts"] and a.outbox() == 0 and b.outbox() == 0

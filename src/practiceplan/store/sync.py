@@ -175,6 +175,17 @@ def docs(conn: sqlite3.Connection, kind: str, ids: Iterable[str]) -> dict[str, d
     return found
 
 
+def sessions_of(conn: sqlite3.Connection, plan_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Every local session (deleted ones included) of these plans."""
+    ids = list(plan_ids)
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        found.extend(json.loads(r[0]) for r in conn.execute(
+            f"SELECT doc FROM plan_occurrences WHERE plan_id IN ({', '.join('?' * len(chunk))}) ORDER BY id", chunk))
+    return found
+
+
 def clear_horizons(conn: sqlite3.Connection, plan_ids: Iterable[str]) -> None:
     """Plans changed by the server are re-materialised up to the horizon by the next command that reads them."""
     conn.executemany("UPDATE practice_plans SET horizon = NULL WHERE id = ?", [(i,) for i in plan_ids])

@@ -84,6 +84,7 @@ class Plan:
 
     apply: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> local docs to store
     delete: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> local docs to soft-delete
+    queue: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> local docs to store and push
     states: dict[str, list[tuple[str, str, int | None]]] = field(default_factory=dict)
     forget: dict[str, list[str]] = field(default_factory=dict)
     drop_outbox: list[tuple[str, str, int | None]] = field(default_factory=list)
@@ -97,6 +98,48 @@ class Plan:
 
 def _progress_none(phase: str, done: int, total: int) -> None:
     return None
+
+
+def _user_made(session: dict[str, Any]) -> bool:
+    """A session someone acted on (checked in, skipped, moved, annotated), not just generated from its plan."""
+    return session.get("status") not in (None, "scheduled") or bool(session.get("notes") or session.get("logEntryId"))
+
+
+@dataclass
+class _Fates:
+    """What a merge decided for plans, so that their sessions follow them (a session lives only while its plan
+    does): decided entity by entity, a plan restored by last-write-wins could lose its sessions to the deletion
+    that lost, and a deleted plan could keep a session another device made meanwhile."""
+
+    conn: Any
+    live: set[str]  # plans applied live by this merge
+    tombs: set[str]  # plans the server sent as deleted
+    deleted_now: dict[str, str]  # plan id -> deletedAt: live here, deleted by this merge
+    restored: dict[str, str]  # plan id -> deletedAt of the local deletion this merge undid
+    local: dict[str, dict[str, Any]]  # local plan documents looked up so far
+    decided: set[str] = field(default_factory=set)  # sessions decided with their plan
+
+    def plan(self, plan_id: str) -> dict[str, Any] | None:
+        if plan_id not in self.local:
+            self.local.update(st.docs(self.conn, "practice_plan", [plan_id]))
+        return self.local.get(plan_id)
+
+    def fate(self, plan_id: Any) -> str | None:
+        """"live", "dead" (deleted after this merge) or None (a plan this device does not know)."""
+        if not isinstance(plan_id, str):
+            return None
+        if plan_id in self.live:
+            return "live"
+        if plan_id in self.deleted_now:
+            return "dead"
+        doc = self.plan(plan_id)
+        if doc is not None:
+            return "dead" if doc.get("deletedAt") else "live"
+        return "dead" if plan_id in self.tombs else None
+
+    def deleted_at(self, plan_id: str, now: str) -> str:
+        doc = self.plan(plan_id)
+        return self.deleted_now.get(plan_id) or (doc or {}).get("deletedAt") or now
 
 
 class Engine:
@@ -247,7 +290,10 @@ class Engine:
                 "the server sent an empty snapshot although its last one was not empty; nothing was deleted here "
                 "and nothing synced before was sent (a server-side failure looks like this); if everything was "
                 "really deleted elsewhere, the next `practiceplan sync` applies it")
+        fates: _Fates | None = None
         for kind in wire.KINDS:
+            if kind == "plan_occurrence":
+                fates = self._plan_fates(plan, remote["practice_plan"])
             items = remote[kind]
             ids = [i["id"] for i in items]
             known = st.states(conn, kind, None if full and not suspect else ids)
@@ -265,15 +311,135 @@ class Engine:
                 todo.append(item)
             local = st.docs(conn, kind, [i["id"] for i in todo])
             for item in todo:
-                self._merge_one(plan, kind, item, local.get(item["id"]), known.get(item["id"]), queued,
-                                in_flight, now)
+                mine = local.get(item["id"])
+                if fates is not None and kind == "plan_occurrence" and \
+                        self._follow_plan(plan, fates, item, mine, known.get(item["id"]), queued, now):
+                    continue
+                self._merge_one(plan, kind, item, mine, known.get(item["id"]), queued, in_flight, now)
             if full and not suspect:
                 seen = set(ids)
                 gone = [i for i in known if i not in seen]
                 gone_docs = st.docs(conn, kind, gone)
                 for entity_id in gone:
+                    if fates is not None and kind == "plan_occurrence" and entity_id in gone_docs and \
+                            self._follow_plan(plan, fates, None, gone_docs[entity_id], known[entity_id], queued,
+                                              now, entity_id=entity_id):
+                        continue
                     self._gone(plan, kind, entity_id, gone_docs.get(entity_id), known[entity_id][0], queued, now)
+        if fates is not None:
+            self._sessions_follow(plan, fates, queued, now)
         return plan
+
+    def _plan_fates(self, plan: Plan, pulled: list[dict[str, Any]]) -> _Fates:
+        applied = [d for d in plan.apply.get("practice_plan", []) if not d.get("deletedAt")]
+        fates = _Fates(conn=self.conn, live={d["id"] for d in applied},
+                       tombs={i["id"] for i in pulled if i.get("deletedAt")},
+                       deleted_now={d["id"]: d["deletedAt"] for d in plan.delete.get("practice_plan", [])},
+                       restored={}, local={})
+        fates.local.update(st.docs(self.conn, "practice_plan", list(fates.live)))
+        for plan_id in fates.live:
+            before = fates.local.get(plan_id)
+            if before is not None and before.get("deletedAt"):
+                fates.restored[plan_id] = before["deletedAt"]
+        return fates
+
+    def _follow_plan(self, plan: Plan, fates: _Fates, item: dict[str, Any] | None, mine: dict[str, Any] | None,
+                     known: tuple[str, int | None] | None, queued: dict[tuple[str, str], tuple[str, int]], now: str,
+                     entity_id: str | None = None) -> bool:
+        """Decide a pulled session (``item``; None: absent from a trusted full snapshot) together with its plan.
+        Returns False when its plan decides nothing and the session is merged on its own."""
+        kind = "plan_occurrence"
+        entity_id = item["id"] if item is not None else entity_id
+        assert entity_id is not None
+        theirs = wire.from_remote(kind, {k: v for k, v in item.items() if k != "_version"}, mine) if item else None
+        plan_id = (mine or {}).get("planId") or (theirs or {}).get("planId")
+        fate = fates.fate(plan_id)
+        row = queued.get((kind, entity_id))
+        cascade = mine is not None and mine.get("deletedAt") is not None and \
+            fates.restored.get(plan_id) == mine["deletedAt"]
+        if fate == "live" and cascade:
+            # deleted here only because its plan was, and that deletion lost: the session is what the server has
+            if row:
+                plan.drop_outbox.append((kind, entity_id, row[1]))
+            if theirs is None:
+                plan.add(plan.forget, kind, entity_id)
+            else:
+                assert item is not None and mine is not None
+                version = item.get("_version")
+                self._take_theirs(plan, kind, theirs, mine, bool(theirs.get("deletedAt")),
+                                  wire.version_hash(kind, theirs), version, now)
+            fates.decided.add(entity_id)
+            return True
+        if fate != "dead":
+            return False
+        # its plan is deleted after this merge: the session ends deleted too, here and on the server
+        assert plan_id is not None
+        fates.decided.add(entity_id)
+        stamp = fates.deleted_at(plan_id, now)
+        if theirs is None or theirs.get("deletedAt"):
+            if theirs is not None:
+                assert item is not None
+                self._tombstone(plan, kind, entity_id, wire.version_hash(kind, theirs), item.get("_version"))
+            else:
+                plan.add(plan.forget, kind, entity_id)
+            if row:
+                plan.drop_outbox.append((kind, entity_id, row[1]))
+            if mine is not None and not mine.get("deletedAt"):
+                plan.add(plan.delete, kind, {**mine, "deletedAt": (theirs or {}).get("deletedAt") or stamp,
+                                             "updatedAt": now})
+                if row and _user_made(mine):
+                    plan.conflicts.append((kind, entity_id, "its plan was deleted on the server while this session "
+                                           "changed here; the change is kept here (`sync resolve ID --keep local` "
+                                           "restores it)", "remote", mine, None))
+            return True
+        # the server still has it live (the device that deleted the plan never had this session): delete it there
+        assert item is not None
+        rh = wire.version_hash(kind, theirs)
+        plan.add(plan.states, kind, (entity_id, rh, item.get("_version")))
+        base = known[0] if known else None
+        if mine is None or not mine.get("deletedAt"):
+            plan.add(plan.queue, kind, {**(mine or theirs), "deletedAt": stamp, "updatedAt": now})
+        elif row is None:
+            plan.add(plan.queue, kind, {**mine, "updatedAt": now})
+        if rh != base and _user_made(theirs):
+            plan.conflicts.append((kind, entity_id, "changed on the server after its plan was deleted here; the "
+                                   "deletion is kept (`sync resolve ID --keep remote` restores the session)",
+                                   "local", {**(mine or theirs), "deletedAt": stamp}, theirs))
+        return True
+
+    def _sessions_follow(self, plan: Plan, fates: _Fates, queued: dict[tuple[str, str], tuple[str, int]],
+                         now: str) -> None:
+        """Sessions the server did not send whose plan this merge restored or deleted."""
+        touched = [*fates.restored, *fates.deleted_now]
+        if not touched:
+            return
+        kind = "plan_occurrence"
+        sessions = st.sessions_of(self.conn, touched)
+        known = st.states(self.conn, kind, [s["id"] for s in sessions])
+        for mine in sessions:
+            entity_id, plan_id = mine["id"], mine.get("planId")
+            if entity_id in fates.decided:
+                continue
+            row = queued.get((kind, entity_id))
+            if plan_id in fates.restored:
+                if mine.get("deletedAt") == fates.restored[plan_id]:
+                    # deleted with its plan: back with it, and sent (the server may hold our deletion already)
+                    revived = {k: v for k, v in mine.items() if k != "deletedAt"}
+                    plan.add(plan.queue, kind, {**revived, "updatedAt": now})
+                continue
+            if mine.get("deletedAt"):
+                continue
+            gone = {**mine, "deletedAt": fates.deleted_now[plan_id], "updatedAt": now}
+            if entity_id in known:
+                plan.add(plan.queue, kind, gone)  # the server may still have it live
+            else:
+                plan.add(plan.delete, kind, gone)  # never sent: nothing to tell the server
+                if row:
+                    plan.drop_outbox.append((kind, entity_id, row[1]))
+            if row and _user_made(mine):
+                plan.conflicts.append((kind, entity_id, "its plan was deleted on the server while this session "
+                                       "changed here; the change is kept here (`sync resolve ID --keep local` "
+                                       "restores it)", "remote", mine, None))
 
     def _merge_one(self, plan: Plan, kind: str, item: dict[str, Any], mine: dict[str, Any] | None,
                    known: tuple[str, int | None] | None, queued: dict[tuple[str, str], tuple[str, int]],
@@ -384,7 +550,7 @@ class Engine:
 
     def _apply(self, plan: Plan) -> None:
         now = self.now()
-        quiet = not (plan.apply or plan.delete or plan.states or plan.forget or plan.drop_outbox or plan.conflicts)
+        quiet = not (plan.apply or plan.delete or plan.queue or plan.states or plan.forget or plan.drop_outbox or plan.conflicts)
         with self.store.write(tables=BOOKKEEPING if quiet else None):
             for kind, docs in plan.apply.items():
                 self.summary.merged += self.store.save_many(kind, docs, now, outbox=False)
@@ -394,6 +560,10 @@ class Engine:
                 deleted = self.store.save_many(kind, docs, now, outbox=False)
                 self.summary.merged += deleted
                 self.summary.deleted_here += deleted
+            for kind, docs in plan.queue.items():  # changed by the merge and sent (sessions following a plan)
+                changed = self.store.save_many(kind, docs, now, outbox=True)
+                self.summary.merged += changed
+                self.summary.deleted_here += sum(1 for d in docs if d.get("deletedAt"))
             for kind, rows in plan.states.items():
                 st.set_states(self.conn, kind, rows)
             for kind, ids in plan.forget.items():
@@ -408,8 +578,9 @@ class Engine:
                 st.set_meta(self.conn, "expect_data", "1" if plan.pull_count else "0")
 
     def _count_dry(self, plan: Plan) -> None:
-        self.summary.merged = sum(len(v) for v in plan.apply.values()) + sum(len(v) for v in plan.delete.values())
-        self.summary.deleted_here = sum(len(v) for v in plan.delete.values())
+        self.summary.merged = sum(len(v) for b in (plan.apply, plan.delete, plan.queue) for v in b.values())
+        self.summary.deleted_here = sum(len(v) for v in plan.delete.values()) + \
+            sum(1 for v in plan.queue.values() for d in v if d.get("deletedAt"))
         self.summary.conflicts = [{"kind": k, "id": i, "kept": kept, "reason": r}
                                   for k, i, r, kept, _m, _t in plan.conflicts]
         dropped = {(k, i) for k, i, _r in plan.drop_outbox}

@@ -39,6 +39,7 @@ ID_PREFIXES = {
     "entry": "entry_",
     "template": "template_",
     "goal": "goal_",
+    "comment": "cmt_",
 }
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 

@@ -64,6 +64,46 @@ sync_rows = sa.Table(
     sa.Index("ix_sync_rows_user_seq", "user_id", "change_seq"),
     sa.Index("ix_sync_rows_type_id", "entity_type", "entity_id"),
     sa.Index("ix_sync_rows_user_live", "user_id", "deleted_at"),  # migration 0002: live counts from the index
+    # migration 0003: the plan a row belongs to (a plan: itself; a session or comment: its planId), so the rows
+    # of one shared plan in one namespace are read through an index
+    sa.Column("plan_id", sa.String(255), nullable=True),
+    sa.Index("ix_sync_rows_user_plan_seq", "user_id", "plan_id", "change_seq"),
+)
+
+LEVELS = ("view", "comment", "edit")  # docs/collaboration.md: view < comment < edit; the owner is above all
+
+plan_members = sa.Table(  # migration 0003: who, besides its owner, takes part in a plan
+    "plan_members", metadata,
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("plan_id", sa.String(255), primary_key=True),
+    sa.Column("member_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("level", sa.String(8), nullable=False),
+    sa.Column("added_at", sa.String(32), nullable=False),
+    sa.Column("removed_at", sa.String(32), nullable=True),  # kept: a removed member's late push is refused
+    sa.CheckConstraint("level IN ('view', 'comment', 'edit')", name="ck_plan_members_level"),
+    sa.Index("ix_plan_members_member", "member_id"),
+)
+
+invites = sa.Table(  # migration 0003: single-use invite links (only the token's SHA-256 is stored)
+    "invites", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("plan_id", sa.String(255), nullable=False),
+    sa.Column("level", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.String(32), nullable=False),
+    sa.Column("used_at", sa.String(32), nullable=True),
+    sa.Column("used_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.CheckConstraint("level IN ('view', 'comment', 'edit')", name="ck_invites_level"),
+)
+
+live_events = sa.Table(  # migration 0003: events for live clients, one row per recipient (server/live.py)
+    "live_events", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Index("ix_live_events_created", "created_at"),
 )
 
 idempotency = sa.Table(

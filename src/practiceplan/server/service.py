@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from practiceplan.server import db, protocol
+from practiceplan.server import db, live, protocol, sharing
 from practiceplan.server.protocol import ARRAY_OF_TYPE, INVALID_BODY, Invalid, TooMany, truthy
 from practiceplan.server.users import PUBLISHERS, User
 
@@ -54,6 +54,16 @@ def envelope(status: int, error: str, **extra: Any) -> Reply:
 
 def nanoid() -> str:
     return "".join(secrets.choice(NANOID) for _ in range(21))
+
+
+def row_plan_id(entity_type: str, entity_id: str, data: Any) -> str | None:
+    """``sync_rows.plan_id``: a plan's own id; a session's or comment's ``planId``; else None."""
+    if entity_type == "practice_plan":
+        return entity_id[:255]
+    if entity_type in ("plan_occurrence", "plan_comment") and isinstance(data, dict):
+        plan_id = data.get("planId")
+        return plan_id[:255] if isinstance(plan_id, str) and plan_id else None
+    return None
 
 
 @dataclass
@@ -92,6 +102,7 @@ class _Tx:
               existing: _Row | None, checksum: str | None = None, version: int | None = None) -> int:
         """Store a live snapshot; returns its version. Unchanged live content is not rewritten (§10 G12)."""
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        plan_id = row_plan_id(entity_type, entity_id, data)
         checksum = checksum or protocol.checksum(data)
         t = db.sync_rows
         where = (t.c.user_id == self.user.id, t.c.entity_type == entity_type, t.c.entity_id == entity_id)
@@ -101,12 +112,12 @@ class _Tx:
             new_version = existing.version + 1
             self.conn.execute(t.update().where(*where).values(
                 data=text, checksum=checksum, version=new_version, change_seq=self.next_seq(), deleted_at=None,
-                device_id=device_id, updated_at=self.stamp))
+                device_id=device_id, updated_at=self.stamp, plan_id=plan_id))
             return new_version
         self.conn.execute(t.insert().values(
             user_id=self.user.id, entity_type=entity_type, entity_id=entity_id, data=text, checksum=checksum,
             version=version or 1, change_seq=self.next_seq(), deleted_at=None, device_id=device_id,
-            created_at=self.stamp, updated_at=self.stamp))
+            created_at=self.stamp, updated_at=self.stamp, plan_id=plan_id))
         return version or 1
 
     def delete(self, existing: _Row | None, deleted_at: str) -> int | None:
@@ -309,6 +320,7 @@ class SyncService:
         counter = {"logbook_entry": "entriesProcessed", "practice_plan": "practicePlansProcessed",
                    "plan_occurrence": "planOccurrencesProcessed", "goal": "goalsProcessed"}
         versions: dict[str, int] = {}
+        written: list[tuple[str, dict[str, Any], bool, bool, int]] = []  # for live events (server/sharing.py)
         user = tx.user
         for entity_type, items in changes.items():
             for item in items:
@@ -325,6 +337,8 @@ class SyncService:
                     version = tx.delete(existing, item["deletedAt"])
                     if version is not None:
                         versions[key] = version
+                        if existing is not None and version != existing.version and isinstance(existing.data, dict):
+                            written.append((entity_type, existing.data, False, True, tx.seq))
                     if entity_type in counter:
                         stats[counter[entity_type]] += 1
                     continue
@@ -342,11 +356,36 @@ class SyncService:
                         continue
                 if existing is not None and isinstance(existing.data, dict):
                     protocol.carry_unknown(entity_type, existing.data, item)
+                seq = tx.seq
                 versions[key] = tx.write(entity_type, entity_id, item, device_id, existing=existing)
+                if tx.seq != seq:
+                    written.append((entity_type, item, existing is None or existing.deleted_at is not None, False,
+                                    tx.seq))
                 if entity_type in counter:
                     stats[counter[entity_type]] += 1
+        self._announce(tx, written)
         return Reply(200, {"success": True, "syncToken": None, "conflicts": conflicts, "stats": stats,
                            "versions": versions})
+
+    @staticmethod
+    def _announce(tx: _Tx, written: list[tuple[str, dict[str, Any], bool, bool, int]]) -> None:
+        """Live events of a push, in its transaction: to the pusher's devices and every participant of each plan
+        (another participant's session without its private fields)."""
+        for event in sharing.push_events(written):
+            plan = event.get("plan") or {}
+            plan_id = event.get("planId") or plan.get("id") or (event.get("occurrence") or {}).get("planId")
+            owner = sharing.owner_of(tx.conn, tx.user.id, plan_id) if isinstance(plan_id, str) else tx.user.id
+            everyone = sharing.participants(tx.conn, owner, plan_id) if isinstance(plan_id, str) else [tx.user.id]
+            others = [u for u in everyone if u != tx.user.id]
+            live.publish(tx.conn, [tx.user.id], event, tx.now)
+            if others:
+                shown = dict(event)
+                if "occurrence" in shown:
+                    shown["occurrence"] = sharing.public_session(shown["occurrence"], tx.user.name)
+                    shown["member"] = tx.user.name
+                if "occurrences" in shown:
+                    shown["occurrences"] = [sharing.public_session(o, tx.user.name) for o in shown["occurrences"]]
+                live.publish(tx.conn, others, shown, tx.now)
 
     @staticmethod
     def _stale(existing: _Row | None, item: dict[str, Any], base: dict[str, int] | None, key: str) -> bool:

@@ -285,6 +285,44 @@ def m008_logbook_progress(db: Database) -> None:
     )
 
 
+@migrations()
+def m009_sharing(db: Database) -> None:
+    """Shared plans (docs/collaboration.md).
+
+    * ``plan_comments``: comments on a shared plan or one of its sessions (kind ``plan_comment``, synced with a
+      server that advertises ``sharing``); ``author`` is the server user name, set by the server.
+    * ``shared_sessions``: the sessions *other* participants of a shared plan keep (status and times only; the
+      server strips notes), for the owner's per-member adherence and `students`. Never pushed: each participant
+      syncs their own sessions.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE plan_comments (
+            id TEXT PRIMARY KEY,
+            plan_id TEXT NOT NULL,
+            occurrence_id TEXT,
+            author TEXT,
+            updated_at TEXT,
+            deleted_at TEXT,
+            doc TEXT NOT NULL CHECK (json_valid(doc))
+        );
+        CREATE INDEX plan_comments_plan ON plan_comments (plan_id, occurrence_id);
+        CREATE TABLE shared_sessions (
+            member TEXT NOT NULL,
+            id TEXT NOT NULL,
+            plan_id TEXT NOT NULL,
+            scheduled_start TEXT,
+            status TEXT,
+            updated_at TEXT,
+            doc TEXT NOT NULL CHECK (json_valid(doc)),
+            PRIMARY KEY (member, id)
+        );
+        CREATE INDEX shared_sessions_plan ON shared_sessions (plan_id, member, scheduled_start)
+        """
+    )
+
+
 def _run_script(db: Database, script: str) -> None:
     """Run statements one by one: ``executescript`` would COMMIT the caller's transaction first."""
     for statement in script.split(";"):

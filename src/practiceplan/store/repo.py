@@ -26,6 +26,7 @@ TABLES = {
     "logbook_entry": "logbook_entries",
     "goal": "goals",
     "plan_template": "plan_templates",
+    "plan_comment": "plan_comments",
 }
 KIND_PREFIX = {
     "practice_plan": ID_PREFIXES["plan"],
@@ -33,6 +34,7 @@ KIND_PREFIX = {
     "logbook_entry": ID_PREFIXES["entry"],
     "goal": ID_PREFIXES["goal"],
     "plan_template": ID_PREFIXES["template"],
+    "plan_comment": ID_PREFIXES["comment"],
 }
 KIND_LABEL = {
     "practice_plan": "plan",
@@ -40,6 +42,7 @@ KIND_LABEL = {
     "logbook_entry": "logbook entry",
     "goal": "goal",
     "plan_template": "template",
+    "plan_comment": "comment",
 }
 MIN_SHORT = 6
 
@@ -66,6 +69,8 @@ def _columns(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
         cols["plan_occurrence_id"] = (doc.get("metadata") or {}).get("planOccurrenceId")
         duration = doc.get("duration")
         cols["duration"] = duration if isinstance(duration, int) and not isinstance(duration, bool) else 0
+    elif kind == "plan_comment":
+        cols.update(plan_id=doc.get("planId") or "", occurrence_id=doc.get("occurrenceId"), author=doc.get("author"))
     elif kind == "plan_template":
         provenance = (doc.get("metadata") or {}).get("provenance") or {}
         status = "imported" if provenance.get("kind") == "import" else "published" if doc.get("publishedAt") else "draft"

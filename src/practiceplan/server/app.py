@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from typing import Any
@@ -37,6 +38,27 @@ AUTHED = {
     ("POST", "/api/templates/adopt"): "adopt",
     ("GET", "/api/templates"): "gallery",
 }
+
+# shared plans (docs/collaboration.md): routes with path parameters, matched in order; every one is authed and
+# rate limited like AUTHED
+_SEG = r"([^/]{1,255})"
+SHARING = (
+    ("GET", re.compile(rf"^/api/plans/{_SEG}/members$"), "members"),
+    ("POST", re.compile(rf"^/api/plans/{_SEG}/members$"), "share"),
+    ("DELETE", re.compile(rf"^/api/plans/{_SEG}/members/{_SEG}$"), "unshare"),
+    ("POST", re.compile(rf"^/api/plans/{_SEG}/invites$"), "invite"),
+    ("POST", re.compile(r"^/api/invites/accept$"), "accept"),
+    ("POST", re.compile(rf"^/api/plans/{_SEG}/transfer$"), "transfer"),
+)
+
+
+def sharing_route(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
+    """(route name, path parameters) of a shared-plan endpoint, or None."""
+    for m, pattern, name in SHARING:
+        found = pattern.match(path)
+        if m == method and found:
+            return name, found.groups()
+    return None
 
 
 class RateLimiter:
@@ -110,7 +132,8 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
         if path == "/health" and method in ("GET", "HEAD"):
             return _response(await run_in_threadpool(_health))
         route = AUTHED.get((method, path))
-        if route is None:
+        shared = sharing_route(method, path) if route is None else None
+        if route is None and shared is None:
             return _response(envelope(404, "Not found"))
         token, present = bearer(request.headers.get("authorization"))
         if not present:
@@ -124,6 +147,8 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
             reply = envelope(429, "Too many requests")
             reply.headers["retry-after"] = str(max(1, math.ceil(wait)))
             return _response(reply)
+        if shared is not None:
+            return await _shared(request, user, *shared)
         if route == "status":
             return _response(await run_in_threadpool(service.status, user))
         if route == "gallery":
@@ -154,6 +179,32 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
             reply = await run_in_threadpool(service.adopt, user, body, device_id, key)
         return _response(reply)
 
+    async def _shared(request: Request, user: users.User, name: str, params: tuple[str, ...]) -> Response:
+        body: Any = None
+        if request.method == "POST":
+            try:
+                raw = await _read_body(request, limits.max_body_bytes)
+            except TooLarge:
+                return _response(envelope(413, "Request body too large",
+                                          details=f"the limit is {limits.max_body_bytes} bytes"))
+            try:
+                body = parse_json(raw) if raw else None
+            except (ValueError, UnicodeDecodeError):
+                return _response(envelope(400, INVALID_BODY, details="the body is not JSON"))
+        if name == "members":
+            reply = await run_in_threadpool(service.members, user, params[0])
+        elif name == "share":
+            reply = await run_in_threadpool(service.share, user, params[0], body)
+        elif name == "unshare":
+            reply = await run_in_threadpool(service.unshare, user, params[0], params[1])
+        elif name == "invite":
+            reply = await run_in_threadpool(service.invite, user, params[0], body)
+        elif name == "accept":
+            reply = await run_in_threadpool(service.accept, user, body)
+        else:
+            reply = await run_in_threadpool(service.transfer, user, params[0], body)
+        return _response(reply)
+
     def _health() -> Reply:
         from practiceplan import __version__
 
@@ -171,7 +222,7 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
         from starlette.middleware.cors import CORSMiddleware
 
         middleware.append(Middleware(
-            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Content-Type", "Authorization", "X-Device-ID", "X-Idempotency-Key"],
             expose_headers=["X-Idempotent-Replay", "Retry-After"]))
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -25,14 +25,19 @@ ARRAYS = {
     "entries": "logbook_entry",
     "practicePlans": "practice_plan",
     "planOccurrences": "plan_occurrence",
+    "planComments": "plan_comment",  # ours (docs/collaboration.md): after the plans it refers to
     "planTemplates": "plan_template",
     "goals": "goal",
 }
+# the Mirubato full snapshot (pull without ``since``) stays exactly Mirubato's: no comments
 PULL_ARRAYS = ("entries", "goals", "practicePlans", "planOccurrences", "planTemplates")
-ARRAY_OF_TYPE = {v: k for k, v in ARRAYS.items()}
+ARRAY_OF_TYPE = {v: k for k, v in ARRAYS.items() if v != "plan_comment"}
+# an incremental pull (ours) also carries comments
+SINCE_PULL_ARRAYS = PULL_ARRAYS + ("planComments",)
+SINCE_ARRAY_OF_TYPE = {v: k for k, v in ARRAYS.items()}
 ENTITY_TYPES = tuple(ARRAYS.values())
-BATCH_TYPES = ENTITY_TYPES + ("user_preferences",)
-CAPABILITIES = ["incremental-pull", "tombstones", "conditional-push", "template-gallery"]
+BATCH_TYPES = tuple(t for t in ENTITY_TYPES if t != "plan_comment") + ("user_preferences",)
+CAPABILITIES = ["incremental-pull", "tombstones", "conditional-push", "template-gallery", "sharing", "live"]
 INVALID_BODY = "Invalid request body"
 
 # §3.2: goals are not synced by our client, so wire has no schema for them; built from wire's own field kinds
@@ -44,7 +49,28 @@ GOAL = wire.Schema({
     "target_date": wire.string(nullable=True), "status": wire.enum("active", "completed", "abandoned"),
     "created_at": wire.string(), "updated_at": wire.string(),
 }, required=("id",))
-SCHEMAS: dict[str, wire.Schema] = {**wire.SCHEMAS, "goal": GOAL}
+
+
+def _iso_check(v: Any) -> str | None:
+    return None if isinstance(v, str) and parse_instant(v) is not None else "must be an ISO date-time"
+
+
+def _text_check(v: Any) -> str | None:
+    if not isinstance(v, str) or not 1 <= len(v) <= COMMENT_MAX:
+        return f"must be a string of 1 to {COMMENT_MAX} characters"
+    return None
+
+
+COMMENT_MAX = 4000
+# a comment on a shared plan or one of its sessions (docs/collaboration.md); ``author`` is the server's
+PLAN_COMMENT = wire.Schema({
+    "id": wire.string(1), "planId": wire.string(1), "occurrenceId": wire.string(nullable=True),
+    "occurrenceOwner": wire.string(nullable=True), "text": wire.Field(_text_check), "author": wire.string(),
+    "createdAt": wire.Field(_iso_check), "updatedAt": wire.Field(_iso_check),
+    "deletedAt": wire.string(nullable=True),
+}, required=("id", "planId"))
+COMMENT_REQUIRED = ("text", "createdAt", "updatedAt")  # of every comment but a deletion
+SCHEMAS: dict[str, wire.Schema] = {**wire.SCHEMAS, "goal": GOAL, "plan_comment": PLAN_COMMENT}
 
 # fields only the server sets (a client's value is ignored; §10 G26-G28, issue 13)
 APPROVAL_KEYS = ("approved", "approvedAt", "approvedBy", "approvalStatus")
@@ -220,6 +246,8 @@ def validate_item(entity_type: str, item: Any, where: str) -> dict[str, Any]:
             value = item.get(key)
             if isinstance(value, str) and parse_instant(value) is None:
                 problems.append(f"{key}: not a real date")
+    if entity_type == "plan_comment" and not truthy(item.get("deletedAt")):
+        problems.extend(f"{key}: is required" for key in COMMENT_REQUIRED if key not in item)
     if problems:
         raise Invalid(f"{where} ({item.get('id')!r}): {problems[0]}")
     projected = schema.project(item)

@@ -79,3 +79,101 @@ def push_events(written: list[tuple[str, dict[str, Any], bool, bool, int]]) -> l
             completions.append({"type": "PLAN_OCCURRENCE_COMPLETED", "occurrence": {**data, "plan_id": data.get("planId")},
                                 "seq": seq})
     return [*plans.values(), *deleted, *completions]
+
+
+# ------------------------------------------------------------------------------------------------ levels, access
+
+RANK = {"view": 1, "comment": 2, "edit": 3, "owner": 4}
+
+
+def at_least(level: str | None, wanted: str) -> bool:
+    return level is not None and RANK.get(level, 0) >= RANK[wanted]
+
+
+def own_plan_live(conn: Connection, owner_id: int, plan_id: str) -> bool:
+    """Whether ``owner_id``'s namespace holds a live plan with this id."""
+    t = db.sync_rows
+    return conn.execute(sa.select(t.c.version).where(
+        t.c.user_id == owner_id, t.c.entity_type == "practice_plan", t.c.entity_id == plan_id,
+        t.c.deleted_at.is_(None))).first() is not None
+
+
+def membership(conn: Connection, member_id: int, plan_id: str) -> Any:
+    """The caller's membership row of a plan with this id (an active one first, then the latest removed one),
+    or None."""
+    m = db.plan_members
+    rows = conn.execute(sa.select(m).where(m.c.member_id == member_id, m.c.plan_id == plan_id)
+                        .order_by(m.c.owner_id)).all()
+    active = [r for r in rows if r.removed_at is None]
+    if active:
+        return active[0]
+    removed = sorted(rows, key=lambda r: r.removed_at or "", reverse=True)
+    return removed[0] if removed else None
+
+
+def access(conn: Connection, user_id: int, plan_id: str) -> tuple[int, str] | None:
+    """(owner id, the caller's level: "owner" or a member level) of a plan the caller may see; None when the
+    caller has no access (the plan must then look as if it did not exist)."""
+    if own_plan_live(conn, user_id, plan_id):
+        return user_id, "owner"
+    row = membership(conn, user_id, plan_id)
+    if row is not None and row.removed_at is None and own_plan_live(conn, int(row.owner_id), plan_id):
+        return int(row.owner_id), str(row.level)
+    return None
+
+
+def members(conn: Connection, owner_id: int, plan_id: str) -> list[Any]:
+    """The active members of a plan: rows with ``member_id``, ``name``, ``level``, ``added_at``, by name."""
+    m, u = db.plan_members, db.users
+    return list(conn.execute(sa.select(m.c.member_id, u.c.name, m.c.level, m.c.added_at)
+                             .join(u, u.c.id == m.c.member_id)
+                             .where(m.c.owner_id == owner_id, m.c.plan_id == plan_id, m.c.removed_at.is_(None))
+                             .order_by(u.c.name)).all())
+
+
+def user_name(conn: Connection, user_id: int) -> str:
+    return str(conn.execute(sa.select(db.users.c.name).where(db.users.c.id == user_id)).scalar_one())
+
+
+def sharing_value(conn: Connection, owner_id: int, plan_id: str) -> dict[str, Any] | None:
+    """The plan's ``metadata.sharing`` (server-owned): None when it has no active member."""
+    found = members(conn, owner_id, plan_id)
+    if not found:
+        return None
+    return {"owner": user_name(conn, owner_id), "members": [{"user": r.name, "level": r.level} for r in found]}
+
+
+def with_sharing(data: Any, value: dict[str, Any] | None) -> Any:
+    """``data`` (a plan) with ``metadata.sharing`` set to the server's value (or removed); other keys kept."""
+    if not isinstance(data, dict):
+        return data
+    metadata = data.get("metadata")
+    if not isinstance(metadata, dict):
+        if value is None:
+            return data
+        metadata = {}
+    metadata = {k: v for k, v in metadata.items() if k != "sharing"}
+    if value is not None:
+        metadata["sharing"] = value
+    return {**data, "metadata": metadata}
+
+
+def for_member(plan: Any) -> Any:
+    """A plan as a member sees it: without the owner's ``metadata.privateNotes``."""
+    if isinstance(plan, dict) and isinstance(plan.get("metadata"), dict) and "privateNotes" in plan["metadata"]:
+        return {**plan, "metadata": {k: v for k, v in plan["metadata"].items() if k != "privateNotes"}}
+    return plan
+
+
+def taking_part(conn: Connection, user_id: int) -> list[tuple[int, str, str]]:
+    """(owner id, plan id, the caller's level) of every plan the caller takes part in: its own plans with at
+    least one active member ("owner") and the plans shared with it; sorted by plan id."""
+    m = db.plan_members
+    out: dict[tuple[int, str], str] = {}
+    for r in conn.execute(sa.select(m.c.owner_id, m.c.plan_id).where(
+            m.c.owner_id == user_id, m.c.removed_at.is_(None)).distinct()).all():
+        out[(user_id, r.plan_id)] = "owner"
+    for r in conn.execute(sa.select(m.c.owner_id, m.c.plan_id, m.c.level).where(
+            m.c.member_id == user_id, m.c.removed_at.is_(None))).all():
+        out.setdefault((int(r.owner_id), r.plan_id), r.level)
+    return sorted(((o, p, lvl) for (o, p), lvl in out.items()), key=lambda x: (x[1], x[0]))

@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from practiceplan.server import db, users
 from practiceplan.server.service import Limits, SyncService
-from tests.server.test_sharing import T0, comment, plan, session
+from tests.server.test_sharing import comment, plan, session
 
 NAMES = ("u0", "u1", "u2", "u3")
 LEVELS = ("view", "comment", "edit")
@@ -235,4 +235,3 @@ class SharingMachine(RuleBasedStateMachine):
 TestSharingMachine = SharingMachine.TestCase
 TestSharingMachine.settings = settings(max_examples=50, stateful_step_count=20, derandomize=True, deadline=None,
                                        suppress_health_check=[HealthCheck.too_slow])
-assert T0

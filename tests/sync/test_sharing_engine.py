@@ -421,3 +421,22 @@ def test_a_new_remote_does_not_receive_what_the_old_one_shared(tmp_path):
     assert s.store.get("practice_plan", "plan_ben") is None and s.store.get("plan_comment", "cmt_b") is None
     assert sh.sharing_list(s.store.conn) == [] and sh.my_name(s.store.conn) == "ana2"
     s.close()
+
+
+def test_a_dry_run_counts_a_removal_and_changes_nothing(tmp_path):
+    s = session(tmp_path)
+    server = Scripted(SHARING)
+    save(s, "plan_occurrence", session_doc("plan_occ_a2", "plan_ben", "2026-05-05T16:00:00.000Z"))
+    server.pulls = [{"sharing": LIST_EDIT, "practicePlans": [plan_doc("plan_ben", sharing=SHARED_BY_BEN)],
+                     "planComments": [comment_doc("cmt_b", "plan_ben", "Mind the thumb")]}]
+    sync(s, server)
+    save(s, "practice_plan", {**s.store.get("practice_plan", "plan_ben"), "title": "Mine now",
+                              "updatedAt": "2026-05-04T11:00:00.000Z"})
+    server.pulls = [{"sharing": []}]
+    before = {t: rows(s, t) for t in ("practice_plans", "plan_comments", "plan_occurrences", "outbox", "meta")}
+    summary = Engine(s.store, server, now=lambda: iso_z(s.now), remote="http://127.0.0.1:9", dry_run=True).run()
+    assert summary.merged == 3 and summary.deleted_here == 3  # the plan, its comment, the own session
+    assert summary.sent == 0  # the queued edit of a plan about to go is not counted as sent
+    assert [c["id"] for c in summary.conflicts] == ["plan_ben"]
+    assert {t: rows(s, t) for t in before} == before
+    s.close()

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from practiceplan.errors import RemoteRejectedError, RetryLaterError
+from practiceplan.store import sharing as sh
 from practiceplan.store import sync as st
-from practiceplan.store.repo import Store
+from practiceplan.store.repo import TABLES, Store
 from practiceplan.sync import wire
 
 BATCH_SIZE = 100  # sync-protocol.md §2.7: Mirubato fails items past ~249 upserts per push
@@ -89,6 +90,12 @@ class Plan:
     forget: dict[str, list[str]] = field(default_factory=dict)
     drop_outbox: list[tuple[str, str, int | None]] = field(default_factory=list)
     conflicts: list[tuple[str, str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
+    # shared plans (server capability ``sharing``; docs/collaboration.md)
+    sharing: list[dict[str, Any]] | None = None  # the pulled sharing list (None: the answer had none)
+    shared_sessions: list[dict[str, Any]] = field(default_factory=list)  # others' sessions to upsert or remove
+    shared_keep: set[tuple[str, str]] | None = None  # after an answer holding all of them: only these stay
+    shared_stray: bool = False  # stored others' sessions of plans no longer in the list
+    purge: list[str] = field(default_factory=list)  # someone else's plans this account no longer takes part in
     received: int = 0
     pull_count: int | None = None  # entities in a full snapshot (remembered: an empty one after this is suspect)
 
@@ -164,6 +171,9 @@ class Engine:
         self.capabilities: set[str] = set()
         self.suspect = False  # the last pull was an empty snapshot we do not trust
         self._cursor: str | None = None  # incremental pulls: where the last page ended (saved with the merge)
+        self.kinds: tuple[str, ...] = wire.KINDS  # the kinds synced with this server (see run)
+        self._sharing: list[dict[str, Any]] | None = None  # the pulled sharing list (its last page's)
+        self._shared_sessions: list[dict[str, Any]] = []  # others' sessions in the pull's answers
         # what the server would refuse, checked before sending (a refused item would reject its whole batch)
         self.precheck: Callable[[str, dict[str, Any]], list[str]] = wire.problems
 
@@ -174,10 +184,14 @@ class Engine:
         caps = status.get("capabilities") if isinstance(status, dict) else None
         self.capabilities = {c for c in caps if isinstance(c, str)} if isinstance(caps, list) else set()
         self.summary.mode = "incremental" if "incremental-pull" in self.capabilities else "full"
+        # comments only with a server that keeps them (a Mirubato server drops the array it does not know)
+        self.kinds = wire.KINDS + (wire.SHARING_KINDS if "sharing" in self.capabilities else ())
+        user = status.get("user") if isinstance(status, dict) else None
         if not self.dry_run:
             rebind = st.get_meta(self.conn, "bound_remote") != self.remote  # (re-read below, under the lock)
             with self.store.write(tables=None if rebind else BOOKKEEPING):
                 if st.get_meta(self.conn, "bound_remote") != self.remote:
+                    sh.forget_all(self.store, self.now())  # what the old server shared is not ours to send
                     queued = st.reset(self.conn)
                     st.set_meta(self.conn, "bound_remote", self.remote)
                     if st.get_meta(self.conn, "last_sync"):
@@ -185,6 +199,8 @@ class Engine:
                             f"new remote {self.remote}: everything here ({queued} entities) is sent to it afresh")
                     st.set_meta(self.conn, "last_sync", None)
                 st.set_json(self.conn, "capabilities", {"list": sorted(self.capabilities), "status": status})
+                if isinstance(user, str) and user:
+                    sh.set_my_name(self.conn, user)
         stale = False
         for _round in range(MAX_ROUNDS):
             remote, full, self._cursor = self._pull()
@@ -233,7 +249,8 @@ class Engine:
 
     def _pull(self) -> tuple[dict[str, list[dict[str, Any]]], bool, str | None]:
         """The server's items per kind, whether they are a full snapshot, and the next cursor (incremental)."""
-        found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in wire.KINDS}
+        found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in self.kinds}
+        self._sharing, self._shared_sessions = None, []
         if "incremental-pull" not in self.capabilities:
             body = self._call(self.client.pull, {})
             self._collect(body, found)
@@ -259,7 +276,7 @@ class Engine:
         if not isinstance(body, dict):
             raise RetryLaterError("the server's answer to a pull was not a JSON object; nothing was changed",
                                   hint="run `practiceplan sync` again")
-        for kind in wire.KINDS:
+        for kind in self.kinds:
             items = body.get(wire.ARRAYS[kind])
             if items is None:
                 continue
@@ -269,6 +286,29 @@ class Engine:
             good = [i for i in items if isinstance(i, dict) and isinstance(i.get("id"), str) and i["id"]]
             found[kind].extend(good)
             self.summary.received += len(good)
+        if "sharing" in self.capabilities:
+            self._collect_sharing(body)
+
+    def _collect_sharing(self, body: dict[str, Any]) -> None:
+        """The sharing list (the whole current one, on the last page) and others' sessions. A malformed list is
+        refused as a whole: read wrongly, it would remove shared plans from this device."""
+        bad = RetryLaterError("the server's pull answer has a malformed 'sharing' list; nothing was changed",
+                              hint="run `practiceplan sync` again; if it persists, check the server")
+        if "sharing" in body and body["sharing"] is not None:
+            entries = body["sharing"]
+            if not isinstance(entries, list) or not all(
+                    isinstance(e, dict) and isinstance(e.get("planId"), str) and e["planId"]
+                    and e.get("level") in sh.LEVELS for e in entries):
+                raise bad
+            self._sharing = entries
+        sessions = body.get("sharedSessions")
+        if sessions is not None:
+            if not isinstance(sessions, list):
+                raise RetryLaterError("the server's pull answer has a malformed 'sharedSessions'; nothing was "
+                                      "changed", hint="run `practiceplan sync` again; if it persists, check the server")
+            self._shared_sessions.extend(
+                s for s in sessions if isinstance(s, dict) and isinstance(s.get("id"), str) and s["id"]
+                and isinstance(s.get("member"), str) and s["member"])
 
     # ------------------------------------------------------------------ merge
 
@@ -291,7 +331,7 @@ class Engine:
                 "and nothing synced before was sent (a server-side failure looks like this); if everything was "
                 "really deleted elsewhere, the next `practiceplan sync` applies it")
         fates: _Fates | None = None
-        for kind in wire.KINDS:
+        for kind in self.kinds:
             if kind == "plan_occurrence":
                 fates = self._plan_fates(plan, remote["practice_plan"])
             items = remote[kind]
@@ -300,6 +340,7 @@ class Engine:
             # the common case first, without reading the local copy: unchanged on the server since the last
             # sync and not changed here (a full snapshot of 50k entities is mostly that)
             todo = []
+            same: list[dict[str, Any]] = []  # shared-capable plans the server holds in our version (see below)
             for item in items:
                 state = known.get(item["id"])
                 if (state is not None and (kind, item["id"]) not in queued and (kind, item["id"]) not in in_flight
@@ -307,8 +348,16 @@ class Engine:
                     version = item.get("_version")
                     if isinstance(version, int) and version != state[1]:
                         plan.add(plan.states, kind, (item["id"], state[0], version))
+                    if kind == "practice_plan" and "sharing" in self.capabilities:
+                        same.append(item)
                     continue
                 todo.append(item)
+            if same:
+                # the server's metadata.sharing is no part of a version (wire.SHARING_KEY): a change of it alone
+                # (a member added, a plan pushed with a stale list) is refreshed here, never a conflict
+                mine_same = st.docs(conn, kind, [i["id"] for i in same])
+                for item in same:
+                    self._refresh_sharing(plan, mine_same.get(item["id"]), item)
             local = st.docs(conn, kind, [i["id"] for i in todo])
             for item in todo:
                 mine = local.get(item["id"])
@@ -328,7 +377,56 @@ class Engine:
                     self._gone(plan, kind, entity_id, gone_docs.get(entity_id), known[entity_id][0], queued, now)
         if fates is not None:
             self._sessions_follow(plan, fates, queued, now)
+        if "sharing" in self.capabilities:
+            self._merge_sharing(plan, full, queued)
         return plan
+
+    @staticmethod
+    def _refresh_sharing(plan: Plan, mine: dict[str, Any] | None, item: dict[str, Any]) -> None:
+        """Take the server's ``metadata.sharing`` of a plan whose version both sides agree on."""
+        if mine is None or mine.get("deletedAt") or item.get("deletedAt"):
+            return
+        theirs = wire.plan_sharing(item)
+        if wire.plan_sharing(mine) != theirs:
+            plan.add(plan.apply, "practice_plan", wire.with_sharing(mine, theirs))
+
+    def _merge_sharing(self, plan: Plan, full: bool, queued: dict[tuple[str, str], tuple[str, int]]) -> None:
+        """The pull's sharing list, others' sessions, and the plans this account no longer takes part in."""
+        conn = self.conn
+        plan.shared_sessions = list(self._shared_sessions)
+        if self._sharing is None:
+            return
+        plan.sharing = self._sharing
+        current = {e["planId"] for e in self._sharing}
+        before = {e.get("planId"): e.get("level") for e in sh.sharing_list(conn)}
+        plan.purge = sorted(p for p, level in before.items()
+                            if isinstance(p, str) and p not in current and level != "owner")
+        if full:  # an answer with everything: others' sessions it did not hold are gone
+            plan.shared_keep = {(s["member"], s["id"]) for s in self._shared_sessions if not s.get("deletedAt")}
+        marks = ", ".join("?" * len(current))
+        plan.shared_stray = conn.execute(
+            f"SELECT 1 FROM shared_sessions WHERE plan_id NOT IN ({marks}) LIMIT 1" if current
+            else "SELECT 1 FROM shared_sessions LIMIT 1", sorted(current)).fetchone() is not None
+        if not plan.purge:
+            return
+        # what changed here and was not sent yet is kept in a conflict record, not silently dropped
+        reason = ("you no longer take part in this shared plan (its owner removed you, or it was deleted); this "
+                  "change made here was not sent and is kept only in this record")
+        for kind, ids in (("practice_plan", plan.purge), ("plan_comment", sh.comment_ids(conn, plan.purge))):
+            waiting = [i for i in ids if (kind, i) in queued]
+            if not waiting:
+                continue
+            docs = st.docs(conn, kind, waiting)
+            known = st.states(conn, kind, waiting)
+            for entity_id in waiting:
+                mine = docs.get(entity_id)
+                if mine is not None and wire.version_hash(kind, mine) != (known.get(entity_id) or ("-",))[0]:
+                    plan.conflicts.append((kind, entity_id, reason, "remote", mine, None))
+        for mine in st.sessions_of(conn, plan.purge):
+            if not mine.get("deletedAt") and ("plan_occurrence", mine["id"]) in queued and _user_made(mine):
+                plan.conflicts.append(("plan_occurrence", mine["id"], "you no longer take part in its shared plan; "
+                                       "this session is deleted (its logbook entry stays) and kept in this record "
+                                       "(`sync resolve ID --keep local` restores it)", "remote", mine, None))
 
     def _plan_fates(self, plan: Plan, pulled: list[dict[str, Any]]) -> _Fates:
         applied = [d for d in plan.apply.get("practice_plan", []) if not d.get("deletedAt")]
@@ -466,6 +564,8 @@ class Engine:
                 self._tombstone(plan, kind, entity_id, rh, version)
             else:
                 plan.add(plan.states, kind, (entity_id, rh, version))
+                if kind == "practice_plan":
+                    self._refresh_sharing(plan, mine, theirs)
             if row:
                 plan.drop_outbox.append((kind, entity_id, row[1]))
             return
@@ -550,7 +650,8 @@ class Engine:
 
     def _apply(self, plan: Plan) -> None:
         now = self.now()
-        quiet = not (plan.apply or plan.delete or plan.queue or plan.states or plan.forget or plan.drop_outbox or plan.conflicts)
+        quiet = not (plan.apply or plan.delete or plan.queue or plan.states or plan.forget or plan.drop_outbox or plan.conflicts
+                     or plan.shared_sessions or plan.purge or plan.shared_stray or plan.shared_keep is not None)
         with self.store.write(tables=BOOKKEEPING if quiet else None):
             for kind, docs in plan.apply.items():
                 self.summary.merged += self.store.save_many(kind, docs, now, outbox=False)
@@ -572,10 +673,35 @@ class Engine:
             for kind, entity_id, reason, kept, mine, theirs in plan.conflicts:
                 st.add_conflict(self.conn, kind, entity_id, reason, kept, mine, theirs, now)
                 self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": kept, "reason": reason})
+            self._apply_sharing(plan, now)
             if "incremental-pull" in self.capabilities and self._cursor is not None:
                 st.set_meta(self.conn, "cursor", self._cursor)
             if plan.pull_count is not None:  # an empty snapshot is trusted when it follows a suspect one
                 st.set_meta(self.conn, "expect_data", "1" if plan.pull_count else "0")
+
+    def _apply_sharing(self, plan: Plan, now: str) -> None:
+        """Inside the merge transaction, after the entities: others' sessions, the list, the purge."""
+        conn = self.conn
+        if plan.shared_sessions:
+            sh.apply_shared_sessions(conn, plan.shared_sessions)
+        if plan.shared_keep is not None:
+            sh.keep_only_shared_sessions(conn, plan.shared_keep)
+        if plan.sharing is None:
+            return
+        if plan.shared_stray:
+            current = sorted({e["planId"] for e in plan.sharing})
+            marks = ", ".join("?" * len(current))
+            conn.execute(f"DELETE FROM shared_sessions WHERE plan_id NOT IN ({marks})" if current
+                         else "DELETE FROM shared_sessions", current)
+        if plan.purge:
+            counts = sh.purge_plans(self.store, plan.purge, now)
+            removed = counts["plans"] + counts["comments"] + counts["sessions"]
+            self.summary.merged += removed
+            self.summary.deleted_here += removed
+            self.summary.warnings.append(
+                f"{counts['plans']} shared plan(s) removed from this device: you no longer take part in them "
+                "(your logbook entries stay)")
+        sh.set_sharing_list(conn, plan.sharing)
 
     def _count_dry(self, plan: Plan) -> None:
         self.summary.merged = sum(len(v) for b in (plan.apply, plan.delete, plan.queue) for v in b.values())
@@ -583,7 +709,18 @@ class Engine:
             sum(1 for v in plan.queue.values() for d in v if d.get("deletedAt"))
         self.summary.conflicts = [{"kind": k, "id": i, "kept": kept, "reason": r}
                                   for k, i, r, kept, _m, _t in plan.conflicts]
+        if plan.purge:  # shared plans this account left: the plans and their comments and sessions go
+            comments = sh.comment_ids(self.conn, plan.purge)
+            sessions = [s for s in st.sessions_of(self.conn, plan.purge) if not s.get("deletedAt")]
+            plans = st.docs(self.conn, "practice_plan", plan.purge)
+            gone = sum(1 for d in plans.values() if not d.get("deletedAt")) + len(sessions) + sum(
+                1 for d in st.docs(self.conn, "plan_comment", comments).values() if not d.get("deletedAt"))
+            self.summary.merged += gone
+            self.summary.deleted_here += gone
         dropped = {(k, i) for k, i, _r in plan.drop_outbox}
+        if plan.purge:
+            dropped |= {("practice_plan", i) for i in plan.purge}
+            dropped |= {("plan_comment", i) for i in sh.comment_ids(self.conn, plan.purge)}
         agreed = {(k, i): h for k, rows in plan.states.items() for i, h, _v in rows}
         items, rejected, unchanged = self._outgoing(skip=dropped, agreed=agreed)
         self.summary.sent = len(items)
@@ -599,7 +736,7 @@ class Engine:
         """What the outbox would send now: (kind, id, rev, hash, base, item) per entity, the items the server would
         refuse (kind, id, problems, rev), and queued entities the server already has (kind, id, rev)."""
         rows = st.outbox_in_order(self.conn)
-        order = {kind: n for n, kind in enumerate(wire.KINDS)}
+        order = {kind: n for n, kind in enumerate(self.kinds)}  # comments stay queued for a server without sharing
         rows.sort(key=lambda r: order.get(r[0], 99))
         by_kind: dict[str, list[tuple[str, str, int]]] = {}
         for kind, entity_id, _op, rev in rows:
@@ -773,6 +910,9 @@ class Engine:
                     if conflict.get("reason") == "stale":
                         stale = True  # the server moved on since our pull: pull, merge, push again
                         continue
+                    if conflict.get("reason") == "forbidden":
+                        self._forbidden(kind, entity_id, rev, docs_now.get((kind, entity_id)), conflict, now)
+                        continue
                     reason = f"refused by the server: {conflict.get('reason') or 'no reason given'}"
                     st.add_conflict(self.conn, kind, entity_id, reason, "local", docs_now.get((kind, entity_id)), None, now)
                     st.drop_outbox(self.conn, [(kind, entity_id, rev)])
@@ -792,3 +932,38 @@ class Engine:
                     st.set_meta(self.conn, "expect_data", "1")
             st.drop_batch(self.conn, batch["id"])
         return stale
+
+    def _forbidden(self, kind: str, entity_id: str, rev: int, mine: dict[str, Any] | None,
+                   conflict: dict[str, Any], now: str) -> None:
+        """The server refused an item this account may not write (a shared plan it lost access to, or a level
+        lowered meanwhile): the refused version is kept in a conflict record and the server's version is put
+        back here (none: the local copy of someone else's plan or comment goes). Inside the acknowledgement."""
+        remote = conflict.get("remote")
+        version = conflict.get("remoteVersion")
+        version = version if isinstance(version, int) and not isinstance(version, bool) else None
+        theirs = None
+        if isinstance(remote, dict) and isinstance(remote.get("id"), str):
+            theirs = wire.from_remote(kind, {k: v for k, v in remote.items() if k != "_version"}, mine)
+        reason = ("refused by the server: forbidden (you may not make this change to a shared plan, or no longer "
+                  "take part in it); the server's version is kept here, this device's is in this record")
+        st.add_conflict(self.conn, kind, entity_id, reason, "remote", mine, theirs, now)
+        st.drop_outbox(self.conn, [(kind, entity_id, rev)])
+        if theirs is not None:
+            if theirs.get("deletedAt") and (mine is None or mine.get("deletedAt")):
+                pass  # deleted on both sides: nothing to put back
+            elif theirs.get("deletedAt"):
+                self.store.save_many(kind, [{**mine, "deletedAt": theirs["deletedAt"],  # type: ignore[dict-item]
+                                             "updatedAt": wire.updated_at(theirs) or now}], now, outbox=False)
+            else:
+                self.store.save_many(kind, [theirs], now, outbox=False)
+                if kind == "practice_plan":
+                    st.clear_horizons(self.conn, [entity_id])
+            st.set_states(self.conn, kind, [(entity_id, wire.version_hash(kind, theirs), version)])
+        else:
+            if kind in ("practice_plan", "plan_comment"):
+                self.conn.execute(f"DELETE FROM {TABLES[kind]} WHERE id = ?", (entity_id,))
+            elif mine is not None and not mine.get("deletedAt"):
+                self.store.save_many(kind, [{**mine, "deletedAt": now, "updatedAt": now}], now, outbox=False)
+            st.forget_states(self.conn, kind, [entity_id])
+        self.summary.rejected.append({"kind": kind, "id": entity_id, "problems": [reason]})
+        self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "remote", "reason": reason})

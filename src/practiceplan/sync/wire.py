@@ -27,13 +27,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# the kinds synced with every server (Mirubato's arrays)
 KINDS = ("practice_plan", "plan_occurrence", "logbook_entry", "plan_template")
+# synced only with a server that advertises ``sharing`` (docs/collaboration.md): a Mirubato server drops an array
+# it does not know, so comments pushed there would be acknowledged and lost
+SHARING_KINDS = ("plan_comment",)
 # wire array name of each synced kind, in the order the server processes a push (plans before their sessions)
 ARRAYS = {
     "practice_plan": "practicePlans",
     "plan_occurrence": "planOccurrences",
     "logbook_entry": "entries",
     "plan_template": "planTemplates",
+    "plan_comment": "planComments",
 }
 KIND_OF_ARRAY = {array: kind for kind, array in ARRAYS.items()}
 # keys the server adds on push (§3.0.3); never part of a local document
@@ -42,10 +47,18 @@ SERVER_ADDED = {
     "practice_plan": ("user_id", "created_at", "updated_at"),
     "plan_occurrence": ("user_id", "plan_id", "created_at", "updated_at"),
     "plan_template": ("created_at", "updated_at"),
+    "plan_comment": ("user_id", "plan_id", "created_at", "updated_at"),
 }
 # values the server owns: they may differ between a local copy and the server's without either being a change
-# (the author is the account that pushed the template; adoptions are counted by the server)
-SERVER_OWNED = {"plan_template": ("authorId", "adoptionCount")}
+# (the author is the account that pushed the template; adoptions are counted by the server; a comment's author
+# is the server user who wrote it)
+SERVER_OWNED = {"plan_template": ("authorId", "adoptionCount"), "plan_comment": ("author",)}
+# server-owned values that are not even sent (the server sets them from the account that pushes)
+NOT_SENT = {"plan_comment": ("author",)}
+# a plan's ``metadata.sharing`` (owner, members, levels) is written by a ``practiceplan serve`` server only: a
+# pushed value is replaced by the server's, so it is no part of a version (a plan pushed with a stale value is
+# the same version as the server's answer); it still round-trips, and a pull refreshes it (engine)
+SHARING_KEY = "sharing"
 TIMES = ("createdAt", "updatedAt")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -280,7 +293,28 @@ SCHEMAS: dict[str, Schema] = {
         "adoptionCount": integer(), "metadata": free_object(), "publishedAt": string(),
         "createdAt": string(), "updatedAt": string(), "deletedAt": string(nullable=True),
     }, required=("id",)),
+    "plan_comment": Schema({
+        "id": string(1), "planId": string(1), "occurrenceId": string(nullable=True),
+        "occurrenceOwner": string(nullable=True), "text": string(1), "author": string(nullable=True),
+        "createdAt": Field(_iso_z_check), "updatedAt": Field(_iso_z_check), "deletedAt": string(nullable=True),
+    }, required=("id", "planId", "text")),
 }
+
+
+def plan_sharing(doc: dict[str, Any] | None) -> Any:
+    """A plan's ``metadata.sharing`` (None when it has none)."""
+    meta = (doc or {}).get("metadata")
+    return meta.get(SHARING_KEY) if isinstance(meta, dict) else None
+
+
+def with_sharing(doc: dict[str, Any], sharing: Any) -> dict[str, Any]:
+    """``doc`` (a plan) with ``metadata.sharing`` set to ``sharing`` (removed when None)."""
+    meta = dict(doc.get("metadata") or {}) if isinstance(doc.get("metadata"), dict) else {}
+    if sharing is None:
+        meta.pop(SHARING_KEY, None)
+    else:
+        meta[SHARING_KEY] = sharing
+    return {**doc, "metadata": meta}
 
 
 def problems(kind: str, item: dict[str, Any]) -> list[str]:
@@ -381,7 +415,8 @@ def _drop_nulls(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 def to_push(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
     """The push item for a local document (a full snapshot; deletions carry ``deletedAt``)."""
-    item = _drop_nulls(kind, {k: v for k, v in doc.items() if k not in SERVER_ADDED[kind]})
+    item = _drop_nulls(kind, {k: v for k, v in doc.items()
+                              if k not in SERVER_ADDED[kind] and k not in NOT_SENT.get(kind, ())})
     if kind == "logbook_entry" and "goal_ids" in item and "goalIds" not in item:
         item["goalIds"] = item.pop("goal_ids")
     if kind == "logbook_entry" and isinstance(item.get("pieces"), list):
@@ -408,6 +443,8 @@ def canonical(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
     for key in SERVER_ADDED[kind] + SERVER_OWNED.get(kind, ()):
         projected.pop(key, None)
     projected.pop("deletedAt", None)  # falsy: null and absent mean the same
+    if kind == "practice_plan" and isinstance(projected.get("metadata"), dict) and SHARING_KEY in projected["metadata"]:
+        projected["metadata"] = {k: v for k, v in projected["metadata"].items() if k != SHARING_KEY}
     if kind == "logbook_entry":
         if "goalIds" in projected and "goal_ids" not in projected:
             projected["goal_ids"] = projected.pop("goalIds")

@@ -67,8 +67,9 @@ class Subscriber:
     """One WebSocket connection's queue: bounded; on overflow it is marked and emptied (the connection is then
     closed with CLOSE_TOO_SLOW, and its client pulls to catch up)."""
 
-    def __init__(self, user_id: int, limit: int) -> None:
+    def __init__(self, user_id: int, limit: int, since: int = 0) -> None:
         self.user_id = user_id
+        self.since = since  # the newest event when the connection came: only later ones are its own
         self.limit = limit
         self.pending: deque[str] = deque()
         self.overflow = False
@@ -155,12 +156,16 @@ class Hub:
 
     # ------------------------------------------------------------------ connections
 
-    def subscribe(self, user_id: int) -> Subscriber | None:
-        """A queue for a new connection of ``user_id``, or None when the user has ``per_user`` already."""
+    async def subscribe(self, user_id: int) -> Subscriber | None:
+        """A queue for a new connection of ``user_id``, or None when the user has ``per_user`` already. Events
+        that existed before are not delivered to it (its client pulls after HELLO)."""
+        if self.count(user_id) >= self.per_user:
+            return None
+        since = await run_in_threadpool(self._max_id)
         mine = self.subscribers.setdefault(user_id, set())
         if len(mine) >= self.per_user:
             return None
-        sub = Subscriber(user_id, self.queue_size)
+        sub = Subscriber(user_id, self.queue_size, since)
         mine.add(sub)
         return sub
 
@@ -215,9 +220,10 @@ class Hub:
                 return 0
             rows = await run_in_threadpool(self._read, self.last_id, sorted(self.gaps))
             self._advance([r[0] for r in rows])
-            for _id, user_id, body in rows:
+            for event_id, user_id, body in rows:
                 for sub in list(self.subscribers.get(user_id, ())):
-                    sub.offer(body)
+                    if event_id > sub.since:
+                        sub.offer(body)
             return len(rows)
 
     def _advance(self, ids: list[int]) -> None:
@@ -311,7 +317,7 @@ def endpoint(hub: Hub, bearer: Callable[[str | None], tuple[str | None, bool]]) 
             await ws.close(code=CLOSE_UNAUTHORISED)
             return
         await hub.start()
-        sub = hub.subscribe(user.id)
+        sub = await hub.subscribe(user.id)
         await ws.accept()
         if sub is None:
             await ws.close(code=CLOSE_TOO_MANY, reason="too many live connections")

@@ -107,7 +107,7 @@ class LiveClient:
                                                        "X-Device-ID": self.device_id},
                          user_agent_header=f"practiceplan/{__version__}", open_timeout=self.open_timeout,
                          proxy=None if loopback else True, compression=None, max_size=16 * 1024 * 1024,
-                         **options)
+                         **options).__enter__()  # entered: the connection itself, whatever websockets' version
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):

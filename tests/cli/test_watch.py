@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,50 @@ def test_the_live_client_reconnects_with_growing_jittered_waits():
 
     with pytest.raises(InvalidInputError):
         live_url("http://sync.example.com")  # plain ws:// only on this computer
+
+
+def test_a_lost_connection_is_reported_once_and_retried_until_it_is_back(monkeypatch):
+    from practiceplan.errors import NotAuthorisedError, RemoteUnavailableError
+    from practiceplan.services.watch import Watch
+    from practiceplan.sync.live import Lost
+
+    class FakeLive:
+        def __init__(self, events: list[Any]) -> None:
+            self.events = events
+
+        def __enter__(self) -> FakeLive:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def receive(self, timeout: float | None = None) -> Any:
+            item = self.events.pop(0)
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+    down = RemoteUnavailableError("cannot reach 127.0.0.1:1")
+    opens: list[Any] = [FakeLive([{"type": "PLAN_UPDATED", "planId": "p1"}, Lost("the live connection dropped")]),
+                        down, down, FakeLive([{"type": "PLAN_DELETED", "planId": "p1"}])]
+
+    class FakeClient:
+        def open(self) -> Any:
+            item = opens.pop(0)
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+    sleeps: list[float] = []
+    lost: list[tuple[str, float]] = []
+    events: list[dict[str, Any]] = []
+    watch = Watch(None, sleep=sleeps.append)  # type: ignore[arg-type]
+    monkeypatch.setattr(watch, "client", FakeClient)
+    seen = watch.run(on_event=events.append, on_lost=lambda why, delay: lost.append((why, delay)), sync=False, once=2)
+    assert seen == 2 and [e["type"] for e in events] == ["PLAN_UPDATED", "PLAN_DELETED"]
+    assert len(lost) == 1 and lost[0][0] == "the live connection dropped" and lost[0][1] == sleeps[0]
+    assert len(sleeps) == 3 and sleeps[0] < sleeps[1] < sleeps[2]  # 0.5, 1, 2 s (with jitter)
+
+    opens[:] = [NotAuthorisedError("refused")]  # a refused token at a reconnection ends the watch (exit 77)
+    with pytest.raises(NotAuthorisedError):
+        watch.run(on_event=events.append, on_lost=lambda *_: None, sync=False)

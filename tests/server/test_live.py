@@ -161,6 +161,30 @@ def test_a_dropped_connection_catches_up_with_a_pull_and_old_events_are_not_repl
         assert frame(again)["plan"]["id"] == "p-after"
 
 
+def test_the_live_client_receives_events_and_maps_closes_to_errors(srv, live_app):
+    from practiceplan.errors import NotAuthorisedError, RetryLaterError
+    from practiceplan.sync.live import LiveClient
+
+    base, app = live_app
+    hub, ana = app.state.live, srv.user("ana")
+    hub.per_user, hub.recheck = 1, 0.2
+    client = LiveClient(base, ana, "dev_watch")
+    assert "pps_" not in repr(client)
+    with client.open() as first:
+        assert first.hello["user"] == "ana"
+        with pytest.raises(RetryLaterError) as busy:  # the second of one allowed: closed with 4429 before HELLO
+            client.open()
+        assert busy.value.status == live.CLOSE_TOO_MANY and ana not in busy.value.message
+        assert first.receive(0.3) is None  # nothing yet: a timeout, not an error
+        srv.push("ana", {"practicePlans": [plan("p-client")]})
+        event = first.receive(2)
+        assert event is not None and event["type"] == "PLAN_CREATED" and event["plan"]["id"] == "p-client"
+        users.revoke(srv.engine, "ana")
+        with pytest.raises(NotAuthorisedError) as revoked:
+            first.receive(3)
+        assert "no longer valid" in revoked.value.message and ana not in revoked.value.message
+
+
 # ------------------------------------------------------------------------ two server processes, one database
 
 

@@ -4,7 +4,8 @@ brings the change; events are not replayed).
 
 The loop never ends on its own except when the token is refused (NotAuthorisedError, exit 77), when the server is
 unreachable at the very first connection (RemoteUnavailableError, exit 69), or after ``once`` events. A lost
-connection is reported through ``on_lost`` and retried with backoff.
+connection is reported once through ``on_lost`` and retried with backoff (0.5 s doubling to 30 s) until it
+is back.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Watch:
     def __init__(self, session: Session, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.s = session
         self.sleep = sleep
+        self.seen = 0
 
     def client(self) -> Any:
         """The live client for the remote, with its stored token (NotAuthorisedError 77 without one)."""
@@ -47,35 +49,39 @@ class Watch:
         from practiceplan.sync.live import Backoff, Lost
 
         client = self.client()
-        backoff, seen, first = Backoff(), 0, True
+        backoff, first, quiet = Backoff(), True, False
+        self.seen = 0
         while True:
             try:
                 live = client.open()
             except TRANSIENT as exc:
                 if first:
                     raise
-                self._pause(backoff, exc.message, on_lost)
+                self._pause(backoff, exc.message, None if quiet else on_lost)
+                quiet = True  # one line per lost connection, not one per failed attempt
                 continue
-            first = False
+            first, quiet = False, False
             try:
                 with live:
                     backoff.reset()
-                    seen = self._follow(live, seen, once, sync, on_event, on_synced)
-                    return seen
+                    self._follow(live, once, sync, on_event, on_synced)
+                    return self.seen
             except Lost as lost:
                 self._pause(backoff, lost.message, on_lost)
             except TRANSIENT as exc:  # the catch-up sync could not reach the server
                 self._pause(backoff, exc.message, on_lost)
+            quiet = True
 
-    def _pause(self, backoff: Any, why: str, on_lost: Callable[[str, float], None]) -> None:
+    def _pause(self, backoff: Any, why: str, on_lost: Callable[[str, float], None] | None) -> None:
         delay = backoff.next()
-        on_lost(why, delay)
+        if on_lost is not None:
+            on_lost(why, delay)
         self.sleep(delay)
 
-    def _follow(self, live: Any, seen: int, once: int | None, sync: bool,
-                on_event: Callable[[dict[str, Any]], None], on_synced: Callable[[Summary], None] | None) -> int:
-        """Catch up, then hand each event on; returns the count once ``once`` is reached (raises Lost when the
-        connection ends)."""
+    def _follow(self, live: Any, once: int | None, sync: bool,
+                on_event: Callable[[dict[str, Any]], None], on_synced: Callable[[Summary], None] | None) -> None:
+        """Catch up, then hand each event on (counted in ``seen``, across reconnections); returns once ``once``
+        events were seen, raises Lost when the connection ends."""
         if sync:
             self._sync(on_synced)
         due: float | None = None
@@ -90,12 +96,12 @@ class Watch:
             if event.get("type") == "HELLO":
                 continue
             on_event(event)
-            seen += 1
-            if once is not None and seen >= once:
+            self.seen += 1
+            if once is not None and self.seen >= once:
                 if sync:  # best effort: the event is out; a server gone now is caught up by the next sync
                     with contextlib.suppress(*TRANSIENT):
                         self._sync(on_synced)
-                return seen
+                return
             if sync:
                 due = time.monotonic() + DEBOUNCE
 

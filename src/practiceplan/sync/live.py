@@ -9,9 +9,10 @@ What goes wrong becomes one of the project's errors, with a message of our own n
 
 ========================================================  =============================================
 refused, DNS, TLS, timeout, HTTP 404 or another status     RemoteUnavailableError (69)
+closed before HELLO (4429: too many connections)           RetryLaterError (75)
 HTTP 401/403 at the upgrade, or a close with 4401          NotAuthorisedError (77)
 the connection ends later (network, server restart,        :class:`Lost` (not an error: reconnect, then
-4008 too slow, 4429 too many connections)                  pull to catch up)
+4008 too slow)                                             pull to catch up)
 ========================================================  =============================================
 """
 
@@ -28,7 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 
 from practiceplan import __version__
-from practiceplan.errors import InvalidInputError, NotAuthorisedError, RemoteUnavailableError
+from practiceplan.errors import InvalidInputError, NotAuthorisedError, RemoteUnavailableError, RetryLaterError
 from practiceplan.sync.client import CHECK_HINT, LOGIN_HINT, check_url, is_loopback
 
 LIVE_PATH = "/api/live"
@@ -130,6 +131,9 @@ class LiveClient:
         live = Live(ws, self)
         try:
             hello = live.receive(self.open_timeout)
+        except Lost as lost:  # closed before HELLO: 4429 (too many connections of this user), a restart
+            live.close()
+            raise RetryLaterError(lost.message, hint="try again later", status=lost.code) from None
         except BaseException:
             live.close()
             raise

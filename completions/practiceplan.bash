@@ -3,7 +3,7 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
+        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron watch login logout serve demo completion plan log config export import template sync remote auth server' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
         'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'occurrences') _subs='' _opts='--plan --from --to --status --history --json --no-pager -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 _dyn='' ;;
@@ -24,6 +24,7 @@ __practiceplan_node() {
         'suggest') _subs='' _opts='--days --apply --dry-run --json -h --help' _vopts='--days --apply' _args='' _fileargs=0 _dyn='' ;;
         'remind') _subs='' _opts='--within --grace --notify-cmd --channel --check --dry-run --json -h --help' _vopts='--within --grace --notify-cmd --channel' _args='' _fileargs=0 _dyn='' ;;
         'cron') _subs='' _opts='--every --notify-cmd --within --sync-every --json -h --help' _vopts='--every --notify-cmd --within --sync-every' _args='' _fileargs=0 _dyn='' ;;
+        'watch') _subs='' _opts='--json --no-sync --once -h --help' _vopts='--once' _args='' _fileargs=0 _dyn='' ;;
         'login') _subs='' _opts='--token-stdin --no-verify --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'logout') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'serve') _subs='' _opts='--host --port --database --workers --cors-origin --max-body --max-items --rate --quiet --allow-root -h --help' _vopts='--host --port --database --workers --cors-origin --max-body --max-items --rate' _args='' _fileargs=0 _dyn='' ;;

@@ -15,7 +15,7 @@ function __practiceplan_cmdpath
         set -l vopts
         switch "$cmdpath"
             case ''
-                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron login logout serve demo completion plan log config export import template sync remote auth server
+                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron watch login logout serve demo completion plan log config export import template sync remote auth server
                 set vopts --db
             case 'today'
             case 'next'
@@ -53,6 +53,8 @@ function __practiceplan_cmdpath
                 set vopts --within --grace --notify-cmd --channel
             case 'cron'
                 set vopts --every --notify-cmd --within --sync-every
+            case 'watch'
+                set vopts --once
             case 'login'
             case 'logout'
             case 'serve'
@@ -196,6 +198,7 @@ complete -c practiceplan -n '__practiceplan_at' -a 'calendar' -d 'A week-by-week
 complete -c practiceplan -n '__practiceplan_at' -a 'suggest' -d 'Concrete moves from your forecast, capacity and completion rates (over capacity, missed sessions to catch up, better times), each as a ready-to-run command. Deterministic for the same data.'
 complete -c practiceplan -n '__practiceplan_at' -a 'remind' -d 'Remind of sessions starting within the window or due and not done yet: each one exactly once per channel, however many reminder processes run at once. Meant for cron (see `practiceplan cron`).'
 complete -c practiceplan -n '__practiceplan_at' -a 'cron' -d 'Print a crontab line that runs `remind` for this install (absolute path, the environment it needs).'
+complete -c practiceplan -n '__practiceplan_at' -a 'watch' -d 'Follow changes live: print each event your server sends (plans, sessions, comments, members) as it happens, and sync on connecting and shortly after each event so this device stays current.'
 complete -c practiceplan -n '__practiceplan_at' -a 'login' -d 'Store the token for the sync server, after checking it with the server (the token is asked for without echo, or read from stdin; never given as an argument).'
 complete -c practiceplan -n '__practiceplan_at' -a 'logout' -d 'Remove the sync token of the remote from the OS keyring and credentials.json.'
 complete -c practiceplan -n '__practiceplan_at' -a 'serve' -d 'Run the sync server: Mirubato\'s sync API plus practiceplan\'s extensions, on SQLite or PostgreSQL.'
@@ -330,6 +333,10 @@ complete -c practiceplan -n '__practiceplan_at cron' -l within -x -d 'Passed on 
 complete -c practiceplan -n '__practiceplan_at cron' -l sync-every -x -d 'Also print a line that runs `sync` every N minutes.'
 complete -c practiceplan -n '__practiceplan_at cron' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at cron' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at watch' -l json -d 'Print each event as one JSON object per line (and a SYNCED object after each catch-up sync).'
+complete -c practiceplan -n '__practiceplan_at watch' -l no-sync -d 'Only print events; do not sync on connecting and after events.'
+complete -c practiceplan -n '__practiceplan_at watch' -l once -x -d 'Stop after N events (for scripts and tests).'
+complete -c practiceplan -n '__practiceplan_at watch' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at login' -l token-stdin -d 'Read the token from one line of stdin instead of asking for it.'
 complete -c practiceplan -n '__practiceplan_at login' -l no-verify -d 'Store the token without asking the server whether it accepts it.'
 complete -c practiceplan -n '__practiceplan_at login' -l json -d 'Print the result as JSON.'

@@ -54,6 +54,7 @@ RULES = {
     "sqlite_utils": ("store/", "server/"),
     "dateparser": ("dates.py",),
     "httpx": ("sync/client.py",),
+    "websockets": ("sync/live.py",),
     "sqlalchemy": ("server/",),
     "alembic": ("server/",),
     "starlette": ("server/",),

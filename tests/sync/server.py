@@ -50,9 +50,10 @@ class _AbortHookApp:
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, startup_timeout: float = 5.0) -> Iterator[str]:
+def serve(app: Any, *, startup_timeout: float = 5.0, websockets: bool = False) -> Iterator[str]:
     """Serve ``app`` on ``http://127.0.0.1:<free port>`` for the duration of the ``with`` block and yield
-    that base URL (no trailing slash). Shutdown is clean: the server thread is joined before returning."""
+    that base URL (no trailing slash). Shutdown is clean: the server thread is joined before returning.
+    ``websockets``: also serve WebSocket routes, and run the app's lifespan (the live-updates tests)."""
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
     # and without it every response costs a 40 ms delayed-ACK stall (headers and body are separate writes).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -60,8 +61,9 @@ def serve(app: Any, *, startup_timeout: float = 5.0) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False,
-        timeout_graceful_shutdown=2, timeout_keep_alive=5, http="h11", loop="asyncio", ws="none",
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on" if websockets else "off",
+        access_log=False, timeout_graceful_shutdown=2, timeout_keep_alive=5, http="h11", loop="asyncio",
+        ws="websockets-sansio" if websockets else "none",
     )
     server = uvicorn.Server(config)
     config.app = _AbortHookApp(app, server)  # loaded lazily by uvicorn on serve(); wrap before that

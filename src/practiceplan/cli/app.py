@@ -23,6 +23,7 @@ from practiceplan.cli import server as server_cli
 from practiceplan.cli import sync as sync_cli
 from practiceplan.cli import templates as template_cli
 from practiceplan.cli import today as today_cli
+from practiceplan.cli import watch as watch_cli
 from practiceplan.cli._common import Group, example, handle_errors, new_app, session
 from practiceplan.cli.export_ics import add_ics_command
 from practiceplan.cli.run import internal_error, usage_error
@@ -126,6 +127,7 @@ class RootGroup(Group):
             ("login", "Store the token for the sync server, after checking it"),
             ("logout", "Remove the stored sync token"),
             ("auth", "Where the sync token is kept; whether the server accepts it"),
+            ("watch", "Follow changes live as your server sends them"),
         )),
         ("Server", (
             ("serve", "Run the sync server for a studio or school"),
@@ -189,6 +191,7 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     progress_cli.register,
     schedule_cli.register,
     sync_cli.register,
+    watch_cli.register,
     remote_cli.register,
     server_cli.register,
     _register_own,

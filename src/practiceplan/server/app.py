@@ -8,12 +8,14 @@ server-side and answered with Mirubato's generic 500 envelope.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import re
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,9 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from practiceplan.server import db, users
+from practiceplan.server import db, live, users
 from practiceplan.server.protocol import INVALID_BODY, dump_json, parse_json
 from practiceplan.server.service import Reply, SyncService, envelope
 
@@ -226,7 +228,20 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
             allow_headers=["Content-Type", "Authorization", "X-Device-ID", "X-Idempotency-Key"],
             expose_headers=["X-Idempotent-Replay", "Retry-After"]))
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)], middleware=middleware)
+    hub = live.Hub(engine)  # live updates (server/live.py): started here, or by the first connection
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await hub.start(wait=False)
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = Starlette(routes=[WebSocketRoute("/api/live", live.endpoint(hub, bearer)),
+                            Route("/{path:path}", endpoint, methods=methods)], middleware=middleware, lifespan=lifespan)
+    app.state.live = hub
+    return app
 
 
 class AccessLog:

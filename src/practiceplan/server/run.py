@@ -68,4 +68,4 @@ def serve(database: str, *, host: str, port: int, workers: int, limits: Limits |
         workers, "" if workers == 1 else "s")
     uvicorn.run("practiceplan.server.run:app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_config=None, log_level="warning", proxy_headers=True,
-                timeout_graceful_shutdown=GRACE_SECONDS, server_header=False, lifespan="off")
+                timeout_graceful_shutdown=GRACE_SECONDS, server_header=False, lifespan="on")

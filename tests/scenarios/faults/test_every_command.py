@@ -52,6 +52,7 @@ COMMANDS: list[tuple[str, ...]] = [
     ("template", "trust", "remove", "Tutor"),
     ("remote", "set", "https://sync.example.com"), ("remote", "show"), ("login", "--token-stdin", "--no-verify"),
     ("auth", "status"), ("logout",), ("remote", "unset"),
+    ("watch", "--help"),  # watching blocks on a server; tests/cli/test_watch.py runs it against one
     ("sync", "status"), ("sync", "conflicts"), ("sync", "resolve", "1", "--keep", "local"),
     ("serve", "--help"),  # serving blocks; tests/server runs the app (and tests/server/test_cli.py the refusals)
     ("server", "user", "add", "anna", "--role", "tutor", "--database", "{out}/server.db"),

@@ -62,12 +62,12 @@ def print_stats(stats: dict[str, Any], out: Any = None) -> None:
                 line.append(plain.SHADES[level] * 2, style="green" if level else "dim")
             out.print(line)
         out.print(Text(legend, style="dim"))
-    from practiceplan.render.sharing import member_stats_lines
-
-    for line in member_stats_lines(stats):
-        out.print(Text(line, style="bold" if line.startswith("Members of") else ""))
     out.print()
     print_forecast(stats["forecast"], out)
+    from practiceplan.render.sharing import member_stats_lines
+
+    for line in member_stats_lines(stats):  # shared plans you own: each member's adherence
+        out.print(Text(line, style="bold" if line.startswith("Members of") else ""))
 
 
 def print_forecast(forecast: dict[str, Any], out: Any = None) -> None:

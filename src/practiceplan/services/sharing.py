@@ -108,8 +108,8 @@ def comments(conn: sqlite3.Connection, plan_id: str, occurrence_id: str | None =
     if occurrence_id is not None:
         sql += " AND occurrence_id = ?"
         params.append(occurrence_id)
-    found = [json.loads(r[0]) for r in conn.execute(sql, params)]
-    return sorted(found, key=lambda c: (str(c.get("createdAt") or ""), c["id"]))
+    sql += " ORDER BY json_extract(doc, '$.createdAt'), rowid"  # same instant: the order they were stored in
+    return [json.loads(r[0]) for r in conn.execute(sql, params)]
 
 
 def shared_sessions(conn: sqlite3.Connection, plan_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -451,7 +451,7 @@ class Sharing:
         sessions = shared_sessions(self.conn)
         for doc in sessions:
             people.setdefault(doc["member"], set()).add(doc.get("planId") or "")
-        today = insights.today
+        today = _clock(insights, []).day(insights.now_ms)  # (not insights.today: that would extend horizons)
         result = []
         for name in sorted(people, key=lambda n: (n.casefold(), n)):
             mine = [d for d in sessions if d["member"] == name]

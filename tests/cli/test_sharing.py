@@ -304,7 +304,8 @@ def test_not_logged_in(cli, fake, plan, monkeypatch):
 
 def test_no_remote(cli, fake):
     cli("plan", "add", "Scales", "--every", "daily")
-    assert cli("plan", "share", "Scales", "ana", "--as", "view", ok=False).code in (2, 65)
+    run = cli("plan", "share", "Scales", "ana", "--as", "view", ok=False)
+    assert run.code == 2 and "no sync remote is set" in run.stderr and fake.requests == []
 
 
 def test_a_plan_not_synced_yet(cli, fake):

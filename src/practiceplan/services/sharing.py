@@ -202,9 +202,10 @@ class Sharing:
         """A plan must have been synced with this remote before it can be shared."""
         from practiceplan.store import sync as st
 
+        url = self.s.remote.require_url()  # no remote at all: say how to set one (exit 2), not "sync first"
         bound = st.get_meta(self.conn, "bound_remote")
         known = st.states(self.conn, "practice_plan", [plan["id"]])
-        if bound != self.s.remote.url() or not known:
+        if bound != url or not known:
             raise InvalidInputError(f"plan '{plan.get('title')}' is not on the server yet", hint=SYNC_FIRST)
 
     def _client(self) -> Client:

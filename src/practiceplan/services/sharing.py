@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -46,7 +45,7 @@ SYNC_LATER = "run `practiceplan sync` to bring this device up to date"
 
 # --------------------------------------------------------------------------- local reads (what the last sync saw)
 
-def sharing_list(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def sharing_list(conn: Any) -> list[dict[str, Any]]:
     """The plans you take part in, as the server last said (meta ``sync.sharing``): ``[{planId, owner, level,
     members: [{user, level}]}]``; [] before a sync with a sharing server (or when the value is unreadable)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'sync.sharing'").fetchone()
@@ -57,7 +56,7 @@ def sharing_list(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return [e for e in value if isinstance(e, dict) and isinstance(e.get("planId"), str)] if isinstance(value, list) else []
 
 
-def my_name(conn: sqlite3.Connection) -> str | None:
+def my_name(conn: Any) -> str | None:
     """Your user name on the sync server (meta ``sync.user``), or None before a sync told it."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'sync.user'").fetchone()
     return row[0] if row and row[0] else None
@@ -69,7 +68,7 @@ def _members(value: object) -> list[dict[str, str]]:
             for m in items if isinstance(m, dict) and isinstance(m.get("user"), str) and m["user"]]
 
 
-def plan_sharing(conn: sqlite3.Connection, plan: dict[str, Any], *, me: str | None = None,
+def plan_sharing(conn: Any, plan: dict[str, Any], *, me: str | None = None,
                  listed: dict[str, dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """``{owner, level (yours), members}`` of a shared plan, or None when it is not shared (your own plan with no
     members). From the sharing list when it names the plan, else from the plan's ``metadata.sharing``."""
@@ -91,7 +90,7 @@ def plan_sharing(conn: sqlite3.Connection, plan: dict[str, Any], *, me: str | No
     return {"owner": owner, "level": level, "members": members}
 
 
-def level_of(conn: sqlite3.Connection, plan_id: str) -> str | None:
+def level_of(conn: Any, plan_id: str) -> str | None:
     """Your level on a plan: ``owner`` (your own plan, shared or not), ``edit``, ``comment`` or ``view``; None when
     the plan is not here."""
     row = conn.execute("SELECT doc FROM practice_plans WHERE id = ?", (plan_id,)).fetchone()
@@ -101,7 +100,7 @@ def level_of(conn: sqlite3.Connection, plan_id: str) -> str | None:
     return shared["level"] if shared else "owner"
 
 
-def comments(conn: sqlite3.Connection, plan_id: str, occurrence_id: str | None = None) -> list[dict[str, Any]]:
+def comments(conn: Any, plan_id: str, occurrence_id: str | None = None) -> list[dict[str, Any]]:
     """The live comments on a plan (with ``occurrence_id``: on that session only), oldest first."""
     sql = "SELECT doc FROM plan_comments WHERE plan_id = ? AND deleted_at IS NULL"
     params: list[Any] = [plan_id]
@@ -112,7 +111,7 @@ def comments(conn: sqlite3.Connection, plan_id: str, occurrence_id: str | None =
     return [json.loads(r[0]) for r in conn.execute(sql, params)]
 
 
-def shared_sessions(conn: sqlite3.Connection, plan_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def shared_sessions(conn: Any, plan_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Other participants' sessions (each doc with ``member``), in schedule order; only of ``plan_ids`` if given."""
     sql = "SELECT member, doc FROM shared_sessions"
     params: list[Any] = []
@@ -187,8 +186,12 @@ class Sharing:
         self.s = session
 
     @property
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> Any:
         return self.s.store.conn
+
+    def with_sharing(self, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``plans`` with their ``sharing`` (see :func:`with_sharing`), for `plan list`."""
+        return with_sharing(self.conn, plans)
 
     def me(self) -> str | None:
         return my_name(self.conn)
@@ -438,9 +441,7 @@ class Sharing:
     def students(self) -> list[dict[str, Any]]:
         """Every other participant of a plan you take part in: their plans, adherence over the last 30 days,
         current streak (days) and last practice, from what they shared (the last sync). Sorted by name."""
-        from practiceplan.services.insights import Insights
-
-        insights = Insights(self.s)
+        insights = self.s.insights
         listed = sharing_list(self.conn)
         me = self.me()
         plans = {p["id"]: p for p in self.s.store.plans(include_deleted=True)}
@@ -555,7 +556,7 @@ def member_stats(insights: Insights, plan_ids: list[str], first: date | None,
     return result
 
 
-def with_sharing(conn: sqlite3.Connection, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_sharing(conn: Any, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``plans``, each with ``sharing``: ``{owner, level, members}`` when shared (as :func:`plan_sharing`), else
     None (`plan list`)."""
     me = my_name(conn)

@@ -479,3 +479,44 @@ def test_help_has_examples(cli):
                  ("comment",), ("comments",), ("students",)):
         text = cli(*args, "--help").stdout
         assert "Examples:" in text and "practiceplan " + " ".join(args) in text, args
+
+
+# --------------------------------------------------------------------------- the client's error mapping
+
+@pytest.mark.parametrize(("status", "body", "code", "words"), [
+    (404, {"success": False, "error": "Plan not found", "code": 404}, 3, "Plan not found"),
+    (404, None, 69, "does not support shared plans"),
+    (403, {"success": False, "error": "Forbidden", "code": 403}, 77, "only the plan's owner can do this"),
+    (401, {"success": False, "error": "Unauthorized", "code": 401}, 77, "refused the token"),
+    (400, {"success": False, "error": "You cannot share a plan with yourself", "code": 400}, 65, "yourself"),
+    (503, None, 75, "HTTP 503"),
+])
+def test_client_error_mapping(status, body, code, words):
+    from practiceplan.errors import PracticePlanError
+    from practiceplan.sync.client import Client
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path.decode())
+        return httpx.Response(status, json=body) if body is not None else httpx.Response(status, text="nope")
+
+    with Client(URL, TOKEN, "dev_test", transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(PracticePlanError) as caught:
+            client.unshare("plan_x/../y", "ana b")
+    assert caught.value.exit_code == code and words in caught.value.message
+    assert TOKEN not in caught.value.message
+    assert seen == ["/api/plans/plan_x%2F..%2Fy/members/ana%20b"]  # ids and names never change the path
+
+
+def test_client_blanks_the_invite_token_in_server_text():
+    from practiceplan.errors import PracticePlanError
+    from practiceplan.sync.client import Client
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"success": False, "error": f"bad token {INVITE}", "code": 400})
+
+    with Client(URL, TOKEN, "dev_test", transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(PracticePlanError) as caught:
+            client.accept_invite(INVITE)
+    assert INVITE not in caught.value.message and "***" in caught.value.message

@@ -56,7 +56,7 @@ def comment_lines(data: dict[str, Any], zone: ZoneInfo) -> list[str]:
             place = f"session {c['session']}{owner}"
         else:
             place = "the plan"
-        lines.append(f"{local(c.get('createdAt'), zone, '%Y-%m-%d %H:%M')}  {safe(c.get('author') or '?')}  "
+        lines.append(f"{local(c.get('createdAt'), zone, '%Y-%m-%d %H:%M')}  {safe(c.get('author') or 'you')}  "
                      f"[{place}]  {safe(c.get('text'))}")
     return lines
 

@@ -3,7 +3,7 @@
 
 __practiceplan_node() {
     case "$1" in
-        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron watch login logout serve demo completion plan log config export import template sync remote auth server' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
+        '') _subs='today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron watch login logout comment comments students serve demo completion plan log config export import template sync remote auth server' _opts='--db --create --version -h --help' _vopts='--db' _args='' _fileargs=0 _dyn='' ;;
         'today') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'next') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'occurrences') _subs='' _opts='--plan --from --to --status --history --json --no-pager -h --help' _vopts='--plan --from --to --status --history' _args='' _fileargs=0 _dyn='' ;;
@@ -27,10 +27,13 @@ __practiceplan_node() {
         'watch') _subs='' _opts='--json --no-sync --once -h --help' _vopts='--once' _args='' _fileargs=0 _dyn='' ;;
         'login') _subs='' _opts='--token-stdin --no-verify --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'logout') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'comment') _subs='' _opts='--plan --member --json -h --help' _vopts='--plan --member' _args='' _fileargs=0 _dyn='occurrence' ;;
+        'comments') _subs='' _opts='--member --json -h --help' _vopts='--member' _args='' _fileargs=0 _dyn='' ;;
+        'students') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'serve') _subs='' _opts='--host --port --database --workers --cors-origin --max-body --max-items --rate --quiet --allow-root -h --help' _vopts='--host --port --database --workers --cors-origin --max-body --max-items --rate' _args='' _fileargs=0 _dyn='' ;;
         'demo') _subs='' _opts='--home -h --help' _vopts='--home' _args='' _fileargs=0 _dyn='' ;;
         'completion') _subs='' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
-        'plan') _subs='add edit list show archive unarchive delete restore' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'plan') _subs='add edit list show archive unarchive delete restore share unshare members join transfer' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'plan add') _subs='' _opts='--once --rrule --every --on --interval --last-day --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --backfill --json -h --help' _vopts='--once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 _dyn='' ;;
         'plan edit') _subs='' _opts='--title --once --rrule --every --on --interval --last-day --start --end --no-end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description --dry-run --json -h --help' _vopts='--title --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description' _args='' _fileargs=0 _dyn='plan' ;;
         'plan list') _subs='' _opts='--all --deleted --json --no-pager -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
@@ -39,6 +42,11 @@ __practiceplan_node() {
         'plan unarchive') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
         'plan delete') _subs='' _opts='--yes -y --dry-run --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
         'plan restore') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='deleted-plan' ;;
+        'plan share') _subs='' _opts='--as --link --expires --json -h --help' _vopts='--as --expires' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan unshare') _subs='' _opts='--yes -y --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan members') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
+        'plan join') _subs='' _opts='--json -h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
+        'plan transfer') _subs='' _opts='--yes -y --json -h --help' _vopts='' _args='' _fileargs=0 _dyn='plan' ;;
         'log') _subs='add list show edit delete import' _opts='-h --help' _vopts='' _args='' _fileargs=0 _dyn='' ;;
         'log add') _subs='' _opts='--minutes --when --instrument --piece --technique --mood --type --notes --tag --json -h --help' _vopts='--minutes --when --instrument --piece --technique --mood --type --notes --tag' _args='' _fileargs=0 _dyn='' ;;
         'log list') _subs='' _opts='--from --to --limit --full --json --no-pager -h --help' _vopts='--from --to --limit' _args='' _fileargs=0 _dyn='' ;;
@@ -117,6 +125,7 @@ __practiceplan_values() {
         'progress|--plan') __practiceplan_dynamic plan "$3" ;;
         'progress|--svg') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'calendar|--plan') __practiceplan_dynamic plan "$3" ;;
+        'comment|--plan') __practiceplan_dynamic plan "$3" ;;
         'demo|--home') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$3")) ;;
         'plan add|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
         'plan add|--tz') __practiceplan_dynamic zone "$3" ;;
@@ -124,6 +133,7 @@ __practiceplan_values() {
         'plan edit|--every') COMPREPLY=($(compgen -W 'daily weekly monthly yearly' -- "$3")) ;;
         'plan edit|--tz') __practiceplan_dynamic zone "$3" ;;
         'plan edit|--flex') COMPREPLY=($(compgen -W 'fixed same-day anytime weekly' -- "$3")) ;;
+        'plan share|--as') COMPREPLY=($(compgen -W 'view comment edit' -- "$3")) ;;
         'log add|--mood') COMPREPLY=($(compgen -W 'frustrated neutral satisfied excited' -- "$3")) ;;
         'log add|--type') COMPREPLY=($(compgen -W 'practice performance lesson rehearsal technique' -- "$3")) ;;
         'log edit|--mood') COMPREPLY=($(compgen -W 'frustrated neutral satisfied excited' -- "$3")) ;;

@@ -15,7 +15,7 @@ function __practiceplan_cmdpath
         set -l vopts
         switch "$cmdpath"
             case ''
-                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron watch login logout serve demo completion plan log config export import template sync remote auth server
+                set subs today next occurrences checkin uncheck backup restore doctor stats forecast events progress skip unskip reschedule defer calendar suggest remind cron watch login logout comment comments students serve demo completion plan log config export import template sync remote auth server
                 set vopts --db
             case 'today'
             case 'next'
@@ -57,13 +57,18 @@ function __practiceplan_cmdpath
                 set vopts --once
             case 'login'
             case 'logout'
+            case 'comment'
+                set vopts --plan --member
+            case 'comments'
+                set vopts --member
+            case 'students'
             case 'serve'
                 set vopts --host --port --database --workers --cors-origin --max-body --max-items --rate
             case 'demo'
                 set vopts --home
             case 'completion'
             case 'plan'
-                set subs add edit list show archive unarchive delete restore
+                set subs add edit list show archive unarchive delete restore share unshare members join transfer
             case 'plan add'
                 set vopts --once --rrule --every --on --interval --start --end --at --minutes --tz --flex --instrument --focus --technique --piece --segment --prompt --target --exdate --description
             case 'plan edit'
@@ -74,6 +79,12 @@ function __practiceplan_cmdpath
             case 'plan unarchive'
             case 'plan delete'
             case 'plan restore'
+            case 'plan share'
+                set vopts --as --expires
+            case 'plan unshare'
+            case 'plan members'
+            case 'plan join'
+            case 'plan transfer'
             case 'log'
                 set subs add list show edit delete import
             case 'log add'
@@ -201,6 +212,9 @@ complete -c practiceplan -n '__practiceplan_at' -a 'cron' -d 'Print a crontab li
 complete -c practiceplan -n '__practiceplan_at' -a 'watch' -d 'Follow changes live: print each event your server sends (plans, sessions, comments, members) as it happens, and sync on connecting and shortly after each event so this device stays current.'
 complete -c practiceplan -n '__practiceplan_at' -a 'login' -d 'Store the token for the sync server, after checking it with the server (the token is asked for without echo, or read from stdin; never given as an argument).'
 complete -c practiceplan -n '__practiceplan_at' -a 'logout' -d 'Remove the sync token of the remote from the OS keyring and credentials.json.'
+complete -c practiceplan -n '__practiceplan_at' -a 'comment' -d 'Comment on a session of a shared plan (yours or another participant\'s) or, with --plan, on the plan. Needs level comment or above; written here and sent at the next `practiceplan sync`.'
+complete -c practiceplan -n '__practiceplan_at' -a 'comments' -d 'List the comments on a plan and its sessions, or on one session, oldest first (what the last sync brought plus your own not sent yet).'
+complete -c practiceplan -n '__practiceplan_at' -a 'students' -d 'For a tutor: everyone who takes part in a plan with you, with their plans, adherence over the last 30 days, current streak and last practice, from what they shared (read here, from the last sync).'
 complete -c practiceplan -n '__practiceplan_at' -a 'serve' -d 'Run the sync server: Mirubato\'s sync API plus practiceplan\'s extensions, on SQLite or PostgreSQL.'
 complete -c practiceplan -n '__practiceplan_at' -a 'demo' -d 'Create demo data (two plans, a few weeks of check-ins and free practice), show `today`, and say how to use it. The demo lives in one folder (<data dir>/demo), replaced on each run; your own data is not touched.'
 complete -c practiceplan -n '__practiceplan_at' -a 'completion' -d 'Print a static completion script for your shell (the same as the files in completions/).'
@@ -343,6 +357,16 @@ complete -c practiceplan -n '__practiceplan_at login' -l json -d 'Print the resu
 complete -c practiceplan -n '__practiceplan_at login' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at logout' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at logout' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at comment' -k -a '(practiceplan __complete fish occurrence (commandline -ct))'
+complete -c practiceplan -n '__practiceplan_at comment' -l plan -x -k -a '(practiceplan __complete fish plan (commandline -ct))' -d 'Comment on this plan itself, not a session.'
+complete -c practiceplan -n '__practiceplan_at comment' -l member -x -d 'Whose session OCC is, when several participants have one with that id (default: yours).'
+complete -c practiceplan -n '__practiceplan_at comment' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at comment' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at comments' -l member -x -d 'Whose session OCC is, when several participants have one with that id (default: yours).'
+complete -c practiceplan -n '__practiceplan_at comments' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at comments' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at students' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at students' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at serve' -l host -x -d 'Address to listen on (0.0.0.0: every interface).'
 complete -c practiceplan -n '__practiceplan_at serve' -l port -x -d 'TCP port.'
 complete -c practiceplan -n '__practiceplan_at serve' -l database -x -d 'postgresql://user@host/db, or a SQLite file (default: PRACTICEPLAN_SERVER_DATABASE, else server.db in the data dir).'
@@ -359,12 +383,17 @@ complete -c practiceplan -n '__practiceplan_at demo' -s h -l help -d 'Show this 
 complete -c practiceplan -n '__practiceplan_at completion' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at plan' -a 'add' -d 'Add a plan and materialise its sessions over the planning horizon. Sessions whose time had passed before the plan existed are not counted as missed unless --backfill; a --once already past is refused (or, on a terminal, confirmed).'
 complete -c practiceplan -n '__practiceplan_at plan' -a 'edit' -d 'Change a plan. Future sessions you have not touched are regenerated; completed, skipped and rescheduled ones are never changed. --dry-run shows what would change and writes nothing.'
-complete -c practiceplan -n '__practiceplan_at plan' -a 'list' -d 'List plans, with their schedules in words.'
+complete -c practiceplan -n '__practiceplan_at plan' -a 'list' -d 'List plans, with their schedules in words (and, for shared plans, the owner and members).'
 complete -c practiceplan -n '__practiceplan_at plan' -a 'show' -d 'Show one plan with its next sessions.'
 complete -c practiceplan -n '__practiceplan_at plan' -a 'archive' -d 'Archive a plan: its untouched future sessions are removed, history stays.'
 complete -c practiceplan -n '__practiceplan_at plan' -a 'unarchive' -d 'Make an archived plan active again and regenerate its sessions.'
 complete -c practiceplan -n '__practiceplan_at plan' -a 'delete' -d 'Delete a plan and its sessions (soft delete: synced as a deletion; logbook entries stay; `plan restore` brings it back). Asks first on a terminal.'
 complete -c practiceplan -n '__practiceplan_at plan' -a 'restore' -d 'Bring back a deleted plan with the sessions deleted with it; untouched future sessions are regenerated.'
+complete -c practiceplan -n '__practiceplan_at plan' -a 'share' -d 'Share a plan you own with a user of your server at a level (view < comment < edit), or change their level; with --link, print a single-use invite token anyone on your server can redeem with `plan join`.'
+complete -c practiceplan -n '__practiceplan_at plan' -a 'unshare' -d 'Take a user\'s access away at once (owner), or leave a plan shared with you (USER is you). Asks first on a terminal.'
+complete -c practiceplan -n '__practiceplan_at plan' -a 'members' -d 'Show a shared plan\'s owner, its members and their levels (asks the server).'
+complete -c practiceplan -n '__practiceplan_at plan' -a 'join' -d 'Accept an invite to a shared plan (single use); the plan arrives with the sync that follows.'
+complete -c practiceplan -n '__practiceplan_at plan' -a 'transfer' -d 'Give a plan you own to another user: they own it from now on, you stay a member with edit access. Asks first on a terminal.'
 complete -c practiceplan -n '__practiceplan_at plan' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at plan add' -l once -x -d 'A single session at WHEN (e.g. \'tomorrow 18:00\').'
 complete -c practiceplan -n '__practiceplan_at plan add' -l rrule -x -d 'Any RFC 5545 RRULE, e.g. \'FREQ=MONTHLY;BYDAY=2TU\'.'
@@ -439,6 +468,25 @@ complete -c practiceplan -n '__practiceplan_at plan delete' -s h -l help -d 'Sho
 complete -c practiceplan -n '__practiceplan_at plan restore' -k -a '(practiceplan __complete fish deleted-plan (commandline -ct))'
 complete -c practiceplan -n '__practiceplan_at plan restore' -l json -d 'Print the result as JSON.'
 complete -c practiceplan -n '__practiceplan_at plan restore' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at plan share' -k -a '(practiceplan __complete fish plan (commandline -ct))'
+complete -c practiceplan -n '__practiceplan_at plan share' -l as -x -a 'view comment edit' -d 'Their level: view, comment or edit.'
+complete -c practiceplan -n '__practiceplan_at plan share' -l link -d 'Make a single-use invite token instead of naming a user.'
+complete -c practiceplan -n '__practiceplan_at plan share' -l expires -x -d 'How long an invite stays valid: 30m, 12h, 7d (default 7d, at most 90d).'
+complete -c practiceplan -n '__practiceplan_at plan share' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at plan share' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at plan unshare' -k -a '(practiceplan __complete fish plan (commandline -ct))'
+complete -c practiceplan -n '__practiceplan_at plan unshare' -l yes -s y -d 'Do not ask (needed when stdin is not a terminal).'
+complete -c practiceplan -n '__practiceplan_at plan unshare' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at plan unshare' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at plan members' -k -a '(practiceplan __complete fish plan (commandline -ct))'
+complete -c practiceplan -n '__practiceplan_at plan members' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at plan members' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at plan join' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at plan join' -s h -l help -d 'Show this message and exit.'
+complete -c practiceplan -n '__practiceplan_at plan transfer' -k -a '(practiceplan __complete fish plan (commandline -ct))'
+complete -c practiceplan -n '__practiceplan_at plan transfer' -l yes -s y -d 'Do not ask (needed when stdin is not a terminal).'
+complete -c practiceplan -n '__practiceplan_at plan transfer' -l json -d 'Print the result as JSON.'
+complete -c practiceplan -n '__practiceplan_at plan transfer' -s h -l help -d 'Show this message and exit.'
 complete -c practiceplan -n '__practiceplan_at log' -a 'add' -d 'Log free practice (not linked to a plan).'
 complete -c practiceplan -n '__practiceplan_at log' -a 'list' -d 'List logbook entries, newest first; says how many of how many are shown.'
 complete -c practiceplan -n '__practiceplan_at log' -a 'show' -d 'Show one logbook entry.'

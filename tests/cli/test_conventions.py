@@ -25,7 +25,8 @@ def test_top_level_help_is_grouped_by_task_with_whole_descriptions(cli, monkeypa
     monkeypatch.setenv("COLUMNS", "80")
     text = cli("--help").stdout
     headings = [line[:-1] for line in text.splitlines() if re.fullmatch(r"[A-Z][a-z]+:", line)]
-    assert headings == ["Options", "Daily", "Planning", "Insight", "Templates", "Data", "Sync", "Server", "Setup"]
+    assert headings == ["Options", "Daily", "Planning", "Insight", "Templates", "Data", "Sync", "Sharing", "Server",
+                        "Setup"]
     listing = text.split("Daily:")[1].split("Examples:")[0]
     assert "..." not in listing and "Other commands" not in text
     command = typer.main.get_command(app)

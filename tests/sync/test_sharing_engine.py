@@ -6,7 +6,6 @@ a ``forbidden`` per-item conflict puts the server's version back and keeps the r
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 

@@ -20,6 +20,7 @@ from practiceplan.cli import progress as progress_cli
 from practiceplan.cli import remote as remote_cli
 from practiceplan.cli import schedule as schedule_cli
 from practiceplan.cli import server as server_cli
+from practiceplan.cli import sharing as sharing_cli  # also adds `plan share|unshare|members|join|transfer`
 from practiceplan.cli import sync as sync_cli
 from practiceplan.cli import templates as template_cli
 from practiceplan.cli import today as today_cli
@@ -129,6 +130,11 @@ class RootGroup(Group):
             ("auth", "Where the sync token is kept; whether the server accepts it"),
             ("watch", "Follow changes live as your server sends them"),
         )),
+        ("Sharing", (
+            ("comment", "Comment on a session or a shared plan"),
+            ("comments", "Comments on a plan and its sessions"),
+            ("students", "Who shares plans with you: adherence, streak, last practice"),
+        )),
         ("Server", (
             ("serve", "Run the sync server for a studio or school"),
             ("server", "The sync server's users, roles and backups"),
@@ -193,6 +199,7 @@ FEATURES: tuple[Callable[[typer.Typer], None], ...] = (
     sync_cli.register,
     watch_cli.register,
     remote_cli.register,
+    sharing_cli.register,
     server_cli.register,
     _register_own,
 )

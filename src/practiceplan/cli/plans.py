@@ -212,14 +212,17 @@ def list_(
     json_: Json = False,
     no_pager: NoPager = False,
 ) -> None:
-    """List plans, with their schedules in words."""
+    """List plans, with their schedules in words (and, for shared plans, the owner and members)."""
+    from practiceplan.services.sharing import Sharing
+
     p = session(ctx)
-    plans = p.plans.listing(include_archived=all_, deleted=deleted)
+    sharing = Sharing(p)
+    plans = sharing.with_sharing(p.plans.listing(include_archived=all_, deleted=deleted))
 
     def human() -> None:
         from practiceplan.render.plans import print_plans
 
-        print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]), _today(p))
+        print_plans(plans, p.store.short_ids("practice_plan", [x["id"] for x in plans]), _today(p), me=sharing.me())
 
     with paged(not (no_pager or json_)):
         Output(json_).show({"plans": plans}, human)

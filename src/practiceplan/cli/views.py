@@ -106,10 +106,12 @@ def next_(p: Session, out: Output) -> None:
 def stats(p: Session, out: Output, *, plan: str | None = None, from_: str | None = None, to: str | None = None,
           svg: Path | None = None, no_pager: bool = False) -> None:
     from practiceplan.render.plain import stats_lines
+    from practiceplan.render.sharing import member_stats_lines
 
     data = p.insights.report(plan_id=plan_id(p, plan), first=day(p, from_, "--from"), last=day(p, to, "--to"))
     with paged(not (no_pager or out.json or svg)):
-        out.show(data, lambda: render(data, rich="print_stats", plain=stats_lines, svg=svg, title="practiceplan stats"))
+        out.show(data, lambda: render(data, rich="print_stats", plain=lambda d: [*stats_lines(d), *member_stats_lines(d)],
+                                      svg=svg, title="practiceplan stats"))
 
 
 def progress(p: Session, out: Output, *, piece: str | None = None, plan: str | None = None, from_: str | None = None,

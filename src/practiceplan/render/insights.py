@@ -64,6 +64,10 @@ def print_stats(stats: dict[str, Any], out: Any = None) -> None:
         out.print(Text(legend, style="dim"))
     out.print()
     print_forecast(stats["forecast"], out)
+    from practiceplan.render.sharing import member_stats_lines
+
+    for line in member_stats_lines(stats):  # shared plans you own: each member's adherence
+        out.print(Text(line, style="bold" if line.startswith("Members of") else ""))
 
 
 def print_forecast(forecast: dict[str, Any], out: Any = None) -> None:

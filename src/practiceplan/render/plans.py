@@ -188,14 +188,19 @@ def segment_line(segment: dict[str, Any]) -> str:
     return line
 
 
-def print_plans(plans: list[dict[str, Any]], short: dict[str, str], today: date | None = None) -> None:
+def print_plans(plans: list[dict[str, Any]], short: dict[str, str], today: date | None = None, *,
+                me: str | None = None) -> None:
+    """The plan table; a "Shared" column when a plan carries ``sharing`` (services/sharing.py with_sharing)."""
+    from practiceplan.render.sharing import shared_cell
+
     out = console()
     if not plans:
         out.print("No plans yet. Add one with: practiceplan plan add \"Scales\" --every daily --at 18:00")
         return
     table = bare_table()
-    for column in ("ID", "Title", "Status", "Schedule", "Min", "Flex"):
-        table.add_column(column, overflow="fold" if column == "Title" else "ellipsis")
+    shared = any(plan.get("sharing") for plan in plans)
+    for column in ("ID", "Title", "Status", "Schedule", "Min", "Flex", *(("Shared",) if shared else ())):
+        table.add_column(column, overflow="fold" if column in ("Title", "Shared") else "ellipsis")
     for plan in plans:
         table.add_row(
             short.get(plan["id"], plan["id"]),
@@ -204,6 +209,7 @@ def print_plans(plans: list[dict[str, Any]], short: dict[str, str], today: date 
             Text(safe(describe_schedule(plan, today))),
             str((plan.get("schedule") or {}).get("durationMinutes") or "-"),
             plan_flex(plan),
+            *((Text(shared_cell(plan.get("sharing"), me)),) if shared else ()),
         )
     out.print(table)
 

@@ -464,7 +464,6 @@ class SyncService:
                    "plan_occurrence": "planOccurrencesProcessed", "goal": "goalsProcessed"}
         versions: dict[str, int] = {}
         written: list[tuple[str, dict[str, Any], bool, bool, int]] = []  # for live events (server/sharing.py)
-        user = tx.user
         for entity_type, items in changes.items():
             for item in items:
                 entity_id = item["id"]

@@ -167,6 +167,7 @@ class Insights:
             entry = {"planId": pid, "title": self.plans[pid].get("title"), "status": self.plans[pid].get("status")}
             entry.update(self._block(self.by_plan.get(pid, []), first_day, last_day))
             plans.append(entry)
+        self._add_members(plans, first, last)
         current, longest = an.day_streak(self.day_totals, self.today)
         week_rows = an.weeks(judged, self.day_totals, self._linked_minutes, now_ms=self.now_ms, clock=self.clock,
                              count=max(TREND_WEEKS, RECENT_WEEKS), week_start=self.s.settings.week_start)
@@ -189,6 +190,15 @@ class Insights:
             "tempo": self.s.progress.summary(plan_id),
         }
         return result
+
+    def _add_members(self, plans: list[dict[str, Any]], first: date | None, last: date | None) -> None:
+        """Shared plans you own get ``members``: each member's adherence from their shared sessions."""
+        from practiceplan.services.sharing import member_stats
+
+        found = member_stats(self, [entry["planId"] for entry in plans], first, last)
+        for entry in plans:
+            if entry["planId"] in found:
+                entry["members"] = found[entry["planId"]]
 
     @cached_property
     def _linked_minutes(self) -> dict[str, int]:

@@ -86,6 +86,7 @@ class Plans:
 
         s = self.s
         plan = s.store.resolve("practice_plan", ref)
+        _may_change(s, plan)
         apply_input(plan, inp, now=s.now, default_zone=s.zone.key)  # validate before the transaction opens
 
         def edited(current: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +119,7 @@ class Plans:
         from practiceplan.domain.occurrences import reconcile, session_changes
 
         s = self.s
+        _may_change(s, plan)
         with s.store.write() if not dry_run else nullcontext():
             current = s.store.get("practice_plan", plan["id"])
             if current is None:
@@ -147,6 +149,7 @@ class Plans:
 
         s = self.s
         plan = s.store.resolve("practice_plan", ref)
+        _may_change(s, plan)
         if plan.get("status") == status:
             raise InvalidInputError(f"plan '{plan.get('title')}' is already {status}",
                                     hint="see the plans with `practiceplan plan list --all`")
@@ -173,6 +176,7 @@ class Plans:
         Returns (the deleted plan, the sessions deleted with it); ``dry_run`` writes nothing."""
         s = self.s
         plan = s.store.resolve("practice_plan", ref)
+        _may_change(s, plan, "delete")
         stamp = iso_z(s.now)
         deleted = {**plan, "deletedAt": stamp, "updatedAt": stamp}
         with s.store.write() if not dry_run else nullcontext():
@@ -191,6 +195,7 @@ class Plans:
 
         s = self.s
         plan = s.store.resolve("practice_plan", ref, deleted=True)
+        _may_change(s, plan, "delete")
         stamp = iso_z(s.now)
         restored = {k: v for k, v in plan.items() if k != "deletedAt"}
         restored["updatedAt"] = stamp
@@ -235,6 +240,13 @@ class Plans:
         plan = s.store.resolve("practice_plan", ref)
         self.extend_horizon()
         return plan, s.store.occurrences(plan_id=plan["id"], start_from=iso_z(s.now), limit=upcoming)
+
+
+def _may_change(session: Session, plan: dict[str, Any], action: str = "edit") -> None:
+    """A plan shared with you below edit (or, to delete or restore it, one you do not own) is refused, exit 77."""
+    from practiceplan.services.sharing import check_can_change
+
+    check_can_change(session, plan, action)
 
 
 def _starts(occurrences: list[dict[str, Any]]) -> list[datetime]:

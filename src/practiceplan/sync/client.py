@@ -15,6 +15,11 @@ read timeout, connection dropped mid-answer, a 2xx whose   RetryLaterError (75):
 body is not a whole JSON object                            retry a push with the same idempotency key
 400, 413, 422 (and other 4xx)                              RemoteRejectedError (65) with status and body
 =========================================================  ==========================================
+
+The sharing endpoints (docs/collaboration.md, capability ``sharing``) map two statuses differently: a 404 with
+the server's JSON error (unknown plan, user or invite) is NotFoundError (3) with the server's message, a 404
+without one (a server that has no such route) says the server does not support shared plans (69), and a 403 is
+"only the plan's owner can do this" (77).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ PUSH_PATH = "/api/sync/push"
 ADOPT_PATH = "/api/templates/adopt"
 GALLERY_PATH = "/api/templates"
 GALLERY_CAPABILITY = "template-gallery"
+SHARING_CAPABILITY = "sharing"
+INVITE_ACCEPT_PATH = "/api/invites/accept"
 CHECK_HINT = "check the address with `practiceplan remote show` and your connection"
 LOGIN_HINT = "run `practiceplan login` to store a valid token"
 RETRY_HINT = "run the command again later; nothing is lost"
@@ -131,6 +138,28 @@ def no_gallery(host: str) -> RemoteUnavailableError:
         "one else's templates)",
         hint="adopt a template whose id you know with `practiceplan template adopt --remote ID`, or import a "
              "signed template file")
+
+
+def no_sharing(host: str) -> RemoteUnavailableError:
+    """The server does not support shared plans (exit 69)."""
+    return RemoteUnavailableError(
+        f"the server at {host} does not support shared plans",
+        hint="sharing needs a `practiceplan serve` server (a Mirubato server has no sharing); check the address "
+             "with `practiceplan remote show`")
+
+
+def not_owner(host: str, said: str = "") -> NotAuthorisedError:
+    """The server refused a sharing action to a member (HTTP 403, exit 77)."""
+    detail = f" ({said})" if said else ""
+    return NotAuthorisedError(f"only the plan's owner can do this{detail}",
+                              hint="ask the owner, see who it is with `practiceplan plan members PLAN`")
+
+
+def plan_path(plan_id: str, *rest: str) -> str:
+    """``/api/plans/{planId}/...`` with every part percent-encoded (ids and user names never change the path)."""
+    from urllib.parse import quote
+
+    return "/".join(["/api/plans", *(quote(part, safe="") for part in (plan_id, *rest))])
 
 
 def _json(content: bytes) -> Any:
@@ -220,6 +249,64 @@ class Client:
             raise RemoteUnavailableError(f"{self.host} answered GET {GALLERY_PATH} without a 'templates' list",
                                          hint=CHECK_HINT)
         return [i for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
+
+    # ------------------------------------------------------------------ shared plans (capability "sharing")
+
+    def members(self, plan_id: str) -> dict[str, Any]:
+        """``GET /api/plans/{planId}/members``: ``{planId, owner, level (the caller's), members: [{user, level,
+        addedAt}]}``."""
+        return self._sharing("GET", plan_path(plan_id, "members"))
+
+    def share(self, plan_id: str, user: str, level: str) -> dict[str, Any]:
+        """``POST /api/plans/{planId}/members`` ``{user, level}`` (owner only): the members after the change."""
+        return self._sharing("POST", plan_path(plan_id, "members"), {"user": user, "level": level})
+
+    def unshare(self, plan_id: str, user: str) -> dict[str, Any]:
+        """``DELETE /api/plans/{planId}/members/{user}`` (the owner, or a member removing itself: then
+        ``{planId, left: true}``)."""
+        return self._sharing("DELETE", plan_path(plan_id, "members", user))
+
+    def invite(self, plan_id: str, level: str, expires_seconds: int) -> dict[str, Any]:
+        """``POST /api/plans/{planId}/invites``: a single-use invite ``{token, planId, level, expiresAt}``."""
+        return self._sharing("POST", plan_path(plan_id, "invites"),
+                             {"level": level, "expiresInSeconds": int(expires_seconds)})
+
+    def accept_invite(self, token: str) -> dict[str, Any]:
+        """``POST /api/invites/accept`` ``{token}``: ``{planId, owner, level}``."""
+        return self._sharing("POST", INVITE_ACCEPT_PATH, {"token": token}, secret=token)
+
+    def transfer(self, plan_id: str, user: str) -> dict[str, Any]:
+        """``POST /api/plans/{planId}/transfer`` ``{user}``: the members after the change (``user`` owns it)."""
+        return self._sharing("POST", plan_path(plan_id, "transfer"), {"user": user})
+
+    def _sharing(self, method: str, path: str, payload: dict[str, Any] | None = None, *,
+                 secret: str | None = None) -> dict[str, Any]:
+        """One sharing request; ``secret`` (an invite token) is blanked from any server text shown."""
+        response = self._send(method, path, self._encode(payload) if payload is not None else None, None)
+        status = response.status_code
+        if 200 <= status < 300:
+            body = _json_object(response.content)
+            if body is None:
+                raise RetryLaterError(
+                    f"{self.host} answered {method} {path} with HTTP {status} but not a whole JSON object: the "
+                    "outcome is unknown", hint="check with `practiceplan plan members PLAN`", status=status)
+            return body
+        body = _json(response.content)
+        error = body.get("error") if isinstance(body, dict) else None
+        said = self._redact(error) if isinstance(error, str) else ""
+        if secret:
+            said = said.replace(secret, "***")
+        if status == 404:
+            if not said:
+                raise no_sharing(self.host)
+            raise NotFoundError(f"{self.host}: {said}", hint="check the name or id: `practiceplan plan members PLAN` "
+                                                             "lists who takes part")
+        if status == 403:
+            raise not_owner(self.host, said)
+        error_ = self._error(method, path, response)
+        if secret:
+            error_.message = error_.message.replace(secret, "***")
+        raise error_
 
     # ------------------------------------------------------------------ the one request path
 

@@ -53,6 +53,12 @@ COMMANDS: list[tuple[str, ...]] = [
     ("remote", "set", "https://sync.example.com"), ("remote", "show"), ("login", "--token-stdin", "--no-verify"),
     ("auth", "status"), ("logout",), ("remote", "unset"),
     ("watch", "--help"),  # watching blocks on a server; tests/cli/test_watch.py runs it against one
+    # shared plans: after `remote unset`, so none of them reaches for the network (see NEEDS_SERVER)
+    *(NEEDS_SERVER := (
+        ("plan", "share", "{plan}", "ana", "--as", "view"), ("plan", "members", "{plan}"), ("plan", "join", "ppi_x"),
+        ("plan", "transfer", "{plan}", "ana", "--yes"), ("plan", "unshare", "{plan}", "ana", "--yes"),
+    )),
+    ("comment", "{occ}", "Slower on bar 12"), ("comments", "{plan}"), ("students",),
     ("sync", "status"), ("sync", "conflicts"), ("sync", "resolve", "1", "--keep", "local"),
     ("serve", "--help"),  # serving blocks; tests/server runs the app (and tests/server/test_cli.py the refusals)
     ("server", "user", "add", "anna", "--role", "tutor", "--database", "{out}/server.db"),
@@ -289,6 +295,9 @@ def test_every_command_line_works_without_a_fault(template, tmp_path):
                "NO_COLOR": "1", "COLUMNS": "120"}
         for line in COMMANDS:
             result = _invoke([word.format(**names) for word in line], env)
-            if result.exit_code != 0:
+            # the sharing commands need a `practiceplan serve` server (tests/cli/test_sharing.py): here, with no
+            # remote, they must say so (exit 2), not fail
+            expected = 2 if line in NEEDS_SERVER else 0
+            if result.exit_code != expected or (expected and "no sync remote is set" not in result.stderr):
                 failures.append((line, result.exit_code, result.stderr[-300:]))
     assert not failures, "\n".join(map(str, failures))

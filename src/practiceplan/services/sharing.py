@@ -389,7 +389,14 @@ class Sharing:
                 raise
             except NotFoundError:
                 pass
-        occurrence, _whose = self.find_session(text, member)
+        try:
+            occurrence, _whose = self.find_session(text, member)
+        except NotFoundError as exc:
+            if member is None and not text.startswith("plan_occ_"):
+                raise NotFoundError(f"no plan or session matches '{ref}'",
+                                    hint="list plans with `practiceplan plan list`; a plan shared with you arrives "
+                                         "with `practiceplan sync`") from exc
+            raise
         plan = self.s.store.get("practice_plan", occurrence.get("planId") or "", include_deleted=True)
         if plan is None:
             raise NotFoundError(f"the plan of session '{ref}' is not on this device", hint="run `practiceplan sync`")

@@ -59,7 +59,8 @@ def comments(conn: sqlite3.Connection, plan_id: str, occurrence_id: str | None =
     if occurrence_id is not None:
         sql += " AND occurrence_id = ?"
         args.append(occurrence_id)
-    sql += " ORDER BY COALESCE(json_extract(doc, '$.createdAt'), updated_at, ''), id"
+    # same instant: the order they were stored in
+    sql += " ORDER BY COALESCE(json_extract(doc, '$.createdAt'), updated_at, ''), rowid"
     return [json.loads(r[0]) for r in conn.execute(sql, args)]
 
 

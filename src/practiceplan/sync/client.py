@@ -299,6 +299,9 @@ class Client:
         if status == 404:
             if not said:
                 raise no_sharing(self.host)
+            if path == INVITE_ACCEPT_PATH:
+                raise NotFoundError(f"{self.host}: {said}", hint="an invite works once and expires: ask the plan's "
+                                                                 "owner for a new one")
             raise NotFoundError(f"{self.host}: {said}", hint="check the name or id: `practiceplan plan members PLAN` "
                                                              "lists who takes part")
         if status == 403:

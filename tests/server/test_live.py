@@ -252,6 +252,37 @@ def test_two_server_processes_on_one_database_deliver_each_others_events(srv, tw
         assert nothing(on_b, 0.5), "each event once"
 
 
+def test_a_shared_plan_edit_through_one_process_reaches_a_member_on_the_other_and_removal_stops_it(
+        srv, two_processes):
+    """Two clients of two users: the owner edits a shared plan through process A; the member, connected to
+    process B, sees it within a second; once removed, the member gets MEMBER_REMOVED then ACCESS_REVOKED and
+    nothing after."""
+    a, b = two_processes
+    ana, bob = srv.user("ana"), srv.user("bob")
+
+    def call(base: str, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
+        answer = httpx.request(method, base + path, json=body, timeout=10,
+                               headers={"Authorization": f"Bearer {token}", "X-Device-ID": "dev_one"})
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    call(a.base, ana, "POST", "/api/sync/push", {"changes": {"practicePlans": [plan("p-duet", "Duet")]}})
+    call(a.base, ana, "POST", "/api/plans/p-duet/members", {"user": "bob", "level": "view"})
+    with open_ws(b.base, bob) as on_b:
+        assert frame(on_b, 5)["type"] == "HELLO"
+        edited = {**plan("p-duet", "Duet, slower"), "updatedAt": "2026-06-01T11:00:00.000Z"}
+        began = time.monotonic()
+        call(a.base, ana, "POST", "/api/sync/push", {"changes": {"practicePlans": [edited]}})
+        event = frame(on_b, 1.0)
+        assert time.monotonic() - began < 1.0
+        assert event["type"] == "PLAN_UPDATED" and event["plan"]["title"] == "Duet, slower"
+        call(a.base, ana, "DELETE", "/api/plans/p-duet/members/bob")
+        assert [frame(on_b, 1.0)["type"], frame(on_b, 1.0)["type"]] == ["MEMBER_REMOVED", "ACCESS_REVOKED"]
+        later = {**plan("p-duet", "Duet, private again"), "updatedAt": "2026-06-01T12:00:00.000Z"}
+        call(a.base, ana, "POST", "/api/sync/push", {"changes": {"practicePlans": [later]}})
+        assert nothing(on_b, 0.7), "a removed member receives nothing of the plan"
+
+
 # ------------------------------------------------------------------------ the hub's parts
 
 

@@ -21,6 +21,15 @@ T3 = "2026-05-04T09:00:00.000Z"
 
 # ------------------------------------------------------------------------------------------------ helpers
 
+
+def bare(value: Any) -> Any:
+    """``value`` without the members' ``addedAt`` (a server time) in ``metadata.sharing``."""
+    if isinstance(value, dict):
+        return {k: bare(v) for k, v in value.items() if k != "addedAt"}
+    if isinstance(value, list):
+        return [bare(v) for v in value]
+    return value
+
 def plan(pid: str, title: str = "Scales", updated: str = T0, **extra: Any) -> dict[str, Any]:
     return {"id": pid, "title": title, "type": "custom", "schedule": {"kind": "single", "durationMinutes": 30},
             "visibility": "private", "status": "active", "createdAt": T0, "updatedAt": updated, **extra}
@@ -131,8 +140,8 @@ def test_share_lists_members_and_rewrites_metadata_sharing(srv):
     assert body["members"][0]["addedAt"].endswith("Z")
     row = stored(srv, "practice_plan", "p1")["ana"]
     assert row["version"] == before + 1
-    assert row["data"]["metadata"] == {"privateNotes": "n",
-                                       "sharing": {"owner": "ana", "members": [{"user": "bob", "level": "comment"}]}}
+    assert row["data"]["metadata"] == {"privateNotes": "n", "sharing": {"owner": "ana", "members": [
+        {"user": "bob", "level": "comment", "addedAt": body["members"][0]["addedAt"]}]}}
     share(srv, "ana", "p1", "cid", "view")
     r = get_members(srv, "bob", "p1")
     assert r.status_code == 200 and r.json()["level"] == "comment" and r.json()["owner"] == "ana"
@@ -192,7 +201,7 @@ def test_member_leaves_and_owner_removes_with_events_and_effect_at_the_next_requ
         rows = conn.execute(sa.select(m.c.removed_at)).all()
     assert len(rows) == 2 and sum(r.removed_at is not None for r in rows) == 1
     data = stored(srv, "practice_plan", "plan_duet")["ana"]["data"]
-    assert data["metadata"]["sharing"]["members"] == [{"user": "eve", "level": "view"}]
+    assert [(m["user"], m["level"]) for m in data["metadata"]["sharing"]["members"]] == [("eve", "view")]
     # a member may not remove someone else; the owner removes eve: metadata.sharing goes away
     assert unshare(srv, "eve", "plan_duet", "ana").status_code == 403
     assert unshare(srv, "ana", "plan_duet", "ana").status_code == 400
@@ -249,7 +258,7 @@ def test_edit_member_changes_the_owner_row_and_lower_levels_are_forbidden(srv):
     assert list(rows) == ["ana"]
     data = rows["ana"]["data"]
     assert data["title"] == "Bob's title" and data["user_id"] == "ana"
-    assert data["metadata"] == {"color": "red", "privateNotes": "bob rushes",
+    assert bare(data["metadata"]) == {"color": "red", "privateNotes": "bob rushes",
                                 "sharing": {"owner": "ana", "members": [{"user": "bob", "level": "edit"}]}}
     # a stale base version (the owner's namespace) is a conflict
     r = srv.push("bob", {"practicePlans": [plan("plan_duet", "Again", T2)]},
@@ -320,7 +329,7 @@ def test_transfer_moves_plan_and_comments_and_keeps_the_old_owner_as_editor(srv)
     rows = stored(srv, "practice_plan", "plan_duet")
     assert list(rows) == ["bob"] and rows["bob"]["version"] == v_plan + 1
     data = rows["bob"]["data"]
-    assert data["user_id"] == "bob" and data["metadata"]["sharing"] == {
+    assert data["user_id"] == "bob" and bare(data["metadata"]["sharing"]) == {
         "owner": "bob", "members": [{"user": "ana", "level": "edit"}, {"user": "eve", "level": "comment"}]}
     assert list(stored(srv, "plan_comment", "c1")) == ["bob"] and stored(srv, "plan_comment", "c1")["bob"]["version"] == v_c1 + 1
     assert stored(srv, "plan_comment", "c2")["bob"]["deleted"] == T1
@@ -382,7 +391,7 @@ def test_pull_carries_comments_shared_sessions_and_never_private_fields(srv):
     assert body["sharing"] == [{"planId": "plan_duet", "owner": "ana", "level": "comment",
                                 "members": [{"user": "bob", "level": "comment"}]}]
     assert [p["id"] for p in body["practicePlans"]] == ["plan_duet"]
-    assert body["practicePlans"][0]["metadata"] == {
+    assert bare(body["practicePlans"][0]["metadata"]) == {
         "color": "blue", "sharing": {"owner": "ana", "members": [{"user": "bob", "level": "comment"}]}}
     assert [c["id"] for c in body["planComments"]] == ["c_bob"] and body["planComments"][0]["author"] == "bob"
     assert [e["id"] for e in body["entries"]] == ["entry_bob"]  # never ana's

@@ -339,18 +339,33 @@ def plan_is_live(plan: dict[str, Any]) -> bool:
     return not plan.get("deletedAt") and plan.get("status", "active") == "active"
 
 
-def plan_counts_from(plan: dict[str, Any]) -> datetime | None:
+def plan_counts_from(plan: dict[str, Any], me: str | None = None) -> datetime | None:
     """When the plan's sessions start to count (docs/metrics.md "Before the plan existed"): its ``createdAt``.
     A session whose deadline had already passed then was never owed, so it is not missed. None (everything
-    counts) for a plan created with ``--backfill`` (``metadata.backfill``) or without a ``createdAt``."""
-    if (plan.get("metadata") or {}).get("backfill"):
+    counts) for a plan created with ``--backfill`` (``metadata.backfill``) or without a ``createdAt``.
+    A plan shared with ``me`` (a member, docs/collaboration.md) counts for me from when I joined it at the
+    earliest (``metadata.sharing.members[].addedAt``)."""
+    start = None if (plan.get("metadata") or {}).get("backfill") else parse_instant(plan.get("createdAt"))
+    joined = _joined(plan, me)
+    if joined is not None and (start is None or joined > start):
+        return joined
+    return start
+
+
+def _joined(plan: dict[str, Any], me: str | None) -> datetime | None:
+    sharing = (plan.get("metadata") or {}).get("sharing")
+    if me is None or not isinstance(sharing, dict) or sharing.get("owner") == me:
         return None
-    return parse_instant(plan.get("createdAt"))
+    members = sharing.get("members")
+    for member in members if isinstance(members, list) else []:
+        if isinstance(member, dict) and member.get("user") == me:
+            return parse_instant(member.get("addedAt"))
+    return None
 
 
-def counts_from_by_plan(plans: Iterable[dict[str, Any]]) -> dict[str, datetime]:
+def counts_from_by_plan(plans: Iterable[dict[str, Any]], me: str | None = None) -> dict[str, datetime]:
     """Plan id -> :func:`plan_counts_from`, for the plans that have one."""
-    return {plan["id"]: start for plan in plans if (start := plan_counts_from(plan)) is not None}
+    return {plan["id"]: start for plan in plans if (start := plan_counts_from(plan, me)) is not None}
 
 
 def parse_local_date(value: object) -> date | None:

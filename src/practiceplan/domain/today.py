@@ -47,8 +47,10 @@ def agenda(
     zone: ZoneInfo,
     week_start: int = 0,
     upcoming_limit: int = 5,
+    me: str | None = None,
 ) -> dict[str, Any]:
-    """The `today` view of ``plans`` and their ``occurrences`` (see the module docstring)."""
+    """The `today` view of ``plans`` and their ``occurrences`` (see the module docstring); ``me``: this account's
+    sync user name (a plan shared with me counts from when I joined it)."""
     plan_by_id = {p["id"]: p for p in plans}
     live = [
         o
@@ -57,7 +59,7 @@ def agenda(
     ]
     live.sort(key=lambda o: (o["scheduledStart"], o["id"]))
     today = now.astimezone(zone).date()
-    buckets = _Buckets.of(live, plan_by_id, now=now, zone=zone, today=today, week_start=week_start)
+    buckets = _Buckets.of(live, plan_by_id, now=now, zone=zone, today=today, week_start=week_start, me=me)
     week_first = week_start_date(today, week_start)
     week = (local_day_start(week_first, zone), local_day_start(week_first + timedelta(days=7), zone))
     return {
@@ -87,11 +89,11 @@ class _Buckets:
     @classmethod
     def of(
         cls, live: list[dict[str, Any]], plan_by_id: dict[str, dict[str, Any]], *, now: datetime, zone: ZoneInfo,
-        today: date, week_start: int,
+        today: date, week_start: int, me: str | None = None,
     ) -> _Buckets:
         result = cls()
         following = next_starts(live)
-        counts_from = counts_from_by_plan(plan_by_id.values())
+        counts_from = counts_from_by_plan(plan_by_id.values(), me)
         tomorrow_start = local_day_start(today + timedelta(days=1), zone)
         overdue: list[tuple[datetime, dict[str, Any]]] = []
         for occ in live:

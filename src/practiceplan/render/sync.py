@@ -7,7 +7,7 @@ from typing import Any
 from practiceplan.render.output import safe
 
 KIND_LABEL = {"practice_plan": "plan", "plan_occurrence": "session", "logbook_entry": "logbook entry",
-              "plan_template": "template"}
+              "plan_template": "template", "plan_comment": "comment"}
 
 
 def _n(count: int, word: str) -> str:

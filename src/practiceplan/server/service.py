@@ -1148,7 +1148,11 @@ class SyncService:
             conn.execute(m.delete().where(m.c.owner_id == user.id, m.c.plan_id == plan_id, m.c.member_id == new_id))
             conn.execute(m.delete().where(m.c.owner_id == new_id, m.c.plan_id == plan_id))  # none expected
             conn.execute(m.update().where(m.c.owner_id == user.id, m.c.plan_id == plan_id).values(owner_id=new_id))
-            self._set_member(conn, new_id, plan_id, user.id, "edit", old.stamp)
+            # the old owner's sessions counted from the start: as a member, it joined when the plan was made
+            t = db.sync_rows
+            made = conn.execute(sa.select(t.c.created_at).where(
+                t.c.user_id == user.id, t.c.entity_type == "practice_plan", t.c.entity_id == plan_id)).scalar()
+            self._set_member(conn, new_id, plan_id, user.id, "edit", made or old.stamp)
             i = db.invites
             conn.execute(i.update().where(i.c.owner_id == user.id, i.c.plan_id == plan_id, i.c.used_at.is_(None))
                          .values(owner_id=new_id))

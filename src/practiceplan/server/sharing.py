@@ -140,7 +140,8 @@ def sharing_value(conn: Connection, owner_id: int, plan_id: str) -> dict[str, An
     found = members(conn, owner_id, plan_id)
     if not found:
         return None
-    return {"owner": user_name(conn, owner_id), "members": [{"user": r.name, "level": r.level} for r in found]}
+    return {"owner": user_name(conn, owner_id),
+            "members": [{"user": r.name, "level": r.level, "addedAt": r.added_at} for r in found]}
 
 
 def with_sharing(data: Any, value: dict[str, Any] | None) -> Any:

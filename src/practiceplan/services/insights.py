@@ -114,7 +114,7 @@ class Insights:
 
     @cached_property
     def judged(self) -> list[an.Judged]:
-        counts_from = {pid: int(t.timestamp() * 1000) for pid, t in counts_from_by_plan(self.plans.values()).items()}
+        counts_from = {pid: int(t.timestamp() * 1000) for pid, t in counts_from_by_plan(self.plans.values(), self.s.me).items()}
         return an.judge(self.facts, self.now_ms, self.clock, plan_clocks=self.plan_clocks,
                         week_start=self.s.settings.week_start, counts_from=counts_from)
 

@@ -52,7 +52,7 @@ class Occurrences:
         found = s.store.occurrences(plan_id=plan_id, start_from=iso_z(local_day_start(first, s.zone)),
                                     start_before=iso_z(local_day_start(last + timedelta(days=DEADLINE_DAYS), s.zone)))
         plans = s.plans.by_id(include_deleted=True)
-        states = session_states(found, plans, now=s.now, zone=s.zone, counts_from=counts_from_by_plan(plans.values()),
+        states = session_states(found, plans, now=s.now, zone=s.zone, counts_from=counts_from_by_plan(plans.values(), s.me),
                                 week_start=s.settings.week_start)
         found = [o for o in found if o["scheduledStart"] < end and (wanted is None or states.get(o["id"]) in wanted)]
         return first, last, found, {o["id"]: states[o["id"]] for o in found if o["id"] in states}

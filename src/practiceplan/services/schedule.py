@@ -109,7 +109,7 @@ class Schedule:
     @cached_property
     def counts_from(self) -> dict[str, datetime]:
         """Plan id -> when its sessions start to count (a session owed only after that can be missed)."""
-        return counts_from_by_plan(self.plans.values())
+        return counts_from_by_plan(self.plans.values(), self.s.me)
 
     def short(self, occ_id: str) -> str:
         return self.s.store.short_id("plan_occurrence", occ_id)

@@ -66,6 +66,14 @@ class Session:
         store.on_logbook_change = self._logbook_changed
         return store
 
+    @cached_property
+    def me(self) -> str | None:
+        """This account's user name on the sync server (from the last sync), or None: whose plans are shared
+        with whom (docs/collaboration.md)."""
+        from practiceplan.store.sharing import my_name
+
+        return my_name(self.store.conn)
+
     def _logbook_changed(self) -> None:
         """A write changed the logbook: refresh the streak hint in the same transaction (reads never write it)."""
         from practiceplan.services.insights import Insights

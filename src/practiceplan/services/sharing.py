@@ -466,7 +466,7 @@ def member_row(insights: Insights, member: str, sessions: list[dict[str, Any]], 
         facts.append(an.OccFact(str(doc.get("id")), str(doc.get("planId") or ""), start_ms, end_ms,
                                 str(doc.get("status") or "scheduled"), doc.get("flexWindow")))
     counts_from = {pid: int(t.timestamp() * 1000) for pid, t in counts_from_by_plan(
-        [plans[f.plan_id] for f in facts if f.plan_id in plans]).items()}
+        [plans[f.plan_id] for f in facts if f.plan_id in plans], member).items()}  # from when they joined
     clock = _clock(insights, facts)
     judged = an.judge(facts, insights.now_ms, clock, week_start=insights.s.settings.week_start,
                       counts_from=counts_from)

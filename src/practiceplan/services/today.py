@@ -41,6 +41,7 @@ class Today:
             zone=s.zone,
             week_start=s.settings.week_start,
             upcoming_limit=s.settings.config["upcoming"],
+            me=s.me,
         )
 
     def view(self) -> dict[str, Any]:

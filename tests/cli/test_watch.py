@@ -195,3 +195,16 @@ def test_a_lost_connection_is_reported_once_and_retried_until_it_is_back(monkeyp
     opens[:] = [NotAuthorisedError("refused")]  # a refused token at a reconnection ends the watch (exit 77)
     with pytest.raises(NotAuthorisedError):
         watch.run(on_event=events.append, on_lost=lambda *_: None, sync=False)
+
+
+def test_an_event_without_a_plan_title_is_shown_with_the_local_title():
+    from zoneinfo import ZoneInfo
+
+    from practiceplan.render.watch import event_line
+
+    event = {"type": "PLAN_OCCURRENCE_COMPLETED", "member": "lea", "timestamp": "2026-06-01T10:00:00.000Z",
+             "occurrence": {"id": "plan_occ_1", "planId": "plan_abc", "status": "completed"}}
+    utc = ZoneInfo("UTC")
+    assert event_line(event, utc, {"plan_abc": "Etudes"}) == \
+        "10:00:00  PLAN_OCCURRENCE_COMPLETED Etudes  by lea"
+    assert event_line(event, utc).endswith("plan_abc  by lea")  # not on this device: its id

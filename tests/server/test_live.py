@@ -323,3 +323,18 @@ def test_events_older_than_ten_minutes_are_deleted(srv):
     with db.connection(srv.engine) as conn:
         left = [json.loads(r.body)["type"] for r in conn.execute(db.live_events.select())]
     assert left == ["NEW"]
+
+
+def test_an_event_id_is_never_reused_after_every_old_event_was_cleaned(srv):
+    """Every hub remembers the last id it delivered: were ids reused once the table is emptied (SQLite reuses the
+    largest rowid + 1 without AUTOINCREMENT), new events would sit at or below that and never be sent."""
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    db.run(srv.engine, lambda conn: live.publish(conn, [1, 2, 3], {"type": "OLD"}, now - timedelta(minutes=11)),
+           write=True)
+    hub = live.Hub(srv.engine)
+    top = hub._max_id()
+    assert hub.clean(now) == 3 and hub._max_id() == 0
+    db.run(srv.engine, lambda conn: live.publish(conn, [1], {"type": "NEW"}, now), write=True)
+    with db.connection(srv.engine) as conn:
+        (new_id,) = [r.id for r in conn.execute(db.live_events.select())]
+    assert new_id > top

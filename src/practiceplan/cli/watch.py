@@ -53,7 +53,7 @@ def watch(
         if json_:
             _json_line(event)
         else:
-            print_line(event, zone)
+            print_line(event, zone, {plan["id"]: plan.get("title") or plan["id"] for plan in p.store.plans()})
 
     def on_synced(summary: Any) -> None:
         if json_:

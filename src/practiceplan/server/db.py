@@ -104,6 +104,9 @@ live_events = sa.Table(  # migration 0003: events for live clients, one row per 
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Index("ix_live_events_created", "created_at"),
+    # ids are never reused (SQLite AUTOINCREMENT; a PostgreSQL sequence never goes back): once every old row is
+    # cleaned away, a reused id would be at or below what each hub already delivered, and never sent
+    sqlite_autoincrement=True,
 )
 
 idempotency = sa.Table(

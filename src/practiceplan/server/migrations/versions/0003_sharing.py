@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer, nullable=False),
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("created_at", sa.String(32), nullable=False),
+        sqlite_autoincrement=True,  # ids never reused (server/db.py)
     )
     op.create_index("ix_live_events_created", "live_events", ["created_at"])
 

@@ -155,17 +155,9 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
             return _response(await run_in_threadpool(service.status, user))
         if route == "gallery":
             return _response(await run_in_threadpool(service.gallery, user))
-        try:
-            raw = await _read_body(request, limits.max_body_bytes)
-        except TooLarge:
-            return _response(envelope(413, "Request body too large",
-                                      details=f"the limit is {limits.max_body_bytes} bytes"))
-        try:
-            body = parse_json(raw) if raw else None
-        except (ValueError, UnicodeDecodeError):
-            if route != "pull":  # the pull body is optional (§2.1)
-                return _response(envelope(400, INVALID_BODY, details="the body is not JSON"))
-            body = None
+        body, refused = await _body(request, optional=route == "pull")  # the pull body is optional (§2.1)
+        if refused is not None:
+            return refused
         device_id = request.headers.get("x-device-id")
         key = request.headers.get("x-idempotency-key")
         if key is not None and (not key.strip() or len(key) > limits.max_key_length):
@@ -181,18 +173,27 @@ def make_app(service: SyncService, *, cors_origins: tuple[str, ...] = ()) -> Sta
             reply = await run_in_threadpool(service.adopt, user, body, device_id, key)
         return _response(reply)
 
+    async def _body(request: Request, *, optional: bool = False) -> tuple[Any, Response | None]:
+        """(the JSON body or None, None), or (None, the 413/400 answer). ``optional``: a body that is not JSON
+        counts as none."""
+        try:
+            raw = await _read_body(request, limits.max_body_bytes)
+        except TooLarge:
+            return None, _response(envelope(413, "Request body too large",
+                                            details=f"the limit is {limits.max_body_bytes} bytes"))
+        try:
+            return (parse_json(raw) if raw else None), None
+        except (ValueError, UnicodeDecodeError):
+            if optional:
+                return None, None
+            return None, _response(envelope(400, INVALID_BODY, details="the body is not JSON"))
+
     async def _shared(request: Request, user: users.User, name: str, params: tuple[str, ...]) -> Response:
         body: Any = None
         if request.method == "POST":
-            try:
-                raw = await _read_body(request, limits.max_body_bytes)
-            except TooLarge:
-                return _response(envelope(413, "Request body too large",
-                                          details=f"the limit is {limits.max_body_bytes} bytes"))
-            try:
-                body = parse_json(raw) if raw else None
-            except (ValueError, UnicodeDecodeError):
-                return _response(envelope(400, INVALID_BODY, details="the body is not JSON"))
+            body, refused = await _body(request)
+            if refused is not None:
+                return refused
         if name == "members":
             reply = await run_in_threadpool(service.members, user, params[0])
         elif name == "share":

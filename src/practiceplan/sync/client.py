@@ -285,12 +285,7 @@ class Client:
         response = self._send(method, path, self._encode(payload) if payload is not None else None, None)
         status = response.status_code
         if 200 <= status < 300:
-            body = _json_object(response.content)
-            if body is None:
-                raise RetryLaterError(
-                    f"{self.host} answered {method} {path} with HTTP {status} but not a whole JSON object: the "
-                    "outcome is unknown", hint="check with `practiceplan plan members PLAN`", status=status)
-            return body
+            return self._object(method, path, response, "check with `practiceplan plan members PLAN`")
         body = _json(response.content)
         error = body.get("error") if isinstance(body, dict) else None
         said = self._redact(error) if isinstance(error, str) else ""
@@ -329,13 +324,18 @@ class Client:
         response = self._send(method, path, content, headers)
         status = response.status_code
         if 200 <= status < 300:
-            body = _json_object(response.content)
-            if body is None:
-                raise RetryLaterError(
-                    f"{self.host} answered {method} {path} with HTTP {status} but not a whole JSON object: "
-                    "the outcome is unknown", hint=UNKNOWN_HINT, status=status)
+            body = self._object(method, path, response, UNKNOWN_HINT)
             return Response(status, body, response.headers.get("x-idempotent-replay", "").lower() == "true")
         raise self._error(method, path, response)
+
+    def _object(self, method: str, path: str, response: httpx.Response, hint: str) -> dict[str, Any]:
+        """A 2xx answer's JSON object; anything else means the outcome is unknown (retry later)."""
+        body = _json_object(response.content)
+        if body is None:
+            raise RetryLaterError(
+                f"{self.host} answered {method} {path} with HTTP {response.status_code} but not a whole JSON "
+                "object: the outcome is unknown", hint=hint, status=response.status_code)
+        return body
 
     def _send(self, method: str, path: str, content: bytes | None,
               headers: dict[str, str] | None) -> httpx.Response:

@@ -462,3 +462,16 @@ def test_user_who_never_shares_keeps_plain_cursor_and_mirubato_snapshot(srv):
 def _uid(srv: Any, name: str) -> int:
     with db.connection(srv.engine) as conn:
         return int(conn.execute(sa.select(db.users.c.id).where(db.users.c.name == name)).scalar_one())
+
+
+def test_metadata_sharing_is_the_servers_in_a_batch_upload_too(srv):
+    """Mirubato's batch endpoint stores whole snapshots as well: a client-made ``metadata.sharing`` is replaced by
+    the server's value there too (here: none, the plan is not shared), so it can never claim members."""
+    world(srv, "ana", "bob")
+    claimed = plan("p_batch", metadata={"sharing": {"owner": "ana", "members": [{"user": "bob", "level": "edit"}]},
+                                        "color": "green"})
+    r = srv.post("/api/sync/batch", "ana", {"entities": [
+        {"type": "practice_plan", "id": "p_batch", "data": claimed, "checksum": "x", "version": 1}]})
+    assert r.status_code == 200 and r.json()["uploaded"] == 1
+    assert stored(srv, "practice_plan", "p_batch")["ana"]["data"]["metadata"] == {"color": "green"}
+    assert get_members(srv, "bob", "p_batch").status_code == 404  # and bob gained nothing

@@ -702,6 +702,8 @@ class SyncService:
                         continue
                     before = copy.deepcopy(ent["data"])
                     protocol.own_fields(etype, data, user.name)
+                    if etype == "practice_plan":  # metadata.sharing is the server's, here as in push
+                        data = sharing.with_sharing(data, sharing.sharing_value(conn, user.id, eid))
                     if data != before:  # the server changed what it stores: its checksum, not the client's
                         checksum = protocol.checksum(data)
                 if live is None:

@@ -67,7 +67,9 @@ sync_rows = sa.Table(
     # migration 0003: the plan a row belongs to (a plan: itself; a session or comment: its planId), so the rows
     # of one shared plan in one namespace are read through an index
     sa.Column("plan_id", sa.String(255), nullable=True),
-    sa.Index("ix_sync_rows_user_plan_seq", "user_id", "plan_id", "change_seq"),
+    # partial: most rows (logbook entries) belong to no plan and cost no index upkeep on write
+    sa.Index("ix_sync_rows_user_plan_seq", "user_id", "plan_id", "change_seq",
+             sqlite_where=sa.text("plan_id IS NOT NULL"), postgresql_where=sa.text("plan_id IS NOT NULL")),
 )
 
 LEVELS = ("view", "comment", "edit")  # docs/collaboration.md: view < comment < edit; the owner is above all

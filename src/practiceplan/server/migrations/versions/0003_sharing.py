@@ -1,8 +1,8 @@
 """Shared plans and live updates (issue 14, docs/collaboration.md).
 
 * ``sync_rows.plan_id``: the plan a row belongs to (a plan: its own id; a session or a comment: its ``planId``),
-  indexed with the user and the change number, so the rows of one shared plan are read through the index;
-  filled here for existing rows.
+  indexed with the user and the change number (a partial index: rows of no plan, most of them, cost nothing
+  there), so the rows of one shared plan are read through the index; filled here for existing rows.
 * ``plan_members``: members of a plan besides its owner, with a level (view < comment < edit); a removed member's
   row stays with ``removed_at`` set, so a push from a device that has not heard yet is refused, not stored as a
   new plan of its own.
@@ -29,7 +29,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("sync_rows", sa.Column("plan_id", sa.String(255), nullable=True))
-    op.create_index("ix_sync_rows_user_plan_seq", "sync_rows", ["user_id", "plan_id", "change_seq"])
+    op.create_index("ix_sync_rows_user_plan_seq", "sync_rows", ["user_id", "plan_id", "change_seq"],
+                    sqlite_where=sa.text("plan_id IS NOT NULL"), postgresql_where=sa.text("plan_id IS NOT NULL"))
     conn = op.get_bind()
     rows = sa.table("sync_rows", sa.column("user_id"), sa.column("entity_type"), sa.column("entity_id"),
                     sa.column("data"), sa.column("plan_id"))

@@ -85,23 +85,39 @@ class _Tx:
     def __init__(self, conn: Connection, user: User, seq: int, now: datetime) -> None:
         self.conn, self.user, self.seq, self.now = conn, user, seq, now
         self.stamp = protocol.iso_ms(now)
+        self._known: dict[tuple[str, str], _Row | None] = {}  # rows read ahead (prefetch), until written
 
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
 
+    def prefetch(self, entity_type: str, entity_ids: list[str]) -> None:
+        """Read this user's rows of these ids in one query per 500 (a push of 100 items: one query, not 100)."""
+        t = db.sync_rows
+        for start in range(0, len(entity_ids), 500):
+            chunk = entity_ids[start:start + 500]
+            found = {r.entity_id: self._as_row(r) for r in self.conn.execute(sa.select(t).where(
+                t.c.user_id == self.user.id, t.c.entity_type == entity_type, t.c.entity_id.in_(chunk)))}
+            for entity_id in chunk:
+                self._known[(entity_type, entity_id)] = found.get(entity_id)
+
     def row(self, entity_type: str, entity_id: str, user_id: int | None = None) -> _Row | None:
+        if user_id is None and (entity_type, entity_id) in self._known:
+            return self._known[(entity_type, entity_id)]
         t = db.sync_rows
         r = self.conn.execute(sa.select(t).where(t.c.user_id == (user_id or self.user.id),
                                                  t.c.entity_type == entity_type, t.c.entity_id == entity_id)).first()
-        if r is None:
-            return None
+        return None if r is None else self._as_row(r)
+
+    @staticmethod
+    def _as_row(r: Any) -> _Row:
         return _Row(r.entity_type, r.entity_id, json.loads(r.data), r.checksum, r.version, r.change_seq,
                     r.deleted_at, r.updated_at)
 
     def write(self, entity_type: str, entity_id: str, data: Any, device_id: str | None, *,
               existing: _Row | None, checksum: str | None = None, version: int | None = None) -> int:
         """Store a live snapshot; returns its version. Unchanged live content is not rewritten (§10 G12)."""
+        self._known.pop((entity_type, entity_id), None)
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         plan_id = row_plan_id(entity_type, entity_id, data)
         checksum = checksum or protocol.checksum(data)
@@ -128,6 +144,7 @@ class _Tx:
             return None
         if existing.deleted_at is not None:
             return existing.version
+        self._known.pop((existing.entity_type, existing.entity_id), None)
         t = db.sync_rows
         self.conn.execute(t.update().where(
             t.c.user_id == self.user.id, t.c.entity_type == existing.entity_type,
@@ -465,6 +482,8 @@ class SyncService:
         versions: dict[str, int] = {}
         written: list[tuple[str, dict[str, Any], bool, bool, int]] = []  # for live events (server/sharing.py)
         for entity_type, items in changes.items():
+            if entity_type != "plan_comment":  # (comments live in the plan owner's namespace)
+                tx.prefetch(entity_type, [item["id"] for item in items])
             for item in items:
                 entity_id = item["id"]
                 key = f"{entity_type}:{entity_id}"

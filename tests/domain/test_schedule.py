@@ -273,7 +273,8 @@ def test_describe_history():
 
 
 @pytest.mark.parametrize("text, minutes", [("45", 45), ("45m", 45), ("45 min", 45), ("1h", 60), ("1h30", 90),
-                                           ("1h30m", 90), ("2 h", 120), ("90m", 90), ("0", 0)])
+                                           ("1h30m", 90), ("2 h", 120), ("90m", 90), ("0", 0), ("7d", 10_080),
+                                           ("2 days", 2_880)])
 def test_parse_minutes(text, minutes):
     assert parse_minutes(text, "--cap") == minutes
 

@@ -1,4 +1,5 @@
-"""Durations typed by users (``--cap``, ``--within``, ``--grace``): ``45m``, ``90``, ``1h30`` -> minutes."""
+"""Durations typed by users (``--cap``, ``--within``, ``--grace``, ``--expires``): ``45m``, ``90``, ``1h30``,
+``7d`` -> minutes."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import re
 from practiceplan.errors import InvalidInputError
 
 _DURATION = re.compile(r"^(?:(\d{1,4})\s*h(?:ours?|rs?)?)?\s*(?:(\d{1,5})\s*m(?:in(?:utes?|s)?)?)?$")
+_DAYS = re.compile(r"^(\d{1,4})\s*d(?:ays?)?$")
 _HINT = "use minutes or hours, e.g. 45m, 90, 1h30"
 
 
 def parse_minutes(text: str, what: str, *, minimum: int = 0, maximum: int = 10_080) -> int:
-    """``"45m"``, ``"45"``, ``"1h"``, ``"1h30"``, ``"1h30m"``, ``"90 min"`` -> minutes."""
+    """``"45m"``, ``"45"``, ``"1h"``, ``"1h30"``, ``"1h30m"``, ``"90 min"``, ``"7d"`` -> minutes."""
     value = (text or "").strip().lower()
     minutes: int | None = None
+    days = _DAYS.match(value)
     if value.isdigit():
         minutes = int(value)
+    elif days:
+        minutes = int(days[1]) * 1440
     elif value:
         match = _DURATION.match(value)
         if match is None and re.fullmatch(r"\d{1,4}\s*h\s*\d{1,2}", value):

@@ -11,7 +11,6 @@ and queued for the next sync.
 from __future__ import annotations
 
 import json
-import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,6 @@ MAX_COMMENT = 4000
 DEFAULT_EXPIRES = 7 * 86_400
 MAX_EXPIRES = 90 * 86_400
 STUDENT_DAYS = 30
-_EXPIRES = re.compile(r"^\s*(\d{1,6})\s*(m|min|h|d)\s*$", re.IGNORECASE)
-_UNIT = {"m": 60, "min": 60, "h": 3600, "d": 86_400}
 SYNC_FIRST = "sync first: practiceplan sync"
 SYNC_LATER = "run `practiceplan sync` to bring this device up to date"
 
@@ -112,13 +109,12 @@ def _quoted(text: str) -> str:
 
 
 def parse_expires(text: str | None) -> int:
-    """``30m``, ``12h``, ``7d`` -> seconds (default 7 days, at most 90 days)."""
+    """``30m``, ``12h``, ``7d`` (domain/durations.py) -> seconds (default 7 days, at most 90 days)."""
+    from practiceplan.domain.durations import parse_minutes
+
     if text is None:
         return DEFAULT_EXPIRES
-    match = _EXPIRES.match(text)
-    if match is None:
-        raise InvalidInputError(f"--expires '{text}' is not a duration", hint="e.g. --expires 30m, 12h or 7d")
-    seconds = int(match[1]) * _UNIT[match[2].lower()]
+    seconds = parse_minutes(text, "--expires", maximum=10**7) * 60
     if not 60 <= seconds <= MAX_EXPIRES:
         raise InvalidInputError(f"--expires must be between 1 minute and 90 days, not {text.strip()}",
                                 hint="e.g. --expires 7d (at most 90d)")

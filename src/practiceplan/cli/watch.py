@@ -48,14 +48,18 @@ def watch(
 
     p = session(ctx)
     zone = p.zone
+    titles: dict[str, str] = {}  # plan id -> title on this device; read again after each sync
 
     def on_event(event: dict[str, Any]) -> None:
         if json_:
             _json_line(event)
-        else:
-            print_line(event, zone, {plan["id"]: plan.get("title") or plan["id"] for plan in p.store.plans()})
+            return
+        if not titles:
+            titles.update((plan["id"], plan.get("title") or plan["id"]) for plan in p.store.plans())
+        print_line(event, zone, titles)
 
     def on_synced(summary: Any) -> None:
+        titles.clear()
         if json_:
             _json_line({"type": "SYNCED", "received": summary.received, "merged": summary.merged})
         elif summary.received or summary.merged:

@@ -114,12 +114,14 @@ class Remote:
         from practiceplan.sync.client import Client
 
         url = self.require_url()
-        if token is None:
-            found = self.credential(url)
-            if found is None:
-                raise NotAuthorisedError(f"no token is stored for {url}", hint="run `practiceplan login`")
-            token = found.token
-        return Client(url, token, self.device_id(), timeout=timeout)
+        return Client(url, token if token is not None else self.token(url), self.device_id(), timeout=timeout)
+
+    def token(self, url: str) -> str:
+        """The stored token for ``url``; NotAuthorisedError (exit 77) saying how to log in when there is none."""
+        found = self.credential(url)
+        if found is None:
+            raise NotAuthorisedError(f"no token is stored for {url}", hint="run `practiceplan login`")
+        return found.token
 
     def login(self, token: str, *, verify: bool = True) -> dict[str, Any]:
         """Check ``token`` with the server (unless not ``verify``), then store it for the remote. A refused token

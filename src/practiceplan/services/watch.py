@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from practiceplan.errors import NotAuthorisedError, RemoteUnavailableError, RetryLaterError
+from practiceplan.errors import RemoteUnavailableError, RetryLaterError
 
 if TYPE_CHECKING:
     from practiceplan.services.session import Session
@@ -37,10 +37,7 @@ class Watch:
 
         remote = self.s.remote
         url = remote.require_url()
-        found = remote.credential(url)
-        if found is None:
-            raise NotAuthorisedError(f"no token is stored for {url}", hint="run `practiceplan login`")
-        return LiveClient(url, found.token, remote.device_id())
+        return LiveClient(url, remote.token(url), remote.device_id())
 
     def run(self, *, on_event: Callable[[dict[str, Any]], None], on_lost: Callable[[str, float], None],
             on_synced: Callable[[Summary], None] | None = None, sync: bool = True, once: int | None = None) -> int:

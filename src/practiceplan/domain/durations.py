@@ -9,7 +9,7 @@ from practiceplan.errors import InvalidInputError
 
 _DURATION = re.compile(r"^(?:(\d{1,4})\s*h(?:ours?|rs?)?)?\s*(?:(\d{1,5})\s*m(?:in(?:utes?|s)?)?)?$")
 _DAYS = re.compile(r"^(\d{1,4})\s*d(?:ays?)?$")
-_HINT = "use minutes or hours, e.g. 45m, 90, 1h30"
+_HINT = "use minutes, hours or days, e.g. 45m, 90, 1h30, 7d"
 
 
 def parse_minutes(text: str, what: str, *, minimum: int = 0, maximum: int = 10_080) -> int:

@@ -330,7 +330,7 @@ class Sharing:
         queued and sent at the next sync. Needs level comment or above."""
         from practiceplan.domain.models import clean_line, new_id
 
-        text = clean_line(text, "the comment", max_len=MAX_COMMENT)
+        text = clean_line(text, "comment", max_len=MAX_COMMENT)
         occurrence: dict[str, Any] | None = None
         whose: str | None = None
         if plan_ref is not None:

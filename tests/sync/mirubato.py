@@ -750,6 +750,7 @@ class Fault:
     seconds: float = 1.0
     status: int | None = None
     error: str | None = None
+    skip: int = 0  # matching requests let through before the fault starts
 
     def matches(self, method: str, path: str) -> bool:
         return (self.path is None or self.path == path) and (self.method is None or self.method == method)
@@ -916,7 +917,8 @@ class ServerState:
     # -- faults and request log -----------------------------------------------------------------------
 
     def inject(self, kind: str, count: int = 1, *, path: str | None = None, method: str | None = None,
-               seconds: float | None = None, status: int | None = None, error: str | None = None) -> Fault:
+               seconds: float | None = None, status: int | None = None, error: str | None = None,
+               skip: int = 0) -> Fault:
         """Queue a fault for the next ``count`` requests matching ``path`` (exact, e.g.
         ``"/api/sync/push"``) and ``method`` (None = any). Faults are consumed in FIFO order, one per
         request; every request (faulted or not) is logged in :attr:`requests`. What an httpx client sees:
@@ -938,6 +940,8 @@ class ServerState:
           ``{"success":false,"error":"Too many requests","code":429}``; nothing processed.
         * ``empty-pull``: a pull answers 200 with every array empty and the usual token/timestamp
           (§2.1: a failed query is swallowed); ``path`` defaults to ``/api/sync/pull``.
+
+        ``skip`` lets that many matching requests through first (e.g. a sync's first pull, to fail a later one).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
@@ -947,7 +951,7 @@ class ServerState:
             path = "/api/sync/pull"
         if seconds is None:
             seconds = 5.0 if kind == "delay-after" else 1.0
-        fault = Fault(kind, count, path, method, seconds, status, error)
+        fault = Fault(kind, count, path, method, seconds, status, error, skip)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -961,6 +965,9 @@ class ServerState:
             self.requests.append((method, path, idem_key))
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self.faults.remove(fault)

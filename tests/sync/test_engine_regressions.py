@@ -31,7 +31,10 @@ def test_a_change_after_a_push_whose_answer_was_lost_is_pushed(tmp_path, request
     a.cli("log", "add", "--minutes", "20", "--notes", "second")
     entries = {e["notes"]: i for i, e in a.docs("logbook_entry").items()}
     server.state.inject("500-after", 4, path="/api/sync/push")
+    # (in Mirubato mode a pull follows a push with no answer, and would settle it: it fails too)
+    server.state.inject("500-before", 4, path="/api/sync/pull", skip=1)
     assert a.sync(ok=False).exit_code == 75
+    server.state.clear_faults()
     assert len(server.state.live_rows("user_a")) == 2  # the push landed; its answer did not
     a.tick(5)
     a.cli("log", "delete", entries["first"])
@@ -203,3 +206,169 @@ def test_a_check_in_on_a_plan_deleted_elsewhere_does_not_keep_the_session_alive(
     lost = [c for c in a.conflicts() if c["kind"] == "plan_occurrence"]
     assert len(lost) == 1 and lost[0]["local"]["status"] == "completed"
     assert result["conflicts"] and a.outbox() == 0 and b.outbox() == 0
+
+
+PUSH, PULL = "/api/sync/push", "/api/sync/pull"
+
+
+def _two_homes(tmp_path, server):
+    token = server.token("user_a")
+    a, b = (Home(tmp_path / n, server.url, token) for n in "ab")
+    a.cli("log", "add", "--minutes", "10", "--notes", "x")
+    a.sync(), b.sync()
+    return a, b, next(iter(a.docs("logbook_entry")))
+
+
+def _entry(home: Home, notes: str) -> str:
+    return next(i for i, e in home.docs("logbook_entry").items() if e.get("notes") == notes)
+
+
+@pytest.mark.parametrize("server_name", ["mirubato", "mirubato_ext"])
+def test_an_entry_deleted_elsewhere_after_a_push_whose_answers_were_lost_stays_deleted(tmp_path, request,
+                                                                                         server_name):
+    """Found by the state machine (Mirubato mode). A pushes an edit of x and a new entry y; the server stores
+    both but every answer is lost, and so is the pull that would have shown it. B then edits x (later) and
+    deletes y. A's next sync takes B's x, so its stored batch is no longer what it means to say; y, never
+    acknowledged and absent from the full snapshot, was pushed again and came back to life everywhere.
+    Now the server is asked whether it stored the batch under its key: it did, so y was deleted elsewhere."""
+    server = request.getfixturevalue(server_name)
+    a, b, x = _two_homes(tmp_path, server)
+    a.tick(5)
+    a.cli("log", "edit", x, "--notes", "x by a")
+    a.cli("log", "add", "--minutes", "20", "--notes", "y")
+    y = _entry(a, "y")
+    start = len(server.state.requests)
+    server.state.inject("truncate", 4, path=PUSH)
+    server.state.inject("500-before", 4, path=PULL, skip=1)  # the pull that checks the push fails too
+    assert a.sync(ok=False).exit_code == 75
+    server.state.clear_faults()
+    assert y in server_versions(server.state, "user_a")["logbook_entry"]  # stored; A does not know it
+    b.tick(10)
+    b.sync()
+    b.cli("log", "edit", x, "--notes", "x by b")
+    b.cli("log", "delete", y)
+    b.sync()
+    a.tick(15)
+    a.sync()
+    a.sync()
+    held = server_versions(server.state, "user_a")
+    assert set(held["logbook_entry"]) == {x}  # y stays deleted
+    assert a.versions() == held == b.versions() and a.outbox() == 0
+    assert a.docs("logbook_entry")[x]["notes"] == "x by b"
+    lost = {(c["id"], c["kept"], c["local"]["notes"]) for c in a.conflicts()}
+    assert (x, "remote", "x by a") in lost  # the edit that lost to B's later one
+    if server_name == "mirubato":
+        # y: deleted here too, kept in a record since nothing on the server says who deleted it
+        assert (y, "remote", "y") in lost
+        keys = [k for _m, p, k in server.state.requests[start:] if p == PUSH]
+        assert keys.count(keys[0]) == 4 + 2  # four tries, then two empty pushes under that key asked about it
+
+
+def test_a_push_that_failed_after_it_was_stored_is_settled_by_a_pull_at_once(tmp_path, mirubato):
+    """Mirubato stores a push and answers 500 when it fails afterwards, without remembering the key: later,
+    nothing could tell whether that push arrived. The pull that follows a push with no answer tells now."""
+    a, b, x = _two_homes(tmp_path, mirubato)
+    a.tick(5)
+    a.cli("log", "add", "--minutes", "20", "--notes", "y")
+    y = _entry(a, "y")
+    before = mirubato.state.count_requests(PUSH)
+    mirubato.state.inject("500-after", 4, path=PUSH)
+    result = a.sync()  # the pull shows it stored: settled, exit 0
+    assert result["sent"] == 0 and a.outbox() == 0
+    assert mirubato.state.count_requests(PUSH) - before == 4  # four tries of the batch, no resend after the pull
+    b.tick(10)
+    b.sync()
+    b.cli("log", "delete", y)
+    b.sync()
+    a.tick(15)
+    a.sync()
+    held = server_versions(mirubato.state, "user_a")
+    assert set(held["logbook_entry"]) == {x}
+    assert a.versions() == held == b.versions() and a.outbox() == 0 and a.conflicts() == []
+
+
+def test_a_push_that_never_arrived_is_sent_again_under_a_new_key(tmp_path, mirubato):
+    """The other side of the probe: the server refused every try before storing anything. B's later edit of x
+    makes A's stored batch stale, and its new entry y is absent from the snapshot because it never arrived: the
+    probe finds the key free, and y goes out again, once."""
+    a, b, x = _two_homes(tmp_path, mirubato)
+    a.tick(5)
+    a.cli("log", "edit", x, "--notes", "x by a")
+    a.cli("log", "add", "--minutes", "20", "--notes", "y")
+    y = _entry(a, "y")
+    start = len(mirubato.state.requests)
+    mirubato.state.inject("500-before", 4, path=PUSH)
+    assert a.sync(ok=False).exit_code == 75  # the pull after it shows nothing arrived
+    assert y not in server_versions(mirubato.state, "user_a")["logbook_entry"]
+    b.tick(10)
+    b.cli("log", "edit", x, "--notes", "x by b")
+    b.sync()
+    a.tick(15)
+    a.sync()
+    b.sync()
+    held = server_versions(mirubato.state, "user_a")
+    assert set(held["logbook_entry"]) == {x, y}
+    assert a.versions() == held == b.versions() and a.outbox() == 0
+    keys = [k for _m, p, k in mirubato.state.requests[start:] if p == PUSH]
+    # four tries; b's push; the empty push under the key (accepted: it was free); y under a new key
+    assert keys.count(keys[0]) == 5 and len(set(keys)) == len(keys) - 4 and keys[-1] != keys[0]
+    assert [c["id"] for c in a.conflicts()] == [x]  # only the edit that lost: y is no conflict
+
+
+@pytest.mark.parametrize("fault", ["truncate", "500-after"])
+def test_what_tells_a_stored_batch_without_a_probe(tmp_path, mirubato, fault):
+    """The other two signs that a stored batch arrived. truncate: the batch (y alone) is still what A means to
+    say and is resent under its key; the server answers with a replay, so y was deleted elsewhere. 500-after (the
+    server keeps no key): x, in the same batch, is on the server as sent."""
+    a, b, x = _two_homes(tmp_path, mirubato)
+    a.tick(5)
+    if fault == "500-after":
+        a.cli("log", "edit", x, "--notes", "x by a")
+    a.cli("log", "add", "--minutes", "20", "--notes", "y")
+    y = _entry(a, "y")
+    mirubato.state.inject(fault, 4, path=PUSH)
+    mirubato.state.inject("500-before", 4, path=PULL, skip=1)
+    assert a.sync(ok=False).exit_code == 75
+    mirubato.state.clear_faults()
+    b.tick(10)
+    b.sync()
+    b.cli("log", "delete", y)
+    b.sync()
+    pushes = mirubato.state.count_requests(PUSH)
+    a.tick(15)
+    result = a.sync()
+    assert [(c["id"], c["kept"]) for c in result["conflicts"]] == [(y, "remote")]
+    # truncate: one resend, answered as a replay (nothing processed); 500-after: nothing sent at all
+    assert mirubato.state.count_requests(PUSH) - pushes == (1 if fault == "truncate" else 0)
+    held = server_versions(mirubato.state, "user_a")
+    assert set(held["logbook_entry"]) == {x}
+    assert a.versions() == held == b.versions() and a.outbox() == 0
+
+
+def test_a_plan_deleted_elsewhere_after_a_lost_answer_goes_with_its_sessions(tmp_path, mirubato):
+    """A new plan and its sessions in a batch whose answers were lost; another device edits the entry in the same
+    batch and deletes the plan: A's probe finds the batch stored, so the plan and its sessions are deleted here
+    (the plan kept in a conflict record), and nothing of it comes back."""
+    a, b, x = _two_homes(tmp_path, mirubato)
+    a.tick(5)
+    a.cli("log", "edit", x, "--notes", "x by a")
+    a.cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--minutes", "20", "--end", "2026-03-05")
+    plan_id = next(iter(a.docs("practice_plan")))
+    assert len(a.docs("plan_occurrence")) >= 2
+    mirubato.state.inject("truncate", 4, path=PUSH)
+    mirubato.state.inject("500-before", 4, path=PULL, skip=1)
+    assert a.sync(ok=False).exit_code == 75
+    mirubato.state.clear_faults()
+    b.tick(10)
+    b.sync()
+    b.cli("log", "edit", x, "--notes", "x by b")
+    b.cli("plan", "delete", plan_id, "--yes")
+    b.sync()
+    a.tick(15)
+    a.sync()
+    a.sync()
+    held = server_versions(mirubato.state, "user_a")
+    assert held["practice_plan"] == {} and held["plan_occurrence"] == {}
+    assert a.docs("practice_plan") == {} and a.docs("plan_occurrence") == {}
+    assert a.versions() == held == b.versions() and a.outbox() == 0
+    assert {c["id"] for c in a.conflicts() if c["kind"] == "practice_plan"} == {plan_id}

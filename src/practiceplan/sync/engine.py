@@ -21,6 +21,10 @@ The order and the rules (docs/sync.md explains them for users; ../shared/referen
    server that supports ``conditional-push`` refuses a stale item, and the engine pulls again and retries.
 4. Each acknowledgement is one transaction: ``sync_state`` takes the pushed versions, the outbox loses exactly
    the revisions that were sent (a change made during the sync stays queued).
+5. A batch whose answers were all lost is checked by one more pull at once (full-snapshot servers: Mirubato
+   does not remember a push it failed after storing). At a later sync, a new item of a stored batch that a full
+   snapshot lacks either never arrived or was deleted elsewhere since; the batch's other items, a replay, or an
+   empty push under its key (``_probe``) tell which, so a deletion made elsewhere is never undone by a resend.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ CAPABILITIES = ("incremental-pull", "tombstones", "conditional-push")
 # what a sync that changed nothing writes: checked on their own before writing (store/db.py ``transaction``), so
 # such a sync does not pay the whole-file check that grows with the database
 BOOKKEEPING = ("meta", "events")
+EMPTY_PUSH = b'{"changes":{}}'  # a push that changes nothing: asks whether a batch's key is taken (Engine._probe)
 
 
 class Transport(Protocol):  # sync/client.py's Client
@@ -174,6 +179,7 @@ class Engine:
         self.kinds: tuple[str, ...] = wire.KINDS  # the kinds synced with this server (see run)
         self._sharing: list[dict[str, Any]] | None = None  # the pulled sharing list (its last page's)
         self._shared_sessions: list[dict[str, Any]] = []  # others' sessions in the pull's answers
+        self._snapshot: dict[str, set[str]] | None = None  # the ids of the last pull, when a trusted full snapshot
         # what the server would refuse, checked before sending (a refused item would reject its whole batch)
         self.precheck: Callable[[str, dict[str, Any]], list[str]] = wire.problems
 
@@ -202,15 +208,40 @@ class Engine:
                 if isinstance(user, str) and user:
                     sh.set_my_name(self.conn, user)
         stale = False
-        for _round in range(MAX_ROUNDS):
-            remote, full, self._cursor = self._pull()
+        lost: RetryLaterError | None = None  # a push whose answers were all lost, being checked by a pull
+        rounds = 0
+        while True:
+            rounds += 1
+            try:
+                remote, full, self._cursor = self._pull()
+            except RetryLaterError:
+                if lost is not None:
+                    raise lost from None  # the server is down: the push's own error says what happened
+                raise
             plan = self._merge(remote, full)
             if self.dry_run:
                 self._count_dry(plan)
                 return self.summary
             self._apply(plan)
-            stale = self._push()
-            if not stale:
+            if lost is not None:
+                arrived = self._batch_arrived()
+                if arrived is None:
+                    raise lost  # nothing tells us it was stored: it is resent (or probed) by the next sync
+                self.summary.sent += arrived  # (the push below drops the settled batch)
+            try:
+                stale = self._push()
+            except RetryLaterError as exc:
+                # Mirubato stores a push and still answers 500 when it fails afterwards, and does not remember
+                # such a push under its key: a pull now (before another device changes what it held) shows
+                # whether it landed. Later, with its items changed or deleted elsewhere, nothing could.
+                if lost is not None or "incremental-pull" in self.capabilities or \
+                        st.pending_batch(self.conn) is None:
+                    raise
+                lost = exc
+                rounds -= 1  # this check is not one of the rounds
+                continue
+            lost = None
+            if not stale or rounds >= MAX_ROUNDS:
                 break
         if stale:
             self.summary.warnings.append("the server kept changing while this sync ran; some changes stay queued "
@@ -314,6 +345,7 @@ class Engine:
 
     def _merge(self, remote: dict[str, list[dict[str, Any]]], full: bool) -> Plan:
         plan = Plan(received=sum(len(v) for v in remote.values()))
+        self._snapshot = None
         conn = self.conn
         now = self.now()
         queued = st.outbox(conn)
@@ -324,6 +356,8 @@ class Engine:
         suspect = full and plan.received == 0 and had_data
         if full:
             plan.pull_count = plan.received
+        if full and not suspect:
+            self._snapshot = {kind: {i["id"] for i in items} for kind, items in remote.items()}
         if suspect:
             self.suspect = True
             self.summary.warnings.append(
@@ -821,26 +855,132 @@ class Engine:
             batch_id = st.add_batch(self.conn, key, body, items, self.now())
         return self._deliver({"id": batch_id, "key": key, "body": body, "items": items, "resend": False}, chunk)
 
-    def _resend(self, pending: dict[str, Any]) -> bool:
-        """A batch from an earlier attempt (a crash, a timeout): resend it unchanged if it is still what we mean
-        to say; drop it if the merge shows the server moved past it (its items are queued again anyway)."""
-        still, landed = True, 0
+    def _landed(self, pending: dict[str, Any]) -> tuple[int, bool, list[list[Any]]]:
+        """What the merge just learnt of a batch from an earlier attempt: how many of its items the server holds
+        in the version sent (a deletion: it has no live copy), whether the rest is still what we mean to say
+        (queued at the revision sent), and its new items that a trusted full snapshot does not have."""
+        landed, still = 0, True
+        absent: list[list[Any]] = []
         queued_all = st.outbox(self.conn)
         kinds = {k for k, *_rest in pending["items"]}
-        known = {kind: st.states(self.conn, kind, [i for k, i, *_r in pending["items"] if k == kind]) for kind in kinds}
-        for kind, entity_id, rev, h, _base in pending["items"]:
+        ids = {kind: [i for k, i, *_r in pending["items"] if k == kind] for kind in kinds}
+        known = {kind: st.states(self.conn, kind, ids[kind]) for kind in kinds}
+        docs = {kind: st.docs(self.conn, kind, ids[kind]) for kind in kinds}
+        snapshot = self._snapshot
+        for item in pending["items"]:
+            kind, entity_id, rev, h, _base = item
             state = known[kind].get(entity_id)
-            queued = queued_all.get((kind, entity_id))
-            if state and state[0] == h:
-                landed += 1  # the merge saw it on the server
+            doc = docs[kind].get(entity_id)
+            gone = snapshot is not None and kind in snapshot and entity_id not in snapshot[kind]
+            if (state and state[0] == h) or (gone and doc is not None and doc.get("deletedAt")
+                                            and wire.version_hash(kind, doc) == h):
+                landed += 1  # the merge saw it on the server (a deletion: the server has no live copy)
                 continue
+            queued = queued_all.get((kind, entity_id))
             if queued is None or queued[1] != rev:
                 still = False  # changed since, or settled by the merge: the new state wins
-        if not still or landed == len(pending["items"]):
+            if gone and state is None and doc is not None and not doc.get("deletedAt"):
+                absent.append(item)  # sent, never acknowledged, and the server has no live copy
+        return landed, still, absent
+
+    def _batch_arrived(self) -> int | None:
+        """How many items the stored batch sent, when the merge found all of them on the server; else None."""
+        pending = st.pending_batch(self.conn)
+        if pending is None:
+            return 0
+        return len(pending["items"]) if self._landed(pending)[0] == len(pending["items"]) else None
+
+    def _resend(self, pending: dict[str, Any]) -> bool:
+        """A batch from an earlier attempt (a crash, a timeout): resend it unchanged if it is still what we mean
+        to say; drop it if the merge shows the server moved past it (its items are queued again anyway).
+
+        A full snapshot without one of its new items is ambiguous: the batch never arrived, or it arrived and the
+        item was deleted elsewhere since (a full snapshot has no tombstones). Sent again, such an item would come
+        back to life everywhere. What tells: another item of the batch on the server as sent; a replay when the
+        batch is resent under its key; and when the batch is no longer what we mean to say (it must not be
+        resent), asking the server whether it holds the batch's key (:meth:`_probe`)."""
+        landed, still, absent = self._landed(pending)
+        if landed == len(pending["items"]):
             with self.store.write():
                 st.drop_batch(self.conn, pending["id"])
             return False
+        if absent and (landed or (not still and self._probe(pending))):
+            self._settle(pending, absent)
+            return False
+        if not still:
+            # (after a probe the key may hold the probe's body: what is still queued goes out again from the
+            # outbox, under a new key)
+            with self.store.write():
+                st.drop_batch(self.conn, pending["id"])
+            return False
+        pending["absent"] = absent
         return self._deliver(pending, None)
+
+    def _settle(self, pending: dict[str, Any], absent: list[list[Any]]) -> None:
+        """The batch reached the server: its new items the server no longer has were deleted there since. What
+        else of it is still queued goes out again from the outbox (under a new key: the server moved on)."""
+        with self.store.write():
+            self._deleted_elsewhere(absent)
+            st.drop_batch(self.conn, pending["id"])
+
+    def _probe(self, pending: dict[str, Any]) -> bool:
+        """Did the server store ``pending`` under its idempotency key? Asked with an empty push under that key,
+        which changes nothing either way: a server that holds another body under the key refuses it (ours: 422;
+        Mirubato: its generic 500, so a push under a new key must pass and the probe fail again before that
+        counts), one that does not accepts it. A server that cannot answer fails the sync (exit 75); the batch
+        stays for the next one. Mirubato forgets keys after 24 to 48 hours, and a push it failed after storing:
+        then the batch reads as never stored (docs/sync.md, "Limits")."""
+        for attempt in range(2):
+            try:
+                self.client.push(EMPTY_PUSH, pending["key"])
+                return False  # the key was free (or holds an earlier probe): the batch was never stored under it
+            except RemoteRejectedError as exc:
+                if exc.status == 422:
+                    return True  # our server: "Idempotency key reused with a different body"
+                raise
+            except RetryLaterError as exc:
+                if exc.status != 500:
+                    raise
+                if attempt:
+                    return True
+                self._call(self.client.push, EMPTY_PUSH, f"pp-{uuid.uuid4()}")  # raises when the server is down
+        raise AssertionError("unreachable")
+
+    def _deleted_elsewhere(self, absent: list[list[Any]]) -> None:
+        """New items of a batch that reached the server and that its full snapshot no longer has: deleted on
+        another device since. Deleted here too (a plan with its sessions); the version here is kept in a conflict
+        record, since nothing on the server shows who deleted it. Inside the caller's transaction."""
+        now = self.now()
+        reason = ("deleted on the server after this device's earlier push of it arrived (its answer was lost); "
+                  "deleted here too, this version is kept here (`sync resolve ID --keep local` restores it)")
+        plans: list[str] = []
+        for kind, entity_id, _rev, _h, _base in absent:
+            doc = st.docs(self.conn, kind, [entity_id]).get(entity_id)
+            if doc is None or doc.get("deletedAt"):
+                continue
+            self.store.save_many(kind, [{**doc, "deletedAt": now, "updatedAt": now}], now, outbox=False)
+            st.drop_outbox(self.conn, [(kind, entity_id, None)])
+            st.forget_states(self.conn, kind, [entity_id])
+            st.add_conflict(self.conn, kind, entity_id, reason, "remote", doc, None, now)
+            self.summary.merged += 1
+            self.summary.deleted_here += 1
+            self.summary.conflicts.append({"kind": kind, "id": entity_id, "kept": "remote", "reason": reason})
+            if kind == "practice_plan":
+                plans.append(entity_id)
+        if not plans:
+            return
+        # a plan's sessions end with it: the server is told of those it holds, the others go here only
+        sessions = [d for d in st.sessions_of(self.conn, plans) if not d.get("deletedAt")]
+        known = st.states(self.conn, "plan_occurrence", [d["id"] for d in sessions])
+        told = [{**d, "deletedAt": now, "updatedAt": now} for d in sessions if d["id"] in known]
+        here = [{**d, "deletedAt": now, "updatedAt": now} for d in sessions if d["id"] not in known]
+        if told:
+            self.store.save_many("plan_occurrence", told, now, outbox=True)
+        if here:
+            self.store.save_many("plan_occurrence", here, now, outbox=False)
+            st.drop_outbox(self.conn, [("plan_occurrence", d["id"], None) for d in here])
+        self.summary.merged += len(sessions)
+        self.summary.deleted_here += len(sessions)
 
     def _deliver(self, batch: dict[str, Any], chunk: list[tuple[str, str, int, str, str, dict[str, Any]]] | None
                  ) -> bool:
@@ -853,6 +993,9 @@ class Engine:
                 st.drop_batch(self.conn, batch["id"])  # a 400 wrote nothing
             return self._split(batch, chunk)
         self.summary.batches += 1
+        if getattr(response, "replay", False) and batch.get("absent"):
+            self._settle(batch, batch["absent"])  # it had arrived; the merge already settled what the server has
+            return False
         return self._acknowledge(batch, response.body if hasattr(response, "body") else response)
 
     def _post(self, batch: dict[str, Any]) -> Any:

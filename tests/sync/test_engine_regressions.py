@@ -274,7 +274,7 @@ def test_a_push_that_failed_after_it_was_stored_is_settled_by_a_pull_at_once(tmp
     before = mirubato.state.count_requests(PUSH)
     mirubato.state.inject("500-after", 4, path=PUSH)
     result = a.sync()  # the pull shows it stored: settled, exit 0
-    assert result["sent"] == 0 and a.outbox() == 0
+    assert result["sent"] == 1 and a.outbox() == 0  # y, sent by the tries whose answers were lost
     assert mirubato.state.count_requests(PUSH) - before == 4  # four tries of the batch, no resend after the pull
     b.tick(10)
     b.sync()
@@ -343,6 +343,13 @@ def test_what_tells_a_stored_batch_without_a_probe(tmp_path, mirubato, fault):
     held = server_versions(mirubato.state, "user_a")
     assert set(held["logbook_entry"]) == {x}
     assert a.versions() == held == b.versions() and a.outbox() == 0
+    # the record brings it back, on purpose, everywhere
+    (record,) = a.json("sync", "conflicts")
+    a.cli("sync", "resolve", str(record["id"]), "--keep", "local")
+    a.sync()
+    b.sync()
+    held = server_versions(mirubato.state, "user_a")
+    assert set(held["logbook_entry"]) == {x, y} and a.versions() == held == b.versions()
 
 
 def test_a_plan_deleted_elsewhere_after_a_lost_answer_goes_with_its_sessions(tmp_path, mirubato):
@@ -372,3 +379,28 @@ def test_a_plan_deleted_elsewhere_after_a_lost_answer_goes_with_its_sessions(tmp
     assert a.docs("practice_plan") == {} and a.docs("plan_occurrence") == {}
     assert a.versions() == held == b.versions() and a.outbox() == 0
     assert {c["id"] for c in a.conflicts() if c["kind"] == "practice_plan"} == {plan_id}
+
+
+def test_a_deletion_made_on_two_devices_is_no_sign_that_a_batch_arrived(tmp_path, mirubato):
+    """Found by the state machine: A's batch (x deleted, y new) never arrived; B deleted x too. At A's next sync
+    x is gone from the server as A meant, which showed nothing about A's batch, but was taken for a sign that it
+    had arrived: y, absent, was then taken for deleted elsewhere and deleted here."""
+    a, b, x = _two_homes(tmp_path, mirubato)
+    a.cli("log", "add", "--minutes", "5", "--notes", "kept")  # (not everything is deleted)
+    a.sync(), b.sync()
+    a.tick(5)
+    a.cli("log", "delete", x)
+    a.cli("log", "add", "--minutes", "20", "--notes", "y")
+    y = _entry(a, "y")
+    mirubato.state.inject("500-before", 4, path=PUSH)
+    assert a.sync(ok=False).exit_code == 75
+    b.tick(10)
+    b.cli("log", "delete", x)
+    b.sync()
+    a.tick(15)
+    result = a.sync()
+    assert result["conflicts"] == [] and y in a.docs("logbook_entry")
+    b.sync()
+    held = server_versions(mirubato.state, "user_a")
+    assert set(held["logbook_entry"]) == {y, _entry(a, "kept")}
+    assert a.versions() == held == b.versions() and a.outbox() == 0

@@ -234,8 +234,8 @@ class Engine:
                 # Mirubato stores a push and still answers 500 when it fails afterwards, and does not remember
                 # such a push under its key: a pull now (before another device changes what it held) shows
                 # whether it landed. Later, with its items changed or deleted elsewhere, nothing could.
-                if lost is not None or "incremental-pull" in self.capabilities or \
-                        st.pending_batch(self.conn) is None:
+                if lost is not None or "incremental-pull" in self.capabilities or exc.status == 429 or \
+                        st.pending_batch(self.conn) is None:  # (a 429 processed nothing)
                     raise
                 lost = exc
                 rounds -= 1  # this check is not one of the rounds
@@ -855,11 +855,13 @@ class Engine:
             batch_id = st.add_batch(self.conn, key, body, items, self.now())
         return self._deliver({"id": batch_id, "key": key, "body": body, "items": items, "resend": False}, chunk)
 
-    def _landed(self, pending: dict[str, Any]) -> tuple[int, bool, list[list[Any]]]:
-        """What the merge just learnt of a batch from an earlier attempt: how many of its items the server holds
-        in the version sent (a deletion: it has no live copy), whether the rest is still what we mean to say
-        (queued at the revision sent), and its new items that a trusted full snapshot does not have."""
-        landed, still = 0, True
+    def _landed(self, pending: dict[str, Any]) -> tuple[int, int, bool, list[list[Any]]]:
+        """What the merge just learnt of a batch from an earlier attempt: how many of its items show that it
+        arrived (on the server as sent: only a logbook entry, plan or template, written here; two devices can
+        generate the same session, and a deletion may be another device's), how many need nothing more (those,
+        and deletions the server has no live copy of), whether the rest is still what we mean to say (queued at
+        the revision sent), and its new items that a trusted full snapshot does not have."""
+        arrived, settled, still = 0, 0, True
         absent: list[list[Any]] = []
         queued_all = st.outbox(self.conn)
         kinds = {k for k, *_rest in pending["items"]}
@@ -872,23 +874,27 @@ class Engine:
             state = known[kind].get(entity_id)
             doc = docs[kind].get(entity_id)
             gone = snapshot is not None and kind in snapshot and entity_id not in snapshot[kind]
-            if (state and state[0] == h) or (gone and doc is not None and doc.get("deletedAt")
-                                            and wire.version_hash(kind, doc) == h):
-                landed += 1  # the merge saw it on the server (a deletion: the server has no live copy)
+            if state and state[0] == h:
+                settled += 1  # the merge saw it on the server as sent
+                if kind != "plan_occurrence" and doc is not None and not doc.get("deletedAt"):
+                    arrived += 1
+                continue
+            if gone and doc is not None and doc.get("deletedAt") and wire.version_hash(kind, doc) == h:
+                settled += 1  # a deletion: the server has no live copy
                 continue
             queued = queued_all.get((kind, entity_id))
             if queued is None or queued[1] != rev:
                 still = False  # changed since, or settled by the merge: the new state wins
             if gone and state is None and doc is not None and not doc.get("deletedAt"):
                 absent.append(item)  # sent, never acknowledged, and the server has no live copy
-        return landed, still, absent
+        return arrived, settled, still, absent
 
     def _batch_arrived(self) -> int | None:
         """How many items the stored batch sent, when the merge found all of them on the server; else None."""
         pending = st.pending_batch(self.conn)
         if pending is None:
             return 0
-        return len(pending["items"]) if self._landed(pending)[0] == len(pending["items"]) else None
+        return len(pending["items"]) if self._landed(pending)[1] == len(pending["items"]) else None
 
     def _resend(self, pending: dict[str, Any]) -> bool:
         """A batch from an earlier attempt (a crash, a timeout): resend it unchanged if it is still what we mean
@@ -899,12 +905,12 @@ class Engine:
         back to life everywhere. What tells: another item of the batch on the server as sent; a replay when the
         batch is resent under its key; and when the batch is no longer what we mean to say (it must not be
         resent), asking the server whether it holds the batch's key (:meth:`_probe`)."""
-        landed, still, absent = self._landed(pending)
-        if landed == len(pending["items"]):
+        arrived, settled, still, absent = self._landed(pending)
+        if settled == len(pending["items"]):
             with self.store.write():
                 st.drop_batch(self.conn, pending["id"])
             return False
-        if absent and (landed or (not still and self._probe(pending))):
+        if absent and (arrived or (not still and self._probe(pending))):
             self._settle(pending, absent)
             return False
         if not still:
@@ -952,7 +958,7 @@ class Engine:
         record, since nothing on the server shows who deleted it. Inside the caller's transaction."""
         now = self.now()
         reason = ("deleted on the server after this device's earlier push of it arrived (its answer was lost); "
-                  "deleted here too, this version is kept here (`sync resolve ID --keep local` restores it)")
+                  "deleted here too; this record keeps it (`sync resolve ID --keep local` restores it)")
         plans: list[str] = []
         for kind, entity_id, _rev, _h, _base in absent:
             doc = st.docs(self.conn, kind, [entity_id]).get(entity_id)

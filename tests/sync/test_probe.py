@@ -33,8 +33,9 @@ class Scripted:
 
 def probe(*answers: Any) -> tuple[bool, list[tuple[bytes, str]]]:
     client = Scripted(*answers)
-    engine = Engine(SimpleNamespace(conn=None), client, now=lambda: "2026-12-05T10:00:00.000Z",  # type: ignore[arg-type]
-                    remote="http://127.0.0.1", retry_delays=(0.0, 0.0), sleep=lambda _s: None)
+    store: Any = SimpleNamespace(conn=None)  # (the probe touches no database)
+    engine = Engine(store, client, now=lambda: "2026-12-05T10:00:00.000Z", remote="http://127.0.0.1",
+                    retry_delays=(0.0, 0.0), sleep=lambda _s: None)
     stored = engine._probe({"key": KEY})
     assert not client.answers, "every scripted answer was used"
     return stored, client.pushes

@@ -49,8 +49,8 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     ]
     if data.get("unsent_batch"):
         batch = data["unsent_batch"]
-        lines.append(f"in flight:  a batch of {batch['items']} (tried {batch['attempts']}x) is resent as is at the "
-                     "next sync")
+        lines.append(f"in flight:  a batch of {batch['items']} (tried {batch['attempts']}x); the next sync resends it "
+                     "as is, unless the server shows it arrived")
     return lines
 
 

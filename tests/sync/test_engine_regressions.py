@@ -3,6 +3,8 @@ sequence against the test server."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.sync.homes import Home, server_versions
@@ -404,3 +406,35 @@ def test_a_deletion_made_on_two_devices_is_no_sign_that_a_batch_arrived(tmp_path
     held = server_versions(mirubato.state, "user_a")
     assert set(held["logbook_entry"]) == {y, _entry(a, "kept")}
     assert a.versions() == held == b.versions() and a.outbox() == 0
+
+
+@pytest.mark.parametrize("server_name", ["mirubato", "mirubato_ext"])
+def test_a_replayed_batch_does_not_acknowledge_what_the_server_changed_since(tmp_path, request, server_name):
+    """Found by the state machine (extended mode). A's edit of x arrives but every answer is lost. B takes it,
+    edits x again with a clock 36 hours behind, and syncs. At A's next sync last-write-wins keeps A's edit (later
+    by the clocks), so A's stored batch is still what it means to say: resent under its key, it was answered from
+    the server's memory and acknowledged, so A took the server for holding A's version. It held B's, and an
+    incremental pull never sent it again: A and the server stayed different for good."""
+    server = request.getfixturevalue(server_name)
+    a, b, x = _two_homes(tmp_path, server)
+    a.tick(5)
+    a.cli("log", "edit", x, "--notes", "x by a")
+    server.state.inject("truncate", 4, path=PUSH)
+    server.state.inject("500-before", 4, path=PULL, skip=1)
+    assert a.sync(ok=False).exit_code == 75
+    server.state.clear_faults()
+    b.tick(10)
+    b.sync()
+    b.skew = timedelta(hours=-36)
+    b.cli("log", "edit", x, "--notes", "x by b")
+    b.sync()
+    a.tick(15)
+    b.tick(15)
+    result = a.sync()
+    assert [(c["id"], c["kept"]) for c in result["conflicts"]] == [(x, "local")]
+    a.sync()
+    b.sync()
+    held = server_versions(server.state, "user_a")
+    assert a.versions() == held == b.versions() and a.outbox() == 0
+    assert a.docs("logbook_entry")[x]["notes"] == "x by a"  # the later write by the clocks
+    assert [c["remote"]["notes"] for c in a.conflicts()] == ["x by b"]  # the one that lost is kept

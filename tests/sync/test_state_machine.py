@@ -323,14 +323,18 @@ class SyncMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: not self.state.faults)
     @rule(kind=st.sampled_from(["500-before", "500-after", "truncate", "429", "empty-pull"]),
-          on_push=st.booleans(), outage=st.booleans())
-    def fault(self, kind: str, on_push: bool, outage: bool) -> None:
+          on_push=st.booleans(), outage=st.booleans(), then_pull=st.booleans())
+    def fault(self, kind: str, on_push: bool, outage: bool, then_pull: bool) -> None:
         """One fault for the next request (the next push, with ``on_push``); an ``outage`` repeats it past the
-        engine's retries, so that sync fails and a later one must finish the job."""
+        engine's retries, so that sync fails and a later one must finish the job. ``then_pull``: the pull after
+        a push outage fails too (the second pull from now: a full-snapshot sync pulls again to see whether a push
+        with no answer arrived), so that a later sync must tell (Engine._resend, _probe)."""
         count = RETRIES + 1 if outage and kind != "empty-pull" else 1
         path = "/api/sync/push" if on_push and kind != "empty-pull" else None
         seconds = 1 if kind == "429" else None  # a short Retry-After (recorded, not slept)
         self.state.inject(kind, count, path=path, seconds=seconds)
+        if then_pull and path and outage and kind != "429":
+            self.state.inject("500-before", RETRIES + 1, path="/api/sync/pull", skip=1)
 
     @rule(r=st.integers(0, REPLICAS - 1), hours=st.sampled_from([-36, 0, 36]))
     def skew(self, r: int, hours: int) -> None:

@@ -924,7 +924,8 @@ class Engine:
 
     def _settle(self, pending: dict[str, Any], absent: list[list[Any]]) -> None:
         """The batch reached the server: its new items the server no longer has were deleted there since. What
-        else of it is still queued goes out again from the outbox (under a new key: the server moved on)."""
+        else of it is still queued goes out again from the outbox (under a new key: the server moved on), pushed
+        against the version the merge found on the server."""
         with self.store.write():
             self._deleted_elsewhere(absent)
             st.drop_batch(self.conn, pending["id"])
@@ -999,8 +1000,12 @@ class Engine:
                 st.drop_batch(self.conn, batch["id"])  # a 400 wrote nothing
             return self._split(batch, chunk)
         self.summary.batches += 1
-        if getattr(response, "replay", False) and batch.get("absent"):
-            self._settle(batch, batch["absent"])  # it had arrived; the merge already settled what the server has
+        if getattr(response, "replay", False) and "absent" in batch:
+            # a batch from an earlier attempt, answered from the server's memory: it had arrived, and the merge
+            # just settled what the server still holds as sent. Its other items were changed since (on the server
+            # or here): acknowledged now, they would be taken for the server's versions (a newer version pulled
+            # meanwhile would never come back from an incremental pull); they stay queued and go out again below
+            self._settle(batch, batch["absent"])
             return False
         return self._acknowledge(batch, response.body if hasattr(response, "body") else response)
 

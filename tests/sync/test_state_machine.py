@@ -28,7 +28,6 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
-    precondition,
     rule,
 )
 
@@ -321,7 +320,6 @@ class SyncMachine(RuleBasedStateMachine):
         """(The same as ``sync``: two rules make syncs as frequent as writes.)"""
         self.sync(r)
 
-    @precondition(lambda self: not self.state.faults)
     @rule(kind=st.sampled_from(["500-before", "500-after", "truncate", "429", "empty-pull"]),
           on_push=st.booleans(), outage=st.booleans(), then_pull=st.booleans())
     def fault(self, kind: str, on_push: bool, outage: bool, then_pull: bool) -> None:
@@ -329,6 +327,10 @@ class SyncMachine(RuleBasedStateMachine):
         engine's retries, so that sync fails and a later one must finish the job. ``then_pull``: the pull after
         a push outage fails too (the second pull from now: a full-snapshot sync pulls again to see whether a push
         with no answer arrived), so that a later sync must tell (Engine._resend, _probe)."""
+        # faults left over (a push fault with nothing to push) are dropped first: one fault plan at a time. (Not a
+        # precondition: whether a fault was used up depends on which entities the rules picked, and the picks
+        # depend on random ids, so hypothesis would find the rule choice flaky.)
+        self.state.clear_faults()
         count = RETRIES + 1 if outage and kind != "empty-pull" else 1
         path = "/api/sync/push" if on_push and kind != "empty-pull" else None
         seconds = 1 if kind == "429" else None  # a short Retry-After (recorded, not slept)

@@ -225,6 +225,29 @@ def _entry(home: Home, notes: str) -> str:
     return next(i for i, e in home.docs("logbook_entry").items() if e.get("notes") == notes)
 
 
+def _lose_answers(server, a: Home, fault: str, *, check_fails: bool = True) -> int:
+    """A syncs, and every answer to its push is lost to ``fault`` (four times) and, with ``check_fails``, so is
+    the pull that would show whether the push arrived: the sync exits 75 and keeps the batch. Returns where A's
+    requests start in the server's log."""
+    start = len(server.state.requests)
+    server.state.inject(fault, 4, path=PUSH)
+    if check_fails:
+        server.state.inject("500-before", 4, path=PULL, skip=1)
+    assert a.sync(ok=False).exit_code == 75
+    server.state.clear_faults()
+    return start
+
+
+def _unanswered_push(server, a: Home, x: str, fault: str, *, edit: bool = True, check_fails: bool = True
+                     ) -> tuple[str, int]:
+    """A edits x (with ``edit``) and logs y, then :func:`_lose_answers`. Returns y's id and the log position."""
+    a.tick(5)
+    if edit:
+        a.cli("log", "edit", x, "--notes", "x by a")
+    a.cli("log", "add", "--minutes", "20", "--notes", "y")
+    return _entry(a, "y"), _lose_answers(server, a, fault, check_fails=check_fails)
+
+
 @pytest.mark.parametrize("server_name", ["mirubato", "mirubato_ext"])
 def test_an_entry_deleted_elsewhere_after_a_push_whose_answers_were_lost_stays_deleted(tmp_path, request,
                                                                                          server_name):
@@ -235,15 +258,7 @@ def test_an_entry_deleted_elsewhere_after_a_push_whose_answers_were_lost_stays_d
     Now the server is asked whether it stored the batch under its key: it did, so y was deleted elsewhere."""
     server = request.getfixturevalue(server_name)
     a, b, x = _two_homes(tmp_path, server)
-    a.tick(5)
-    a.cli("log", "edit", x, "--notes", "x by a")
-    a.cli("log", "add", "--minutes", "20", "--notes", "y")
-    y = _entry(a, "y")
-    start = len(server.state.requests)
-    server.state.inject("truncate", 4, path=PUSH)
-    server.state.inject("500-before", 4, path=PULL, skip=1)  # the pull that checks the push fails too
-    assert a.sync(ok=False).exit_code == 75
-    server.state.clear_faults()
+    y, start = _unanswered_push(server, a, x, "truncate")
     assert y in server_versions(server.state, "user_a")["logbook_entry"]  # stored; A does not know it
     b.tick(10)
     b.sync()
@@ -294,13 +309,7 @@ def test_a_push_that_never_arrived_is_sent_again_under_a_new_key(tmp_path, mirub
     makes A's stored batch stale, and its new entry y is absent from the snapshot because it never arrived: the
     probe finds the key free, and y goes out again, once."""
     a, b, x = _two_homes(tmp_path, mirubato)
-    a.tick(5)
-    a.cli("log", "edit", x, "--notes", "x by a")
-    a.cli("log", "add", "--minutes", "20", "--notes", "y")
-    y = _entry(a, "y")
-    start = len(mirubato.state.requests)
-    mirubato.state.inject("500-before", 4, path=PUSH)
-    assert a.sync(ok=False).exit_code == 75  # the pull after it shows nothing arrived
+    y, start = _unanswered_push(mirubato, a, x, "500-before", check_fails=False)  # the pull shows nothing arrived
     assert y not in server_versions(mirubato.state, "user_a")["logbook_entry"]
     b.tick(10)
     b.cli("log", "edit", x, "--notes", "x by b")
@@ -323,15 +332,7 @@ def test_what_tells_a_stored_batch_without_a_probe(tmp_path, mirubato, fault):
     say and is resent under its key; the server answers with a replay, so y was deleted elsewhere. 500-after (the
     server keeps no key): x, in the same batch, is on the server as sent."""
     a, b, x = _two_homes(tmp_path, mirubato)
-    a.tick(5)
-    if fault == "500-after":
-        a.cli("log", "edit", x, "--notes", "x by a")
-    a.cli("log", "add", "--minutes", "20", "--notes", "y")
-    y = _entry(a, "y")
-    mirubato.state.inject(fault, 4, path=PUSH)
-    mirubato.state.inject("500-before", 4, path=PULL, skip=1)
-    assert a.sync(ok=False).exit_code == 75
-    mirubato.state.clear_faults()
+    y, _start = _unanswered_push(mirubato, a, x, fault, edit=fault == "500-after")
     b.tick(10)
     b.sync()
     b.cli("log", "delete", y)
@@ -364,10 +365,7 @@ def test_a_plan_deleted_elsewhere_after_a_lost_answer_goes_with_its_sessions(tmp
     a.cli("plan", "add", "Scales", "--every", "daily", "--at", "18:00", "--minutes", "20", "--end", "2026-03-05")
     plan_id = next(iter(a.docs("practice_plan")))
     assert len(a.docs("plan_occurrence")) >= 2
-    mirubato.state.inject("truncate", 4, path=PUSH)
-    mirubato.state.inject("500-before", 4, path=PULL, skip=1)
-    assert a.sync(ok=False).exit_code == 75
-    mirubato.state.clear_faults()
+    _lose_answers(mirubato, a, "truncate")
     b.tick(10)
     b.sync()
     b.cli("log", "edit", x, "--notes", "x by b")
@@ -419,10 +417,7 @@ def test_a_replayed_batch_does_not_acknowledge_what_the_server_changed_since(tmp
     a, b, x = _two_homes(tmp_path, server)
     a.tick(5)
     a.cli("log", "edit", x, "--notes", "x by a")
-    server.state.inject("truncate", 4, path=PUSH)
-    server.state.inject("500-before", 4, path=PULL, skip=1)
-    assert a.sync(ok=False).exit_code == 75
-    server.state.clear_faults()
+    _lose_answers(server, a, "truncate")
     b.tick(10)
     b.sync()
     b.skew = timedelta(hours=-36)

@@ -28,15 +28,11 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,7 +40,7 @@ import pytest
 import sqlalchemy as sa
 
 from practiceplan.server import db, users
-from tests.postgres import free_port
+from tests.server.serve_process import ServeProcess
 
 LANES = 2
 ROUNDS_PER_LANE = 25  # LANES * ROUNDS_PER_LANE kills per backend (the issue asks for at least 50)
@@ -56,63 +52,6 @@ T0 = "2026-05-01T09:00:00.000Z"
 
 def _seed() -> int:
     return int(os.environ.get("PRACTICEPLAN_TEST_SEED") or random.SystemRandom().randrange(2**32))
-
-
-class Lane:
-    """One `practiceplan serve` subprocess that is killed and restarted; ``generation`` counts the starts."""
-
-    def __init__(self, index: int, url: str, home: Path) -> None:
-        self.index, self.url, self.home = index, url, home
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = home / f"serve-{index}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.up = threading.Event()
-        self.starts = 0
-        self.start_seconds: list[float] = []
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PRACTICEPLAN_")}
-        env.update(PRACTICEPLAN_HOME=str(self.home), NO_COLOR="1")
-        cmd = [sys.executable, "-m", "practiceplan", "serve", "--database", self.url, "--host", "127.0.0.1",
-               "--port", str(self.port), "--rate", "0", "--quiet"]
-        if os.geteuid() == 0:  # CI runs as root; the server refuses that without the flag
-            cmd.append("--allow-root")
-        began = time.monotonic()
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=self.home)
-        deadline = began + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"lane {self.index}: the server exited with {self.proc.returncode}:\n"
-                                     + self.log.read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"lane {self.index}: the server did not answer /health within 60 s")
-            time.sleep(0.02)
-        self.starts += 1
-        self.start_seconds.append(time.monotonic() - began)
-        self.up.set()
-
-    def kill(self) -> None:
-        self.up.clear()  # before the kill: a client that sees its connection die then waits for the restart
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        self.up.clear()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @dataclass
@@ -128,7 +67,7 @@ class ClientState:
     index: int
     user: str
     token: str
-    lane: Lane
+    lane: ServeProcess
     rng: random.Random
     model: dict[str, tuple[int, bool]] = field(default_factory=dict)  # entity id -> (version, deleted)
     acked: list[Acked] = field(default_factory=list)
@@ -260,7 +199,7 @@ def test_kill_9_during_pushes_loses_no_acknowledged_write_and_applies_none_twice
     engine = db.make_engine(database_url, pool_size=1)
     db.migrate(engine)
     tokens = {f"u{n}": users.add(engine, f"u{n}", "learner")[1] for n in range(USERS)}
-    lanes = [Lane(i, database_url, tmp_path) for i in range(LANES)]
+    lanes = [ServeProcess(i, database_url, tmp_path) for i in range(LANES)]
     states = [ClientState(j, f"u{j % USERS}", tokens[f"u{j % USERS}"], lanes[j // CLIENTS_PER_LANE],
                           random.Random(rng.randrange(2**32))) for j in range(LANES * CLIENTS_PER_LANE)]
     stop = threading.Event()
@@ -268,7 +207,7 @@ def test_kill_9_during_pushes_loses_no_acknowledged_write_and_applies_none_twice
     kills = [0] * LANES
     began = time.monotonic()
 
-    def lane_loop(lane: Lane, lane_rng: random.Random) -> None:
+    def lane_loop(lane: ServeProcess, lane_rng: random.Random) -> None:
         try:
             for _ in range(ROUNDS_PER_LANE):
                 time.sleep(lane_rng.uniform(*KILL_AFTER))

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from practiceplan.server import db, live, users
 from practiceplan.server.app import make_app
-from tests.postgres import free_port
+from tests.server.serve_process import ServeProcess
 from tests.sync.server import serve
 
 T0 = "2026-06-01T10:00:00.000Z"
@@ -188,47 +185,13 @@ def test_the_live_client_receives_events_and_maps_closes_to_errors(srv, live_app
 # ------------------------------------------------------------------------ two server processes, one database
 
 
-class Process:
-    def __init__(self, url: str, home: Path, index: int) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = home / f"serve-{index}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PRACTICEPLAN_")}
-        env.update(PRACTICEPLAN_HOME=str(home), NO_COLOR="1")
-        cmd = [sys.executable, "-m", "practiceplan", "serve", "--database", url, "--host", "127.0.0.1",
-               "--port", str(self.port), "--rate", "0", "--quiet"]
-        if os.geteuid() == 0:
-            cmd.append("--allow-root")
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=home)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not start within 60 s"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 @pytest.fixture
-def two_processes(srv: Any, tmp_path: Path) -> Iterator[tuple[Process, Process]]:
-    started: list[Process] = []
+def two_processes(srv: Any, tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess]]:
+    started: list[ServeProcess] = []
     try:
         for index in (1, 2):
-            started.append(Process(srv.url, tmp_path, index))
+            started.append(ServeProcess(index, srv.url, tmp_path))
+            started[-1].start()
         yield started[0], started[1]
     finally:
         for proc in started:

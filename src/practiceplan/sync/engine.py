@@ -224,10 +224,8 @@ class Engine:
                 return self.summary
             self._apply(plan)
             if lost is not None:
-                arrived = self._batch_arrived()
-                if arrived is None:
+                if not self._batch_arrived():
                     raise lost  # nothing tells us it was stored: it is resent (or probed) by the next sync
-                self.summary.sent += arrived  # (the push below drops the settled batch)
             try:
                 stale = self._push()
             except RetryLaterError as exc:
@@ -889,12 +887,18 @@ class Engine:
                 absent.append(item)  # sent, never acknowledged, and the server has no live copy
         return arrived, settled, still, absent
 
-    def _batch_arrived(self) -> int | None:
-        """How many items the stored batch sent, when the merge found all of them on the server; else None."""
+    def _batch_arrived(self) -> bool:
+        """Whether the merge found every item of the stored batch on the server as sent; if so the batch is
+        dropped (settled) and its items count as sent by this sync."""
         pending = st.pending_batch(self.conn)
         if pending is None:
-            return 0
-        return len(pending["items"]) if self._landed(pending)[1] == len(pending["items"]) else None
+            return True
+        if self._landed(pending)[1] != len(pending["items"]):
+            return False
+        with self.store.write():
+            st.drop_batch(self.conn, pending["id"])
+        self.summary.sent += len(pending["items"])
+        return True
 
     def _resend(self, pending: dict[str, Any]) -> bool:
         """A batch from an earlier attempt (a crash, a timeout): resend it unchanged if it is still what we mean
@@ -961,8 +965,12 @@ class Engine:
         reason = ("deleted on the server after this device's earlier push of it arrived (its answer was lost); "
                   "deleted here too; this record keeps it (`sync resolve ID --keep local` restores it)")
         plans: list[str] = []
+        docs: dict[tuple[str, str], dict[str, Any]] = {}
+        for kind in {k for k, *_rest in absent}:  # one query per kind, not per item
+            docs.update(((kind, i), d) for i, d in st.docs(self.conn, kind, [i for k, i, *_r in absent
+                                                                             if k == kind]).items())
         for kind, entity_id, _rev, _h, _base in absent:
-            doc = st.docs(self.conn, kind, [entity_id]).get(entity_id)
+            doc = docs.get((kind, entity_id))
             if doc is None or doc.get("deletedAt"):
                 continue
             self.store.save_many(kind, [{**doc, "deletedAt": now, "updatedAt": now}], now, outbox=False)
